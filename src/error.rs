@@ -1,0 +1,202 @@
+//! Diagnostics (what / file:line:col / hint) and the one place that turns an error into
+//! output and an exit code: 1 for invalid input, 2 for usage and I/O errors.
+
+use std::fmt;
+use std::ops::Range;
+use std::process::ExitCode;
+
+/// A source file kept beside its diagnostics so every message can show the offending line.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// What the user calls the file (the path as given, or `<built-in farm>`).
+    pub name: String,
+    pub text: String,
+}
+
+impl Source {
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
+        Source {
+            name: name.into(),
+            text: text.into(),
+        }
+    }
+
+    /// An error at `span` (byte offsets into the text); `None` points at the top of the file.
+    pub fn error(&self, span: Option<Range<usize>>, message: impl Into<String>) -> Diagnostic {
+        let span = span.unwrap_or(0..0);
+        let start = span.start.min(self.text.len());
+        let line_start = self.text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = self.text[start..]
+            .find('\n')
+            .map_or(self.text.len(), |i| start + i);
+        let line_text = self.text[line_start..line_end].trim_end_matches('\r');
+        let line = self.text[..start].matches('\n').count() + 1;
+        let col = self.text[line_start..start].chars().count() + 1;
+        let end = span.end.clamp(start, line_end.max(start));
+        let width = self.text[start..end].chars().count().max(1);
+        Diagnostic {
+            message: message.into(),
+            location: Some(Location {
+                file: self.name.clone(),
+                line,
+                col,
+                line_text: line_text.to_string(),
+                width,
+            }),
+            hint: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: String,
+    /// 1-based.
+    pub line: usize,
+    /// 1-based, in characters.
+    pub col: usize,
+    pub line_text: String,
+    /// How many characters the caret underlines.
+    pub width: usize,
+}
+
+/// One problem with the user's input: a fact, where it is, and what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub message: String,
+    pub location: Option<Location>,
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    /// A diagnostic with no place in a file (e.g. a problem between two files).
+    pub fn bare(message: impl Into<String>) -> Self {
+        Diagnostic {
+            message: message.into(),
+            location: None,
+            hint: None,
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "error: {}", self.message)?;
+        if let Some(loc) = &self.location {
+            let gutter = loc.line.to_string().len();
+            let pad = " ".repeat(gutter);
+            writeln!(f, "{pad}--> {}:{}:{}", loc.file, loc.line, loc.col)?;
+            writeln!(f, "{pad} |")?;
+            writeln!(f, "{} | {}", loc.line, loc.line_text)?;
+            let lead: String = loc
+                .line_text
+                .chars()
+                .take(loc.col - 1)
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            writeln!(f, "{pad} | {lead}{}", "^".repeat(loc.width))?;
+        }
+        if let Some(hint) = &self.hint {
+            let pad = self
+                .location
+                .as_ref()
+                .map_or(0, |l| l.line.to_string().len());
+            writeln!(f, "{} = hint: {hint}", " ".repeat(pad + 1))?;
+        }
+        Ok(())
+    }
+}
+
+/// The input is invalid: every problem found, so the user can fix them all in one go.
+#[derive(Debug, Clone)]
+pub struct Invalid(pub Vec<Diagnostic>);
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        let n = self.0.len();
+        write!(
+            f,
+            "\nerror: {n} problem{} found; nothing was written",
+            if n == 1 { "" } else { "s" }
+        )
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+impl From<Diagnostic> for Invalid {
+    fn from(d: Diagnostic) -> Self {
+        Invalid(vec![d])
+    }
+}
+
+/// Prints `err` to stderr and picks the exit code.
+pub fn report(err: &anyhow::Error) -> ExitCode {
+    if let Some(invalid) = err.downcast_ref::<Invalid>() {
+        eprintln!("{invalid}");
+        return ExitCode::from(1);
+    }
+    eprintln!("error: {err}");
+    for cause in err.chain().skip(1) {
+        eprintln!("caused by: {cause}");
+    }
+    ExitCode::from(2)
+}
+
+/// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// `a`, `b` or `c`: a closed set of accepted values for a hint.
+pub fn one_of(values: &[&str]) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| format!("`{v}`")).collect();
+    match quoted.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caret_points_at_the_span() {
+        let src = Source::new("farm.toml", "name = \"ci\"\nmode = \"rootles\"\n");
+        let d = src.error(Some(19..28), "unknown mode `rootles`").hint("did you mean `rootless`?");
+        assert_eq!(
+            d.to_string(),
+            "error: unknown mode `rootles`\n --> farm.toml:2:8\n  |\n2 | mode = \"rootles\"\n  |        ^^^^^^^^^\n  = hint: did you mean `rootless`?\n"
+        );
+    }
+
+    #[test]
+    fn did_you_mean_ignores_unrelated_words() {
+        assert_eq!(did_you_mean("rootles", ["rootless", "privileged"]), Some("rootless"));
+        assert_eq!(did_you_mean("zzz", ["rootless", "privileged"]), None);
+    }
+
+    #[test]
+    fn one_of_reads_naturally() {
+        assert_eq!(one_of(&["a", "b", "c"]), "`a`, `b` or `c`");
+        assert_eq!(one_of(&["a"]), "`a`");
+    }
+}

@@ -1,0 +1,112 @@
+//! Profiles: everything that differs between running buildkitd rootless, privileged or
+//! privileged inside a user namespace. Embedded from `profiles/*.toml`, looked up by `mode`.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Rootless,
+    Privileged,
+    Userns,
+}
+
+impl Mode {
+    pub const NAMES: [&'static str; 3] = ["rootless", "privileged", "userns"];
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "rootless" => Some(Mode::Rootless),
+            "privileged" => Some(Mode::Privileged),
+            "userns" => Some(Mode::Userns),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Rootless => "rootless",
+            Mode::Privileged => "privileged",
+            Mode::Userns => "userns",
+        }
+    }
+
+    fn source(self) -> &'static str {
+        match self {
+            Mode::Rootless => include_str!("../profiles/rootless.toml"),
+            Mode::Privileged => include_str!("../profiles/privileged.toml"),
+            Mode::Userns => include_str!("../profiles/userns.toml"),
+        }
+    }
+}
+
+/// How buildkitd runs in one mode.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// The pinned, tested image.
+    pub image: String,
+    /// User and group the daemon runs as; `None` runs as the image's user (root).
+    pub run_as_user: Option<u32>,
+    pub run_as_group: Option<u32>,
+    /// Group that owns the cache volume, so a non-root daemon can write it.
+    pub fs_group: Option<u32>,
+    /// BuildKit's state (the cache volume is mounted here).
+    pub state_dir: String,
+    /// Folder the ConfigMap is mounted at; buildkitd gets `--config <config_dir>/buildkitd.toml`.
+    pub config_dir: String,
+    /// The daemon's local socket, used by the probes.
+    pub socket: String,
+    /// Arguments every daemon of this profile needs.
+    pub args: Vec<String>,
+    /// `securityContext.privileged`.
+    pub privileged: bool,
+    /// seccomp and AppArmor `Unconfined` (rootless BuildKit needs both to create namespaces).
+    pub unconfined: bool,
+    /// `hostUsers`; false runs the pod in its own user namespace.
+    pub host_users: bool,
+    /// Oldest Kubernetes version that can run the profile.
+    pub min_kubernetes: String,
+}
+
+impl Profile {
+    pub fn load(mode: Mode) -> Profile {
+        toml::from_str(mode.source()).expect("embedded profiles parse; covered by tests")
+    }
+
+    pub fn config_path(&self) -> String {
+        format!("{}/buildkitd.toml", self.config_dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::version::{KubeVersion, buildkit_version_of};
+
+    #[test]
+    fn every_profile_parses_and_pins_a_release() {
+        for name in Mode::NAMES {
+            let p = Profile::load(Mode::parse(name).unwrap());
+            assert!(buildkit_version_of(&p.image).is_some(), "{name}: {}", p.image);
+            assert!(KubeVersion::parse(&p.min_kubernetes).is_some(), "{name}");
+            assert!(p.socket.starts_with("unix:///"), "{name}");
+        }
+    }
+
+    #[test]
+    fn rootless_runs_as_1000_without_privileges() {
+        let p = Profile::load(Mode::Rootless);
+        assert!(p.image.ends_with("-rootless"));
+        assert_eq!((p.run_as_user, p.run_as_group, p.fs_group), (Some(1000), Some(1000), Some(1000)));
+        assert!(!p.privileged && p.unconfined && p.host_users);
+        assert!(p.args.contains(&"--oci-worker-no-process-sandbox".to_string()));
+    }
+
+    #[test]
+    fn userns_is_privileged_inside_its_own_user_namespace() {
+        let p = Profile::load(Mode::Userns);
+        assert!(!p.image.ends_with("-rootless"));
+        assert!(p.privileged && !p.host_users);
+        assert_eq!(p.min_kubernetes, "1.33");
+    }
+}

@@ -1,0 +1,44 @@
+//! The template environment, built once per process with every policy spelled out.
+
+use std::sync::OnceLock;
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+
+use super::filters;
+
+/// `templates/*.yaml.j2`, one Kubernetes kind per file, embedded at compile time.
+pub const TEMPLATES: [(&str, &str); 7] = [
+    ("namespace.yaml.j2", include_str!("../../templates/namespace.yaml.j2")),
+    ("serviceaccount.yaml.j2", include_str!("../../templates/serviceaccount.yaml.j2")),
+    ("configmap.yaml.j2", include_str!("../../templates/configmap.yaml.j2")),
+    ("secret.yaml.j2", include_str!("../../templates/secret.yaml.j2")),
+    ("service.yaml.j2", include_str!("../../templates/service.yaml.j2")),
+    ("statefulset.yaml.j2", include_str!("../../templates/statefulset.yaml.j2")),
+    ("poddisruptionbudget.yaml.j2", include_str!("../../templates/poddisruptionbudget.yaml.j2")),
+];
+
+pub fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict); // a typo fails, not ""
+        let syntax = SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .trim_blocks(true) // block tags take no line of their own in the output
+            .lstrip_blocks(true)
+            .build()
+            .expect("the default delimiters are valid");
+        env.set_syntax(syntax);
+        // Quoting is the filters' job, not the file name's (`.yaml` would mean JSON escaping).
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        env.add_filter("yaml_str", filters::yaml_str);
+        env.add_filter("to_yaml", filters::to_yaml);
+        env.add_filter("yaml_block", filters::yaml_block);
+        for (name, src) in TEMPLATES {
+            env.add_template(name, src)
+                .expect("embedded templates parse; covered by tests");
+        }
+        env
+    })
+}

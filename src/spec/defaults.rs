@@ -1,0 +1,53 @@
+//! Every default, and the one order they layer in:
+//! built-in (here) < profile (`profiles/<mode>.toml`) < farm.toml < command-line flags.
+
+/// The farm used when there is no farm.toml: rootless, amd64 + arm64, 2 replicas each,
+/// a persistent cache. It is also `examples/default.toml`, rendered and checked by the tests.
+pub const BUILT_IN_FARM: &str = include_str!("../../examples/default.toml");
+
+pub const NAME: &str = "buildkitd";
+pub const NAMESPACE: &str = "buildkit";
+pub const MODE: &str = "rootless";
+/// Oldest Kubernetes the farm targets when the spec does not say: the first release with the
+/// AppArmor securityContext field.
+pub const KUBERNETES: &str = "1.30";
+pub const PORT: u16 = 1234;
+pub const CLUSTER_DOMAIN: &str = "cluster.local";
+/// Long enough for most builds to finish during a rollout; SIGTERM aborts running builds.
+pub const DRAIN_SECONDS: u32 = 1800;
+pub const REPLICAS: u32 = 2;
+pub const POD_MANAGEMENT_POLICY: &str = "Parallel";
+
+pub const PROBE_TIMEOUT_SECONDS: u32 = 10;
+pub const READINESS_PERIOD_SECONDS: u32 = 10;
+pub const LIVENESS_PERIOD_SECONDS: u32 = 60;
+pub const LIVENESS_FAILURE_THRESHOLD: u32 = 5;
+pub const STARTUP_SECONDS: u32 = 300;
+
+/// Where the daemon certificate, key and CA are mounted.
+pub const CERTS_DIR: &str = "/certs";
+
+pub const TLS_DIR: &str = "certs";
+pub const SERVER_DAYS: u32 = 365;
+pub const CLIENT_DAYS: u32 = 365;
+pub const CA_DAYS: u32 = 3650;
+pub const CLIENT: &str = "default";
+
+pub const HISTORY_MAX_AGE_SECONDS: u64 = 48 * 3600;
+pub const HISTORY_MAX_ENTRIES: u32 = 50;
+
+/// Build contexts, cache mounts and git checkouts unused this long are the first to go
+/// (BuildKit's own default).
+pub const GC_KEEP_DURATION_SECONDS: u64 = 48 * 3600;
+/// Anything unused this long goes once the cache is over its floor (BuildKit's default: 60 days).
+pub const GC_STALE_SECONDS: u64 = 60 * 24 * 3600;
+/// Size the easily reproduced data may take before the first policy prunes it (BuildKit's default).
+pub const GC_TRANSIENT_BYTES: u64 = 512 * 1024 * 1024;
+
+/// GC derived from a pool's volume when `[gc]` is absent, in percent of the volume:
+/// the cache may fill 75% (room for the snapshot being written and the overlay upper dirs),
+/// 10% is always kept (so a sweep never empties a warm cache), and GC starts freeing space
+/// when less than 15% is free.
+pub const GC_MAX_USED_PERCENT: u64 = 75;
+pub const GC_RESERVED_PERCENT: u64 = 10;
+pub const GC_MIN_FREE_PERCENT: u64 = 15;

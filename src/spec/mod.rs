@@ -1,0 +1,212 @@
+//! The farm spec: `farm.toml` → `RawFarm` (raw.rs) → checks (validate.rs) → `Farm`.
+//! `Farm` is complete (defaults applied) and consistent; everything downstream trusts it.
+//! Object names are built here and nowhere else.
+
+pub mod defaults;
+pub mod names;
+pub mod raw;
+pub mod size;
+mod validate;
+pub mod version;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use indexmap::IndexMap;
+
+use crate::error::{Diagnostic, Invalid, Source};
+use crate::profile::{Mode, Profile};
+use size::DiskSpace;
+use version::{KubeVersion, Version};
+
+#[derive(Debug, Clone)]
+pub struct Farm {
+    pub name: String,
+    pub namespace: String,
+    pub create_namespace: bool,
+    pub mode: Mode,
+    pub profile: Profile,
+    pub image: String,
+    pub buildkit: Version,
+    pub kubernetes: KubeVersion,
+    pub port: u16,
+    pub cluster_domain: String,
+    pub debug: bool,
+    pub metrics_port: Option<u16>,
+    pub extra_args: Vec<String>,
+    pub drain_seconds: u32,
+    pub probes: Probes,
+    pub tls: Tls,
+    pub gc: Option<Gc>,
+    pub history: Option<History>,
+    /// Merged over the generated buildkitd.toml.
+    pub buildkitd: toml::Table,
+    pub extra_volumes: Vec<Volume>,
+    pub pools: Vec<Pool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probes {
+    pub timeout_seconds: u32,
+    pub readiness_period_seconds: u32,
+    pub liveness_period_seconds: u32,
+    pub liveness_failure_threshold: u32,
+    pub startup_seconds: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    Generated,
+    External,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub mode: TlsMode,
+    /// Resolved against the folder farm.toml is in (or overridden by `--certs`).
+    pub dir: PathBuf,
+    /// The kubernetes.io/tls Secret the daemons mount.
+    pub secret: String,
+    pub server_days: u32,
+    pub client_days: u32,
+    pub ca_days: u32,
+    pub extra_sans: Vec<String>,
+    pub clients: Vec<Client>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub name: String,
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gc {
+    pub reserved: Option<DiskSpace>,
+    pub max_used: Option<DiskSpace>,
+    pub min_free: Option<DiskSpace>,
+    pub keep_duration: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    pub max_age_seconds: u64,
+    pub max_entries: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Volume {
+    pub name: String,
+    pub mount_path: String,
+    pub read_only: bool,
+    pub source: toml::Table,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pool {
+    pub name: String,
+    pub arch: String,
+    pub replicas: u32,
+    pub storage: Option<Storage>,
+    pub storage_class: Option<String>,
+    pub node_selector: IndexMap<String, String>,
+    pub tolerations: Vec<Toleration>,
+    pub requests: IndexMap<String, String>,
+    pub limits: IndexMap<String, String>,
+    pub pod_annotations: IndexMap<String, String>,
+    pub affinity: Option<toml::Table>,
+    pub priority_class_name: Option<String>,
+    pub pod_management_policy: String,
+}
+
+/// A cache volume: the quantity as written (it goes into the PVC) and its size in bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Storage {
+    pub quantity: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Toleration {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub operator: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effect: Option<String>,
+    #[serde(rename = "tolerationSeconds", skip_serializing_if = "Option::is_none")]
+    pub toleration_seconds: Option<i64>,
+}
+
+impl Farm {
+    /// StatefulSet, ClusterIP Service and PodDisruptionBudget of a pool.
+    pub fn pool_object(&self, pool: &Pool) -> String {
+        format!("{}-{}", self.name, pool.name)
+    }
+
+    /// The headless Service that gives each pod of a pool a DNS name.
+    pub fn headless_service(&self, pool: &Pool) -> String {
+        format!("{}-{}-headless", self.name, pool.name)
+    }
+
+    pub fn config_map(&self) -> String {
+        format!("{}-config", self.name)
+    }
+
+    pub fn service_account(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// Where a spec comes from.
+pub enum Origin<'a> {
+    /// A farm.toml the user named or that exists in the current folder.
+    File(&'a Path),
+    /// No farm.toml: the embedded default farm.
+    BuiltIn,
+}
+
+/// Reads and checks a spec. `certs_dir` (from `--certs`) overrides `tls.dir`.
+pub fn load(origin: Origin<'_>, certs_dir: Option<&Path>) -> anyhow::Result<Farm> {
+    let (source, base) = match origin {
+        Origin::File(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("failed to read `{}`", path.display()))?;
+            let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            (Source::new(path.display().to_string(), text), base)
+        }
+        Origin::BuiltIn => (
+            Source::new("<built-in farm>", defaults::BUILT_IN_FARM),
+            PathBuf::new(),
+        ),
+    };
+    Ok(parse(&source, &base, certs_dir)?)
+}
+
+/// Parses and checks spec text; relative paths in it are taken from `base`.
+pub fn parse(source: &Source, base: &Path, certs_dir: Option<&Path>) -> Result<Farm, Invalid> {
+    let raw: raw::RawFarm = toml::from_str(&source.text).map_err(|e| toml_error(source, &e))?;
+    validate::check(raw, source, base, certs_dir)
+}
+
+/// A TOML or shape error, with the unknown-key case turned into a did-you-mean.
+fn toml_error(source: &Source, err: &toml::de::Error) -> Diagnostic {
+    let message = err.message().trim_end();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let hint = match crate::error::did_you_mean(field, known.iter().copied()) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => format!("known keys here: {}", crate::error::one_of(&known)),
+        };
+        return source.error(err.span(), format!("unknown key `{field}`")).hint(hint);
+    }
+    let first = message.lines().next().unwrap_or(message);
+    let d = source.error(err.span(), first.to_string());
+    if first.starts_with("invalid type") {
+        d.hint("see the farm.toml reference in README.md for the expected type")
+    } else {
+        d
+    }
+}

@@ -1,0 +1,179 @@
+//! Kubernetes' rules for names, label keys and values, quantities, and Go-style durations.
+//! Each check returns `Err(reason)` phrased to follow "`x` is not valid: …".
+
+/// DNS-1123 label: lowercase alphanumerics and `-`, at most 63, alphanumeric at both ends.
+pub fn dns_label(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("it is empty".into());
+    }
+    if s.len() > 63 {
+        return Err(format!("it is {} characters long, the limit is 63", s.len()));
+    }
+    if !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        return Err("only lowercase letters, digits and `-` are allowed".into());
+    }
+    if s.starts_with('-') || s.ends_with('-') {
+        return Err("it must start and end with a letter or digit".into());
+    }
+    Ok(())
+}
+
+/// DNS-1123 subdomain: dot-separated labels, at most 253 characters.
+pub fn dns_subdomain(s: &str) -> Result<(), String> {
+    if s.len() > 253 {
+        return Err(format!("it is {} characters long, the limit is 253", s.len()));
+    }
+    s.split('.').try_for_each(dns_label)
+}
+
+/// A hostname for a certificate SAN: a DNS name, optionally with a leading `*.`.
+pub fn san_dns_name(s: &str) -> Result<(), String> {
+    let rest = s.strip_prefix("*.").unwrap_or(s);
+    dns_subdomain(&rest.to_ascii_lowercase())
+}
+
+/// A label or annotation key: `[prefix/]name`, name at most 63 characters.
+pub fn qualified_name(s: &str) -> Result<(), String> {
+    let (prefix, name) = match s.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, s),
+    };
+    if let Some(p) = prefix {
+        dns_subdomain(p).map_err(|e| format!("its prefix `{p}` is not a DNS subdomain: {e}"))?;
+    }
+    if name.is_empty() || name.len() > 63 {
+        return Err("the name part must be 1 to 63 characters".into());
+    }
+    label_chars(name)
+}
+
+/// A label value: empty, or at most 63 characters of alphanumerics, `-`, `_`, `.`.
+pub fn label_value(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Ok(());
+    }
+    if s.len() > 63 {
+        return Err(format!("it is {} characters long, the limit is 63", s.len()));
+    }
+    label_chars(s)
+}
+
+fn label_chars(s: &str) -> Result<(), String> {
+    let ok_inner = s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    let ends = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
+    if ok_inner && ends(s.bytes().next()) && ends(s.bytes().last()) {
+        Ok(())
+    } else {
+        Err("only letters, digits, `-`, `_` and `.` are allowed, with a letter or digit at both ends".into())
+    }
+}
+
+/// A Kubernetes resource quantity such as `500m`, `2`, `1.5`, `8Gi`, `1e3`.
+pub fn quantity(s: &str) -> Result<(), String> {
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, suffix) = s.split_at(split);
+    let number_ok = !number.is_empty()
+        && number.matches('.').count() <= 1
+        && number.bytes().any(|b| b.is_ascii_digit());
+    let suffix_ok = matches!(
+        suffix,
+        "" | "n" | "u" | "m" | "k" | "M" | "G" | "T" | "P" | "E" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei"
+    ) || suffix
+        .strip_prefix(['e', 'E'])
+        .is_some_and(|exp| {
+            let digits = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+            !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+        });
+    if number_ok && suffix_ok {
+        Ok(())
+    } else {
+        Err("write a Kubernetes quantity such as `500m`, `2`, `8Gi` or `512M`".into())
+    }
+}
+
+/// A Go-style duration (`48h`, `1h30m`, `90s`; `d` for days is accepted too) in whole seconds.
+pub fn duration_seconds(s: &str) -> Result<u64, String> {
+    let bad = || format!("`{s}` is not a duration: write e.g. `48h`, `720h`, `30m` or `1h30m`");
+    if s.is_empty() {
+        return Err(bad());
+    }
+    let mut total: u64 = 0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        let unit = rest[digits..].chars().next().ok_or_else(bad)?;
+        let secs = match unit {
+            'd' => 86_400,
+            'h' => 3_600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(bad()),
+        };
+        total = n
+            .checked_mul(secs)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+        rest = &rest[digits + 1..];
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_labels() {
+        assert!(dns_label("buildkitd").is_ok());
+        assert!(dns_label("a-1").is_ok());
+        for bad in ["", "-a", "a-", "A", "a_b", "a.b", &"a".repeat(64), "ünï"] {
+            assert!(dns_label(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn qualified_names() {
+        assert!(qualified_name("cluster-autoscaler.kubernetes.io/safe-to-evict").is_ok());
+        assert!(qualified_name("buildkit").is_ok());
+        assert!(qualified_name("node-role.kubernetes.io/control-plane").is_ok());
+        assert!(qualified_name("bad key").is_err());
+        assert!(qualified_name("/x").is_err());
+        assert!(qualified_name("UPPER.example/x").is_err());
+    }
+
+    #[test]
+    fn label_values() {
+        assert!(label_value("").is_ok());
+        assert!(label_value("exclusive").is_ok());
+        assert!(label_value("x y").is_err());
+        assert!(label_value("-x").is_err());
+    }
+
+    #[test]
+    fn quantities() {
+        for ok in ["500m", "2", "1.5", "8Gi", "512M", "1e3", "0.5"] {
+            assert!(quantity(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "8GB", "fast", "1..2", "-1", "8 Gi"] {
+            assert!(quantity(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_seconds("48h"), Ok(172_800));
+        assert_eq!(duration_seconds("1h30m"), Ok(5_400));
+        assert_eq!(duration_seconds("30d"), Ok(2_592_000));
+        for bad in ["", "h", "48", "48x", "1.5h", "-1h"] {
+            assert!(duration_seconds(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! `RawFarm`: farm.toml exactly as written. Unknown keys are errors, spans are kept for
+//! every value checked later, nothing is defaulted here (that is `defaults.rs`' job).
+//! The `///` docs on these fields are the farm.toml reference.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use toml::Spanned;
+
+type S<T> = Option<Spanned<T>>;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFarm {
+    /// Base name of every object (a DNS-1123 label starting with a letter). Default `buildkitd`.
+    pub name: S<String>,
+    /// Namespace of the farm. Default `buildkit`.
+    pub namespace: S<String>,
+    /// Render the Namespace object (with pod-security labels that admit the pods). Default true.
+    pub create_namespace: Option<bool>,
+    /// `rootless` (default), `privileged` or `userns`: selects a profile in `profiles/`.
+    pub mode: S<String>,
+    /// BuildKit image. Default: the profile's pinned release.
+    pub image: S<String>,
+    /// BuildKit version of `image` when its tag does not tell (a digest, `master`), e.g. `0.17.1`.
+    pub buildkit_version: S<String>,
+    /// Oldest Kubernetes version the farm must run on, e.g. `1.30`. Drives field choices.
+    pub kubernetes: S<String>,
+    /// TCP port buildkitd listens on. Default 1234.
+    pub port: S<i64>,
+    /// Cluster DNS domain, for certificate SANs. Default `cluster.local`.
+    pub cluster_domain: S<String>,
+    /// buildkitd debug logging. Default false.
+    pub debug: Option<bool>,
+    /// Serve Prometheus `/metrics` (buildkitd `debugAddress`, unauthenticated) on this port.
+    pub metrics_port: S<i64>,
+    /// Extra buildkitd command-line arguments, appended after the profile's.
+    pub extra_args: Option<Vec<Spanned<String>>>,
+    /// Seconds a stopping daemon waits for running builds before it is killed. Default 1800.
+    pub drain_seconds: S<i64>,
+    /// Health checks (all run `buildctl debug workers` on the local socket).
+    pub probes: Option<Spanned<RawProbes>>,
+    /// Certificates for mTLS between clients and daemons.
+    pub tls: Option<Spanned<RawTls>>,
+    /// Cache garbage collection. When absent, derived from each pool's volume size.
+    pub gc: Option<Spanned<RawGc>>,
+    /// Build history kept by buildkitd (BuildKit v0.11+).
+    pub history: Option<Spanned<RawHistory>>,
+    /// Merged into the generated buildkitd.toml, for options the spec does not model
+    /// (registry mirrors, `worker.oci.cniPoolSize`, `worker.oci.max-parallelism`, …).
+    pub buildkitd: S<toml::Table>,
+    /// Extra volumes mounted into every daemon (e.g. a registry CA bundle).
+    pub extra_volume: Option<Vec<Spanned<RawVolume>>>,
+    /// One pool of daemons per CPU architecture (or more, with distinct names).
+    pub pool: Option<Spanned<Vec<Spanned<RawPool>>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbes {
+    /// Seconds each probe may take before it counts as failed. Default 10.
+    pub timeout_seconds: S<i64>,
+    /// Seconds between readiness checks. Default 10.
+    pub readiness_period_seconds: S<i64>,
+    /// Seconds between liveness checks. Default 60.
+    pub liveness_period_seconds: S<i64>,
+    /// Failed liveness checks in a row before a restart. Default 5 (so 5 minutes by default).
+    pub liveness_failure_threshold: S<i64>,
+    /// Seconds a daemon may take to start before it is restarted. Default 300.
+    pub startup_seconds: S<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// `generated` (default: buildfarm issues the certs into `dir`) or `external`
+    /// (an existing kubernetes.io/tls Secret named by `secret`).
+    pub mode: S<String>,
+    /// Where generated certificates live, relative to farm.toml. Default `certs`.
+    pub dir: S<String>,
+    /// Secret holding `ca.crt`, `tls.crt` and `tls.key` (external mode).
+    pub secret: S<String>,
+    /// Days a daemon certificate is valid. Default 365.
+    pub server_days: S<i64>,
+    /// Days a client certificate is valid. Default 365.
+    pub client_days: S<i64>,
+    /// Days the CA is valid. Default 3650.
+    pub ca_days: S<i64>,
+    /// More names (DNS or IP) the daemon certificate covers, e.g. an ingress host.
+    pub extra_sans: Option<Vec<Spanned<String>>>,
+    /// CI clients that get a certificate. Default: one client named `default`.
+    pub client: Option<Vec<Spanned<RawClient>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    /// Client name: certificate CN and folder `certs/client/<name>/`.
+    pub name: S<String>,
+    /// Namespace of the client's CI jobs.
+    pub namespace: S<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGc {
+    /// Cache kept no matter what (`reservedSpace`, BuildKit v0.17+). Sizes: `"50GB"` (BuildKit
+    /// reads every suffix as binary), `"50GiB"`, `"80%"` of the volume, or bytes.
+    pub reserved: S<toml::Value>,
+    /// Cap on the cache (`maxUsedSpace`; written as `keepBytes` before v0.17).
+    pub max_used: S<toml::Value>,
+    /// Free space GC tries to leave on the volume (`minFreeSpace`, BuildKit v0.17+).
+    pub min_free: S<toml::Value>,
+    /// Age after which build contexts, cache mounts and git checkouts go, e.g. `"48h"`. Default 48h.
+    pub keep_duration: S<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHistory {
+    /// Age after which build records go, e.g. `"48h"`. Default 48h.
+    pub max_age: S<String>,
+    /// Records kept at most. Default 50.
+    pub max_entries: S<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVolume {
+    /// Volume name (DNS-1123 label).
+    pub name: S<String>,
+    /// Where it is mounted in the daemon container.
+    pub mount_path: S<String>,
+    /// Mount read-only. Default true.
+    pub read_only: Option<bool>,
+    /// A Kubernetes volume source as in a Pod spec, e.g. `{ secret = { secretName = "ca" } }`.
+    pub source: S<toml::Table>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPool {
+    /// CPU architecture: `amd64`, `arm64`, `arm`, `ppc64le`, `s390x`, `riscv64` or `386`.
+    pub arch: S<String>,
+    /// Pool name (defaults to the arch); its objects are `<name>-<pool>`.
+    pub name: S<String>,
+    /// Daemons in the pool. Default 2.
+    pub replicas: S<i64>,
+    /// Cache volume per daemon, a Kubernetes quantity (`250Gi`). Omit for an ephemeral emptyDir.
+    pub storage: S<String>,
+    /// StorageClass of the cache volume. Default: the cluster's default class.
+    pub storage_class: S<String>,
+    /// Extra node labels to schedule on (`kubernetes.io/arch` is set from `arch`).
+    pub node_selector: Option<IndexMap<String, Spanned<String>>>,
+    /// Tolerations: `{ key, operator = "Exists"|"Equal", value, effect, toleration_seconds }`.
+    pub tolerations: Option<Vec<Spanned<RawToleration>>>,
+    /// `{ requests = { cpu = "3", memory = "8Gi" }, limits = { memory = "30Gi" } }`.
+    pub resources: Option<Spanned<RawResources>>,
+    /// Annotations on the daemon pods.
+    pub pod_annotations: Option<IndexMap<String, Spanned<String>>>,
+    /// A Kubernetes affinity, as in a Pod spec (camelCase keys).
+    pub affinity: S<toml::Table>,
+    /// PriorityClass of the daemon pods.
+    pub priority_class_name: S<String>,
+    /// `Parallel` (default: all daemons start at once) or `OrderedReady`.
+    pub pod_management_policy: S<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToleration {
+    pub key: S<String>,
+    pub operator: S<String>,
+    pub value: S<String>,
+    pub effect: S<String>,
+    pub toleration_seconds: S<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResources {
+    pub requests: Option<IndexMap<String, Spanned<toml::Value>>>,
+    pub limits: Option<IndexMap<String, Spanned<toml::Value>>>,
+}
