@@ -106,7 +106,7 @@ impl fmt::Display for Diagnostic {
                 .location
                 .as_ref()
                 .map_or(0, |l| l.line.to_string().len());
-            writeln!(f, "{} = hint: {hint}", " ".repeat(pad + 1))?;
+            writeln!(f, "{}= hint: {hint}", " ".repeat(pad + 1))?;
         }
         Ok(())
     }
@@ -155,7 +155,10 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
 }
 
 /// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -181,7 +184,9 @@ mod tests {
     #[test]
     fn caret_points_at_the_span() {
         let src = Source::new("farm.toml", "name = \"ci\"\nmode = \"rootles\"\n");
-        let d = src.error(Some(19..28), "unknown mode `rootles`").hint("did you mean `rootless`?");
+        let d = src
+            .error(Some(19..28), "unknown mode `rootles`")
+            .hint("did you mean `rootless`?");
         assert_eq!(
             d.to_string(),
             "error: unknown mode `rootles`\n --> farm.toml:2:8\n  |\n2 | mode = \"rootles\"\n  |        ^^^^^^^^^\n  = hint: did you mean `rootless`?\n"
@@ -190,7 +195,10 @@ mod tests {
 
     #[test]
     fn did_you_mean_ignores_unrelated_words() {
-        assert_eq!(did_you_mean("rootles", ["rootless", "privileged"]), Some("rootless"));
+        assert_eq!(
+            did_you_mean("rootles", ["rootless", "privileged"]),
+            Some("rootless")
+        );
         assert_eq!(did_you_mean("zzz", ["rootless", "privileged"]), None);
     }
 

@@ -26,9 +26,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn render_command(spec_path: Option<&Path>, args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let farm = load(spec_path, args.certs.as_deref())?;
-    let material = certs::ensure(&farm)?;
-    let options = render::Options { secrets: !args.no_secrets };
-    let objects = render::render(&farm, material.as_ref(), options)?;
+    let options = render::Options {
+        secrets: !args.no_secrets,
+    };
+    let objects = render_farm(&farm, options)?;
     match &args.out {
         Some(dir) => render::out::write_dir(dir, &objects)?,
         None => {
@@ -40,6 +41,22 @@ fn render_command(spec_path: Option<&Path>, args: &RenderArgs) -> anyhow::Result
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The whole pipeline after the spec: certificates (issued when missing), then objects.
+pub fn render_farm(farm: &Farm, options: render::Options) -> anyhow::Result<Vec<render::Object>> {
+    let material = certs::ensure(farm)?;
+    render::render(farm, material.as_ref(), options)
+}
+
+/// Renders spec text (as if read from `farm.toml`) with certificates in `certs_dir`.
+pub fn render_str(spec: &str, certs_dir: &Path) -> anyhow::Result<String> {
+    let source = error::Source::new("farm.toml", spec);
+    let farm = spec::parse(&source, Path::new(""), Some(certs_dir))?;
+    Ok(render::stream(&render_farm(
+        &farm,
+        render::Options { secrets: true },
+    )?))
 }
 
 /// The farm from `--spec`, else `./farm.toml`, else the built-in farm (with a note on stderr).

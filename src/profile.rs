@@ -87,7 +87,11 @@ mod tests {
     fn every_profile_parses_and_pins_a_release() {
         for name in Mode::NAMES {
             let p = Profile::load(Mode::parse(name).unwrap());
-            assert!(buildkit_version_of(&p.image).is_some(), "{name}: {}", p.image);
+            assert!(
+                buildkit_version_of(&p.image).is_some(),
+                "{name}: {}",
+                p.image
+            );
             assert!(KubeVersion::parse(&p.min_kubernetes).is_some(), "{name}");
             assert!(p.socket.starts_with("unix:///"), "{name}");
         }
@@ -97,9 +101,15 @@ mod tests {
     fn rootless_runs_as_1000_without_privileges() {
         let p = Profile::load(Mode::Rootless);
         assert!(p.image.ends_with("-rootless"));
-        assert_eq!((p.run_as_user, p.run_as_group, p.fs_group), (Some(1000), Some(1000), Some(1000)));
+        assert_eq!(
+            (p.run_as_user, p.run_as_group, p.fs_group),
+            (Some(1000), Some(1000), Some(1000))
+        );
         assert!(!p.privileged && p.unconfined && p.host_users);
-        assert!(p.args.contains(&"--oci-worker-no-process-sandbox".to_string()));
+        assert!(
+            p.args
+                .contains(&"--oci-worker-no-process-sandbox".to_string())
+        );
     }
 
     #[test]

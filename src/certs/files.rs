@@ -66,7 +66,10 @@ mod tests {
         write_atomic(&path, b"secret", KEY_MODE).unwrap();
         write_atomic(&path, b"secret2", KEY_MODE).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "secret2");
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 

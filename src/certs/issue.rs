@@ -17,14 +17,21 @@ pub struct Ca {
 
 impl Ca {
     pub fn create(farm: &str, days: u32) -> anyhow::Result<Ca> {
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).context("failed to generate the CA key")?;
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
+            .context("failed to generate the CA key")?;
         let mut params = base_params(days)?;
         params
             .distinguished_name
             .push(DnType::CommonName, format!("{farm} buildfarm CA"));
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-        let cert = params.self_signed(&key).context("failed to sign the CA certificate")?;
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let cert = params
+            .self_signed(&key)
+            .context("failed to sign the CA certificate")?;
         Ok(Ca {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
@@ -34,16 +41,24 @@ impl Ca {
 
     /// An existing CA; the error says what is wrong with it.
     pub fn load(cert_pem: &str, key_pem: &str) -> Result<Ca, String> {
-        let key = KeyPair::from_pem(key_pem).map_err(|e| format!("ca.key is not a usable private key ({e})"))?;
-        let issuer = Issuer::from_ca_cert_pem(cert_pem, key).map_err(|e| format!("ca.crt is not a usable certificate ({e})"))?;
-        Ok(Ca { cert_pem: cert_pem.to_string(), key_pem: key_pem.to_string(), issuer })
+        let key = KeyPair::from_pem(key_pem)
+            .map_err(|e| format!("ca.key is not a usable private key ({e})"))?;
+        let issuer = Issuer::from_ca_cert_pem(cert_pem, key)
+            .map_err(|e| format!("ca.crt is not a usable certificate ({e})"))?;
+        Ok(Ca {
+            cert_pem: cert_pem.to_string(),
+            key_pem: key_pem.to_string(),
+            issuer,
+        })
     }
 }
 
 /// A daemon certificate covering `sans`; returns (certificate, key) in PEM.
 pub fn daemon(ca: &Ca, sans: &[String], days: u32) -> anyhow::Result<(String, String)> {
     let mut params = base_params(days)?;
-    params.distinguished_name.push(DnType::CommonName, "buildkitd");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "buildkitd");
     params.subject_alt_names = sans
         .iter()
         .map(|s| match s.parse() {
@@ -68,13 +83,17 @@ fn leaf(ca: &Ca, mut params: CertificateParams) -> anyhow::Result<(String, Strin
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.use_authority_key_identifier_extension = true;
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).context("failed to generate a key")?;
-    let cert = params.signed_by(&key, &ca.issuer).context("failed to sign a certificate")?;
+    let cert = params
+        .signed_by(&key, &ca.issuer)
+        .context("failed to sign a certificate")?;
     Ok((cert.pem(), key.serialize_pem()))
 }
 
 fn base_params(days: u32) -> anyhow::Result<CertificateParams> {
     let mut params = CertificateParams::default();
-    params.distinguished_name.push(DnType::OrganizationName, "buildfarm");
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "buildfarm");
     let now = OffsetDateTime::now_utc();
     // An hour of slack for nodes whose clocks run a little behind.
     params.not_before = now - Duration::hours(1);

@@ -34,7 +34,9 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(root: &Path) -> Self {
-        Layout { root: root.to_path_buf() }
+        Layout {
+            root: root.to_path_buf(),
+        }
     }
     pub fn ca_crt(&self) -> PathBuf {
         self.root.join("ca.crt")
@@ -84,11 +86,19 @@ pub fn ensure(farm: &Farm) -> anyhow::Result<Option<Material>> {
     let ca = load_or_create_ca(farm, &layout)?;
     let daemon_dir = layout.daemon();
     let daemon = match read_pair(&daemon_dir)? {
-        Some((tls_crt, tls_key)) => Material { ca_crt: ca.cert_pem.clone(), tls_crt, tls_key },
+        Some((tls_crt, tls_key)) => Material {
+            ca_crt: ca.cert_pem.clone(),
+            tls_crt,
+            tls_key,
+        },
         None => {
             let (tls_crt, tls_key) = issue::daemon(&ca, &daemon_sans(farm), farm.tls.server_days)?;
             write_leaf(&daemon_dir, &ca.cert_pem, &tls_crt, &tls_key)?;
-            Material { ca_crt: ca.cert_pem.clone(), tls_crt, tls_key }
+            Material {
+                ca_crt: ca.cert_pem.clone(),
+                tls_crt,
+                tls_key,
+            }
         }
     };
     for client in &farm.tls.clients {

@@ -6,9 +6,9 @@
 
 use toml::{Table, Value};
 
+use crate::spec::defaults::{self, CERTS_DIR};
 use crate::spec::size::{DiskSpace, human_bytes};
 use crate::spec::version::buildkit;
-use crate::spec::defaults::{self, CERTS_DIR};
 use crate::spec::{Farm, Pool};
 
 /// The GC sizes a pool gets, and how they were chosen (for the file's header comment).
@@ -32,7 +32,10 @@ pub fn buildkitd_toml(farm: &Farm, pool: &Pool) -> String {
     ];
     grpc.insert("address".into(), Value::Array(address));
     if let Some(port) = farm.metrics_port {
-        grpc.insert("debugAddress".into(), Value::String(format!("0.0.0.0:{port}")));
+        grpc.insert(
+            "debugAddress".into(),
+            Value::String(format!("0.0.0.0:{port}")),
+        );
     }
     let mut tls = Table::new();
     tls.insert("cert".into(), Value::String(format!("{CERTS_DIR}/tls.crt")));
@@ -66,19 +69,31 @@ pub fn buildkitd_toml(farm: &Farm, pool: &Pool) -> String {
     if new_keys {
         size_keys(&mut oci);
     }
-    let has_sizes = sizes.reserved.is_some() || sizes.max_used.is_some() || sizes.min_free.is_some();
+    let has_sizes =
+        sizes.reserved.is_some() || sizes.max_used.is_some() || sizes.min_free.is_some();
     if has_sizes {
         let keep = farm
             .gc
             .as_ref()
             .and_then(|g| g.keep_duration)
             .unwrap_or(defaults::GC_KEEP_DURATION_SECONDS);
-        let transient_key = if new_keys { "maxUsedSpace" } else { "keepBytes" };
+        let transient_key = if new_keys {
+            "maxUsedSpace"
+        } else {
+            "keepBytes"
+        };
         // BuildKit's own default order: easily reproduced data first, then stale data, then
         // anything unshared, then everything (internal data too) to stay under the cap.
         let mut transient = Table::new();
-        let filters = ["type==source.local", "type==exec.cachemount", "type==source.git.checkout"];
-        transient.insert("filters".into(), Value::Array(filters.map(|f| Value::String(f.into())).to_vec()));
+        let filters = [
+            "type==source.local",
+            "type==exec.cachemount",
+            "type==source.git.checkout",
+        ];
+        transient.insert(
+            "filters".into(),
+            Value::Array(filters.map(|f| Value::String(f.into())).to_vec()),
+        );
         transient.insert("keepDuration".into(), int(keep));
         transient.insert(transient_key.into(), int(defaults::GC_TRANSIENT_BYTES));
         let mut stale = Table::new();
@@ -133,7 +148,12 @@ fn gc_sizes(farm: &Farm, pool: &Pool) -> GcSizes {
             true => "[gc] in farm.toml sets no sizes; BuildKit's defaults apply.".to_string(),
             false => format!("from [gc] in farm.toml: {}.", parts.join(", ")),
         };
-        return GcSizes { reserved: gc.reserved, max_used: gc.max_used, min_free: gc.min_free, origin };
+        return GcSizes {
+            reserved: gc.reserved,
+            max_used: gc.max_used,
+            min_free: gc.min_free,
+            origin,
+        };
     }
     let Some(storage) = &pool.storage else {
         return GcSizes {
@@ -162,7 +182,12 @@ fn gc_sizes(farm: &Farm, pool: &Pool) -> GcSizes {
         defaults::GC_RESERVED_PERCENT,
         defaults::GC_MIN_FREE_PERCENT,
     );
-    GcSizes { reserved: Some(reserved), max_used: Some(max_used), min_free: Some(min_free), origin }
+    GcSizes {
+        reserved: Some(reserved),
+        max_used: Some(max_used),
+        min_free: Some(min_free),
+        origin,
+    }
 }
 
 fn put_size(t: &mut Table, key: &str, size: Option<DiskSpace>) {

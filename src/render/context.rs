@@ -9,8 +9,8 @@ use toml::Value as T;
 
 use super::Kind;
 use super::config::buildkitd_toml;
-use crate::spec::defaults::CERTS_DIR;
 use crate::certs::Material;
+use crate::spec::defaults::CERTS_DIR;
 use crate::spec::version::kube;
 use crate::spec::{Farm, Pool};
 
@@ -29,13 +29,20 @@ pub fn objects(farm: &Farm, certs: Option<&Material>) -> Vec<ObjectSpec> {
     let ns = &farm.namespace;
     let mut out = Vec::new();
     let mut push = |kind, name: String, namespace: Option<&String>, context| {
-        out.push(ObjectSpec { kind, name, namespace: namespace.cloned(), context });
+        out.push(ObjectSpec {
+            kind,
+            name,
+            namespace: namespace.cloned(),
+            context,
+        });
     };
 
     if farm.create_namespace {
         let reason = match farm.profile.privileged {
             true => "buildkitd runs privileged: only the privileged level admits it.",
-            false => "rootless BuildKit needs seccomp and AppArmor Unconfined: only the privileged level admits it.",
+            false => {
+                "rootless BuildKit needs seccomp and AppArmor Unconfined: only the privileged level admits it."
+            }
         };
         let ctx = context! { name => ns, labels => Serde(labels(farm, "namespace", None)), pod_security_reason => reason };
         push(Kind::Namespace, ns.clone(), None, ctx);
@@ -59,8 +66,12 @@ pub fn objects(farm: &Farm, certs: Option<&Material>) -> Vec<ObjectSpec> {
 
     if let Some(m) = certs {
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        let data: IndexMap<&str, String> =
-            [("ca.crt", b64(&m.ca_crt)), ("tls.crt", b64(&m.tls_crt)), ("tls.key", b64(&m.tls_key))].into();
+        let data: IndexMap<&str, String> = [
+            ("ca.crt", b64(&m.ca_crt)),
+            ("tls.crt", b64(&m.tls_crt)),
+            ("tls.key", b64(&m.tls_key)),
+        ]
+        .into();
         let ctx = context! { name => &farm.tls.secret, namespace => ns, labels => Serde(labels(farm, "tls", None)), data => Serde(data) };
         push(Kind::Secret, farm.tls.secret.clone(), Some(ns), ctx);
     }
@@ -68,7 +79,10 @@ pub fn objects(farm: &Farm, certs: Option<&Material>) -> Vec<ObjectSpec> {
     for (pool, config) in farm.pools.iter().zip(&configs) {
         let selector = selector(farm, pool);
         let pool_labels = labels(farm, "daemon", Some(pool));
-        for (name, headless) in [(farm.pool_object(pool), false), (farm.headless_service(pool), true)] {
+        for (name, headless) in [
+            (farm.pool_object(pool), false),
+            (farm.headless_service(pool), true),
+        ] {
             let ctx = context! {
                 name => &name, namespace => ns, labels => Serde(&pool_labels), selector => Serde(&selector), headless, port => farm.port,
             };
@@ -78,7 +92,12 @@ pub fn objects(farm: &Farm, certs: Option<&Material>) -> Vec<ObjectSpec> {
         let ctx = statefulset(farm, pool, &config_key(pool), &checksum);
         push(Kind::StatefulSet, farm.pool_object(pool), Some(ns), ctx);
         let ctx = context! { name => farm.pool_object(pool), namespace => ns, labels => Serde(&pool_labels), selector => Serde(&selector) };
-        push(Kind::PodDisruptionBudget, farm.pool_object(pool), Some(ns), ctx);
+        push(
+            Kind::PodDisruptionBudget,
+            farm.pool_object(pool),
+            Some(ns),
+            ctx,
+        );
     }
     out
 }
@@ -117,7 +136,11 @@ fn checksum(config: &str, certs: Option<&Material>) -> String {
             ctx.update(part.as_bytes());
         }
     }
-    ctx.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    ctx.finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn table<const N: usize>(pairs: [(&str, T); N]) -> T {
@@ -135,7 +158,10 @@ fn statefulset(farm: &Farm, pool: &Pool, config_key: &str, checksum: &str) -> Va
     let mut annotations = IndexMap::new();
     annotations.insert("checksum/config".to_string(), checksum.to_string());
     if profile.unconfined && !apparmor_field {
-        annotations.insert("container.apparmor.security.beta.kubernetes.io/buildkitd".to_string(), "unconfined".to_string());
+        annotations.insert(
+            "container.apparmor.security.beta.kubernetes.io/buildkitd".to_string(),
+            "unconfined".to_string(),
+        );
     }
     annotations.extend(pool.pod_annotations.clone());
 
@@ -174,32 +200,71 @@ fn statefulset(farm: &Farm, pool: &Pool, config_key: &str, checksum: &str) -> Va
 
     let mut mounts = vec![
         table([("name", s("state")), ("mountPath", s(&profile.state_dir))]),
-        table([("name", s("config")), ("mountPath", s(&profile.config_dir)), ("readOnly", T::Boolean(true))]),
-        table([("name", s("certs")), ("mountPath", s(CERTS_DIR)), ("readOnly", T::Boolean(true))]),
+        table([
+            ("name", s("config")),
+            ("mountPath", s(&profile.config_dir)),
+            ("readOnly", T::Boolean(true)),
+        ]),
+        table([
+            ("name", s("certs")),
+            ("mountPath", s(CERTS_DIR)),
+            ("readOnly", T::Boolean(true)),
+        ]),
     ];
-    let items = T::Array(vec![table([("key", s(config_key)), ("path", s("buildkitd.toml"))])]);
+    let items = T::Array(vec![table([
+        ("key", s(config_key)),
+        ("path", s("buildkitd.toml")),
+    ])]);
     let mut volumes = vec![
-        table([("name", s("config")), ("configMap", table([("name", s(farm.config_map())), ("items", items)]))]),
+        table([
+            ("name", s("config")),
+            (
+                "configMap",
+                table([("name", s(farm.config_map())), ("items", items)]),
+            ),
+        ]),
         // 0440: readable by the daemon's group (fsGroup) without being world-readable.
-        table([("name", s("certs")), ("secret", table([("secretName", s(&farm.tls.secret)), ("defaultMode", T::Integer(0o440))]))]),
+        table([
+            ("name", s("certs")),
+            (
+                "secret",
+                table([
+                    ("secretName", s(&farm.tls.secret)),
+                    ("defaultMode", T::Integer(0o440)),
+                ]),
+            ),
+        ]),
     ];
     if pool.storage.is_none() {
         volumes.insert(0, table([("name", s("state")), ("emptyDir", table([]))]));
     }
     for v in &farm.extra_volumes {
-        mounts.push(table([("name", s(&v.name)), ("mountPath", s(&v.mount_path)), ("readOnly", T::Boolean(v.read_only))]));
+        mounts.push(table([
+            ("name", s(&v.name)),
+            ("mountPath", s(&v.mount_path)),
+            ("readOnly", T::Boolean(v.read_only)),
+        ]));
         let mut volume = toml::Table::new();
         volume.insert("name".into(), s(&v.name));
         volume.extend(v.source.clone());
         volumes.push(T::Table(volume));
     }
 
-    let probe_command = ["buildctl", "--addr", profile.socket.as_str(), "debug", "workers"];
+    let probe_command = [
+        "buildctl",
+        "--addr",
+        profile.socket.as_str(),
+        "debug",
+        "workers",
+    ];
     let port_hex = format!("{:04X}", farm.port);
     let drain = format!(
         "sleep 5; while grep -qE '^ *[0-9]+: [0-9A-F]+:{port_hex} [0-9A-F]+:[0-9A-F]+ 01 ' /proc/net/tcp /proc/net/tcp6 2>/dev/null; do sleep 5; done"
     );
-    let storage = pool.storage.as_ref().map(|st| context! { quantity => &st.quantity, class => &pool.storage_class });
+    let storage = pool
+        .storage
+        .as_ref()
+        .map(|st| context! { quantity => &st.quantity, class => &pool.storage_class });
 
     context! {
         name => farm.pool_object(pool),

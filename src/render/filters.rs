@@ -58,7 +58,9 @@ pub fn yaml_block(value: &Value, indent: usize) -> Result<Value, Error> {
         !b.is_empty()
             && !b.ends_with('\n')
             && !b.starts_with([' ', '\t'])
-            && !b.chars().any(|c| (needs_escape(c) && c != '\t' && c != '\n') || c == '\r')
+            && !b
+                .chars()
+                .any(|c| (needs_escape(c) && c != '\t' && c != '\n') || c == '\r')
             && b.lines().all(|l| !l.ends_with([' ', '\t']))
     });
     if !fits {
@@ -131,7 +133,11 @@ fn write_nested(out: &mut String, v: &Value, child: usize, parent: usize) -> Res
         }
         ValueKind::Seq if !empty => {
             out.push('\n');
-            let level = if out[..out.len() - 1].trim_end().ends_with('-') { child } else { parent };
+            let level = if out[..out.len() - 1].trim_end().ends_with('-') {
+                child
+            } else {
+                parent
+            };
             write_block(out, v, level)?;
         }
         ValueKind::Map => out.push_str(" {}\n"),
@@ -164,8 +170,7 @@ fn key_text(key: &Value) -> Result<String, Error> {
         .as_str()
         .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "map keys must be strings"))?;
     let plain = s.starts_with(|c: char| c.is_ascii_alphabetic())
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
         && !matches!(
             s.to_ascii_lowercase().as_str(),
@@ -190,7 +195,10 @@ mod tests {
     fn quote_escapes_everything_that_could_break_out() {
         assert_eq!(quote("a\"b\\c\nd"), r#""a\"b\\c\nd""#);
         assert_eq!(quote("\u{0007}\u{2028}"), r#""\u0007\u2028""#);
-        assert_eq!(quote("x: y\n---\nkind: Secret"), r#""x: y\n---\nkind: Secret""#);
+        assert_eq!(
+            quote("x: y\n---\nkind: Secret"),
+            r#""x: y\n---\nkind: Secret""#
+        );
     }
 
     #[test]
@@ -204,8 +212,15 @@ mod tests {
 
     fn serde_json_like() -> indexmap::IndexMap<&'static str, Value> {
         let mut m = indexmap::IndexMap::new();
-        m.insert("requests", ser([("cpu", "3")].into_iter().collect::<indexmap::IndexMap<_, _>>()));
-        let item = [("key", "a"), ("operator", "Exists")].into_iter().collect::<indexmap::IndexMap<_, _>>();
+        m.insert(
+            "requests",
+            ser([("cpu", "3")]
+                .into_iter()
+                .collect::<indexmap::IndexMap<_, _>>()),
+        );
+        let item = [("key", "a"), ("operator", "Exists")]
+            .into_iter()
+            .collect::<indexmap::IndexMap<_, _>>();
         m.insert("list", Value::from(vec![ser(item), Value::from("x")]));
         m.insert("yes", Value::from(true));
         m.insert("empty", ser(indexmap::IndexMap::<String, String>::new()));
@@ -216,8 +231,20 @@ mod tests {
     fn block_scalars_only_when_exact() {
         let ok = yaml_block(&Value::from("a = 1\n\n[b]\nc = 2\n"), 4).unwrap();
         assert_eq!(ok.to_string(), "|\n    a = 1\n\n    [b]\n    c = 2");
-        for odd in ["no final newline", " leading space\n", "two newlines\n\n", "trailing \n", "nul\u{0}\n"] {
-            assert!(yaml_block(&Value::from(odd), 4).unwrap().to_string().starts_with('"'), "{odd:?}");
+        for odd in [
+            "no final newline",
+            " leading space\n",
+            "two newlines\n\n",
+            "trailing \n",
+            "nul\u{0}\n",
+        ] {
+            assert!(
+                yaml_block(&Value::from(odd), 4)
+                    .unwrap()
+                    .to_string()
+                    .starts_with('"'),
+                "{odd:?}"
+            );
         }
     }
 }

@@ -67,7 +67,11 @@ pub struct Options {
 }
 
 /// Renders every object of the farm, sorted, and checks that the stream parses back.
-pub fn render(farm: &Farm, certs: Option<&Material>, options: Options) -> anyhow::Result<Vec<Object>> {
+pub fn render(
+    farm: &Farm,
+    certs: Option<&Material>,
+    options: Options,
+) -> anyhow::Result<Vec<Object>> {
     let env = env::environment();
     let mut objects = Vec::new();
     for spec in context::objects(farm, certs) {
@@ -78,7 +82,12 @@ pub fn render(farm: &Farm, certs: Option<&Material>, options: Options) -> anyhow
             .get_template(spec.kind.template())
             .and_then(|t| t.render(&spec.context))
             .with_context(|| format!("failed to render {} `{}`", spec.kind.as_str(), spec.name))?;
-        objects.push(Object { kind: spec.kind, name: spec.name, namespace: spec.namespace, yaml });
+        objects.push(Object {
+            kind: spec.kind,
+            name: spec.name,
+            namespace: spec.namespace,
+            yaml,
+        });
     }
     objects.sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
     self_check(&objects)?;
@@ -109,14 +118,24 @@ fn self_check(objects: &[Object]) -> anyhow::Result<()> {
             bail!("internal error: the rendered YAML holds more documents than objects");
         };
         let kind = value.get("kind").and_then(|k| k.as_str());
-        let name = value.get("metadata").and_then(|m| m.get("name")).and_then(|n| n.as_str());
+        let name = value
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(|n| n.as_str());
         if kind != Some(o.kind.as_str()) || name != Some(o.name.as_str()) {
-            bail!("internal error: document {i} is {kind:?} {name:?}, expected {} `{}`", o.kind.as_str(), o.name);
+            bail!(
+                "internal error: document {i} is {kind:?} {name:?}, expected {} `{}`",
+                o.kind.as_str(),
+                o.name
+            );
         }
         documents += 1;
     }
     if documents != objects.len() {
-        bail!("internal error: {documents} YAML documents for {} objects", objects.len());
+        bail!(
+            "internal error: {documents} YAML documents for {} objects",
+            objects.len()
+        );
     }
     Ok(())
 }

@@ -22,7 +22,11 @@ pub fn file_name(index: usize, width: usize, o: &Object) -> String {
         (Some(ns), Kind::Secret) if !o.name.starts_with(ns.as_str()) => format!("{ns}-"),
         _ => String::new(),
     };
-    format!("{index:0width$}-{}-{ns}{}.yaml", o.kind.as_str().to_ascii_lowercase(), o.name)
+    format!(
+        "{index:0width$}-{}-{ns}{}.yaml",
+        o.kind.as_str().to_ascii_lowercase(),
+        o.name
+    )
 }
 
 /// The folder's files, in order, as (name, contents, mode).
@@ -32,7 +36,11 @@ pub fn files_for(objects: &[Object]) -> Vec<(String, String, u32)> {
         .iter()
         .enumerate()
         .map(|(i, o)| {
-            let mode = if o.kind == Kind::Secret { KEY_MODE } else { CERT_MODE };
+            let mode = if o.kind == Kind::Secret {
+                KEY_MODE
+            } else {
+                CERT_MODE
+            };
             (file_name(i, width, o), o.yaml.clone(), mode)
         })
         .collect();
@@ -49,11 +57,18 @@ pub fn files_for(objects: &[Object]) -> Vec<(String, String, u32)> {
 
 pub fn write_dir(dir: &Path, objects: &[Object]) -> anyhow::Result<()> {
     check_replaceable(dir)?;
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let base = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let base = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
     let staging = parent.join(format!(".{base}.buildfarm-new-{}", std::process::id()));
     let result = (|| {
-        fs::create_dir_all(&staging).with_context(|| format!("failed to create `{}`", staging.display()))?;
+        fs::create_dir_all(&staging)
+            .with_context(|| format!("failed to create `{}`", staging.display()))?;
         for (name, contents, mode) in files_for(objects) {
             files::write_atomic(&staging.join(name), contents.as_bytes(), mode)?;
         }
@@ -68,7 +83,8 @@ pub fn write_dir(dir: &Path, objects: &[Object]) -> anyhow::Result<()> {
 fn swap_in(staging: &Path, dir: &Path, parent: &Path, base: &str) -> anyhow::Result<()> {
     let old: Option<PathBuf> = if dir.exists() {
         let old = parent.join(format!(".{base}.buildfarm-old-{}", std::process::id()));
-        fs::rename(dir, &old).with_context(|| format!("failed to move `{}` aside", dir.display()))?;
+        fs::rename(dir, &old)
+            .with_context(|| format!("failed to move `{}` aside", dir.display()))?;
         Some(old)
     } else {
         None
@@ -77,10 +93,12 @@ fn swap_in(staging: &Path, dir: &Path, parent: &Path, base: &str) -> anyhow::Res
         if let Some(old) = &old {
             let _ = fs::rename(old, dir);
         }
-        return Err(e).with_context(|| format!("failed to move the new files into `{}`", dir.display()));
+        return Err(e)
+            .with_context(|| format!("failed to move the new files into `{}`", dir.display()));
     }
     if let Some(old) = old {
-        fs::remove_dir_all(&old).with_context(|| format!("failed to remove `{}`", old.display()))?;
+        fs::remove_dir_all(&old)
+            .with_context(|| format!("failed to remove `{}`", old.display()))?;
     }
     Ok(())
 }

@@ -200,7 +200,9 @@ fn toml_error(source: &Source, err: &toml::de::Error) -> Diagnostic {
             Some(best) => format!("did you mean `{best}`?"),
             None => format!("known keys here: {}", crate::error::one_of(&known)),
         };
-        return source.error(err.span(), format!("unknown key `{field}`")).hint(hint);
+        return source
+            .error(err.span(), format!("unknown key `{field}`"))
+            .hint(hint);
     }
     let first = message.lines().next().unwrap_or(message);
     let d = source.error(err.span(), first.to_string());

@@ -7,9 +7,15 @@ pub fn dns_label(s: &str) -> Result<(), String> {
         return Err("it is empty".into());
     }
     if s.len() > 63 {
-        return Err(format!("it is {} characters long, the limit is 63", s.len()));
+        return Err(format!(
+            "it is {} characters long, the limit is 63",
+            s.len()
+        ));
     }
-    if !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
         return Err("only lowercase letters, digits and `-` are allowed".into());
     }
     if s.starts_with('-') || s.ends_with('-') {
@@ -21,7 +27,10 @@ pub fn dns_label(s: &str) -> Result<(), String> {
 /// DNS-1123 subdomain: dot-separated labels, at most 253 characters.
 pub fn dns_subdomain(s: &str) -> Result<(), String> {
     if s.len() > 253 {
-        return Err(format!("it is {} characters long, the limit is 253", s.len()));
+        return Err(format!(
+            "it is {} characters long, the limit is 253",
+            s.len()
+        ));
     }
     s.split('.').try_for_each(dns_label)
 }
@@ -53,7 +62,10 @@ pub fn label_value(s: &str) -> Result<(), String> {
         return Ok(());
     }
     if s.len() > 63 {
-        return Err(format!("it is {} characters long, the limit is 63", s.len()));
+        return Err(format!(
+            "it is {} characters long, the limit is 63",
+            s.len()
+        ));
     }
     label_chars(s)
 }
@@ -81,13 +93,25 @@ pub fn quantity(s: &str) -> Result<(), String> {
         && number.bytes().any(|b| b.is_ascii_digit());
     let suffix_ok = matches!(
         suffix,
-        "" | "n" | "u" | "m" | "k" | "M" | "G" | "T" | "P" | "E" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei"
-    ) || suffix
-        .strip_prefix(['e', 'E'])
-        .is_some_and(|exp| {
-            let digits = exp.strip_prefix(['+', '-']).unwrap_or(exp);
-            !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
-        });
+        "" | "n"
+            | "u"
+            | "m"
+            | "k"
+            | "M"
+            | "G"
+            | "T"
+            | "P"
+            | "E"
+            | "Ki"
+            | "Mi"
+            | "Gi"
+            | "Ti"
+            | "Pi"
+            | "Ei"
+    ) || suffix.strip_prefix(['e', 'E']).is_some_and(|exp| {
+        let digits = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    });
     if number_ok && suffix_ok {
         Ok(())
     } else {

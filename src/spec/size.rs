@@ -64,7 +64,8 @@ pub fn parse_disk_space(text: &str) -> Result<DiskSpace, String> {
         chars.next();
     }
     let rest: String = chars.collect();
-    let unit_ok = matches!(rest.as_str(), "" | "b" | "i" | "ib") && !(power == 0 && rest.starts_with('i'));
+    let unit_ok =
+        matches!(rest.as_str(), "" | "b" | "i" | "ib") && !(power == 0 && rest.starts_with('i'));
     if number.is_empty() || !unit_ok {
         return Err(format!(
             "`{text}` is not a size: write a number with an optional unit, like `50GB`, `50GiB`, `512MB` or `80%`"
@@ -138,7 +139,7 @@ pub fn human_bytes(b: u64) -> String {
         unit += 1;
     }
     let div = KI.pow(unit as u32);
-    if b % div == 0 {
+    if b.is_multiple_of(div) {
         format!("{} {}", b / div, UNITS[unit])
     } else {
         format!("{:.2} {}", b as f64 / div as f64, UNITS[unit])
@@ -157,13 +158,27 @@ mod tests {
             assert_eq!(parse_disk_space(s), Ok(DiskSpace::Bytes(50 * GIB)), "{s}");
         }
         assert_eq!(parse_disk_space("512"), Ok(DiskSpace::Bytes(512)));
-        assert_eq!(parse_disk_space("1.5G"), Ok(DiskSpace::Bytes(GIB + GIB / 2)));
+        assert_eq!(
+            parse_disk_space("1.5G"),
+            Ok(DiskSpace::Bytes(GIB + GIB / 2))
+        );
         assert_eq!(parse_disk_space("80%"), Ok(DiskSpace::Percent(80)));
     }
 
     #[test]
     fn bad_sizes_are_refused() {
-        for s in ["10 XB", "", "GB", "50 G B", "0%", "101%", "-5GB", "1.2.3G", "5i", "99999999999999999999"] {
+        for s in [
+            "10 XB",
+            "",
+            "GB",
+            "50 G B",
+            "0%",
+            "101%",
+            "-5GB",
+            "1.2.3G",
+            "5i",
+            "99999999999999999999",
+        ] {
             assert!(parse_disk_space(s).is_err(), "{s} should be refused");
         }
     }
@@ -180,7 +195,10 @@ mod tests {
 
     #[test]
     fn percentages_resolve_against_the_volume() {
-        assert_eq!(DiskSpace::Percent(80).bytes_of(Some(100 * GIB)), Some(80 * GIB));
+        assert_eq!(
+            DiskSpace::Percent(80).bytes_of(Some(100 * GIB)),
+            Some(80 * GIB)
+        );
         assert_eq!(DiskSpace::Percent(80).bytes_of(None), None);
     }
 

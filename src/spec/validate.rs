@@ -15,7 +15,9 @@ use super::{defaults, names};
 use crate::error::{Diagnostic, Invalid, Source, did_you_mean, one_of};
 use crate::profile::{Mode, Profile};
 
-pub const ARCHES: [&str; 7] = ["amd64", "arm64", "arm", "ppc64le", "s390x", "riscv64", "386"];
+pub const ARCHES: [&str; 7] = [
+    "amd64", "arm64", "arm", "ppc64le", "s390x", "riscv64", "386",
+];
 
 /// A StatefulSet's pods carry `controller-revision-hash: <statefulset>-<hash>`, a label value
 /// (≤ 63 characters) with a hash of up to 10 characters: so a StatefulSet name is at most 52.
@@ -29,7 +31,10 @@ use super::defaults::CERTS_DIR as CERTS_MOUNT;
 const OWNED_KEYS: [(&str, &str); 12] = [
     ("root", "the state folder is fixed by the profile"),
     ("debug", "set `debug` at the top of farm.toml"),
-    ("grpc.address", "set `port`; the local socket comes from the profile"),
+    (
+        "grpc.address",
+        "set `port`; the local socket comes from the profile",
+    ),
     ("grpc.tls", "use `[tls]`"),
     ("grpc.debugAddress", "set `metrics_port`"),
     ("history", "use `[history]`"),
@@ -73,7 +78,13 @@ impl Checker<'_> {
         }
     }
 
-    fn int(&mut self, value: Option<Spanned<i64>>, key: &str, range: RangeInclusive<i64>, default: i64) -> i64 {
+    fn int(
+        &mut self,
+        value: Option<Spanned<i64>>,
+        key: &str,
+        range: RangeInclusive<i64>,
+        default: i64,
+    ) -> i64 {
         match value {
             None => default,
             Some(v) if range.contains(v.get_ref()) => *v.get_ref(),
@@ -105,8 +116,16 @@ impl Checker<'_> {
     }
 }
 
-pub fn check(raw: RawFarm, src: &Source, base: &Path, certs_dir: Option<&Path>) -> Result<Farm, Invalid> {
-    let mut c = Checker { src, errors: Vec::new() };
+pub fn check(
+    raw: RawFarm,
+    src: &Source,
+    base: &Path,
+    certs_dir: Option<&Path>,
+) -> Result<Farm, Invalid> {
+    let mut c = Checker {
+        src,
+        errors: Vec::new(),
+    };
 
     let name = c.text(raw.name, "name", defaults::NAME, |s| {
         names::dns_label(s)?;
@@ -115,7 +134,12 @@ pub fn check(raw: RawFarm, src: &Source, base: &Path, certs_dir: Option<&Path>) 
             false => Err("it must start with a letter (Service names are DNS-1035 labels)".into()),
         }
     });
-    let namespace = c.text(raw.namespace, "namespace", defaults::NAMESPACE, names::dns_label);
+    let namespace = c.text(
+        raw.namespace,
+        "namespace",
+        defaults::NAMESPACE,
+        names::dns_label,
+    );
     let mode_span = raw.mode.as_ref().map_or(0..0, Spanned::span);
     let mode = match raw.mode {
         None => Mode::Rootless,
@@ -124,7 +148,11 @@ pub fn check(raw: RawFarm, src: &Source, base: &Path, certs_dir: Option<&Path>) 
             if let Some(best) = did_you_mean(m.get_ref(), Mode::NAMES) {
                 hint.push_str(&format!("; did you mean `{best}`?"));
             }
-            c.error(m.span(), format!("unknown mode `{}`", m.get_ref()), Some(hint));
+            c.error(
+                m.span(),
+                format!("unknown mode `{}`", m.get_ref()),
+                Some(hint),
+            );
             Mode::Rootless
         }),
     };
@@ -144,32 +172,65 @@ pub fn check(raw: RawFarm, src: &Source, base: &Path, certs_dir: Option<&Path>) 
         let span = p.span();
         let value = c.int(Some(p), "metrics_port", 1..=65_535, 6060) as u16;
         if value == port {
-            c.error(span, format!("`metrics_port` {value} is also the buildkitd `port`"), None);
+            c.error(
+                span,
+                format!("`metrics_port` {value} is also the buildkitd `port`"),
+                None,
+            );
         }
         value
     });
-    let cluster_domain = c.text(raw.cluster_domain, "cluster_domain", defaults::CLUSTER_DOMAIN, names::dns_subdomain);
+    let cluster_domain = c.text(
+        raw.cluster_domain,
+        "cluster_domain",
+        defaults::CLUSTER_DOMAIN,
+        names::dns_subdomain,
+    );
     let extra_args = raw
         .extra_args
         .unwrap_or_default()
         .into_iter()
-        .map(|a| c.text(Some(a), "extra_args", "", |s| non_empty(s)))
+        .map(|a| c.text(Some(a), "extra_args", "", non_empty))
         .collect();
     let drain_seconds = c.seconds(raw.drain_seconds, "drain_seconds", defaults::DRAIN_SECONDS);
 
     let p = raw.probes.map(Spanned::into_inner).unwrap_or_default();
     let probes = Probes {
-        timeout_seconds: c.seconds(p.timeout_seconds, "probes.timeout_seconds", defaults::PROBE_TIMEOUT_SECONDS),
-        readiness_period_seconds: c.seconds(p.readiness_period_seconds, "probes.readiness_period_seconds", defaults::READINESS_PERIOD_SECONDS),
-        liveness_period_seconds: c.seconds(p.liveness_period_seconds, "probes.liveness_period_seconds", defaults::LIVENESS_PERIOD_SECONDS),
-        liveness_failure_threshold: c.int(p.liveness_failure_threshold, "probes.liveness_failure_threshold", 1..=100, i64::from(defaults::LIVENESS_FAILURE_THRESHOLD)) as u32,
-        startup_seconds: c.seconds(p.startup_seconds, "probes.startup_seconds", defaults::STARTUP_SECONDS),
+        timeout_seconds: c.seconds(
+            p.timeout_seconds,
+            "probes.timeout_seconds",
+            defaults::PROBE_TIMEOUT_SECONDS,
+        ),
+        readiness_period_seconds: c.seconds(
+            p.readiness_period_seconds,
+            "probes.readiness_period_seconds",
+            defaults::READINESS_PERIOD_SECONDS,
+        ),
+        liveness_period_seconds: c.seconds(
+            p.liveness_period_seconds,
+            "probes.liveness_period_seconds",
+            defaults::LIVENESS_PERIOD_SECONDS,
+        ),
+        liveness_failure_threshold: c.int(
+            p.liveness_failure_threshold,
+            "probes.liveness_failure_threshold",
+            1..=100,
+            i64::from(defaults::LIVENESS_FAILURE_THRESHOLD),
+        ) as u32,
+        startup_seconds: c.seconds(
+            p.startup_seconds,
+            "probes.startup_seconds",
+            defaults::STARTUP_SECONDS,
+        ),
     };
 
     let tls = tls(&mut c, raw.tls, &name, base, certs_dir);
     let gc = raw.gc.map(|g| gc(&mut c, g, buildkit));
     let history = history(&mut c, raw.history, buildkit);
-    let buildkitd = raw.buildkitd.map(|t| passthrough(&mut c, t)).unwrap_or_default();
+    let buildkitd = raw
+        .buildkitd
+        .map(|t| passthrough(&mut c, t))
+        .unwrap_or_default();
     let extra_volumes = raw
         .extra_volume
         .unwrap_or_default()
@@ -208,10 +269,19 @@ pub fn check(raw: RawFarm, src: &Source, base: &Path, certs_dir: Option<&Path>) 
 }
 
 fn non_empty(s: &str) -> Result<(), String> {
-    if s.is_empty() { Err("it is empty".into()) } else { Ok(()) }
+    if s.is_empty() {
+        Err("it is empty".into())
+    } else {
+        Ok(())
+    }
 }
 
-fn buildkit_version(c: &mut Checker, image: &str, image_span: Option<Range<usize>>, explicit: Option<Spanned<String>>) -> Version {
+fn buildkit_version(
+    c: &mut Checker,
+    image: &str,
+    image_span: Option<Range<usize>>,
+    explicit: Option<Spanned<String>>,
+) -> Version {
     let from_tag = buildkit_version_of(image);
     match explicit {
         Some(v) => match Version::parse(v.get_ref()) {
@@ -237,23 +307,41 @@ fn buildkit_version(c: &mut Checker, image: &str, image_span: Option<Range<usize
     }
 }
 
-fn kubernetes_version(c: &mut Checker, value: Option<Spanned<String>>, profile: &Profile, mode: Mode, mode_span: Range<usize>) -> KubeVersion {
+fn kubernetes_version(
+    c: &mut Checker,
+    value: Option<Spanned<String>>,
+    profile: &Profile,
+    mode: Mode,
+    mode_span: Range<usize>,
+) -> KubeVersion {
     let span = value.as_ref().map(Spanned::span);
     let text = value.map_or(defaults::KUBERNETES.to_string(), Spanned::into_inner);
     let Some(version) = KubeVersion::parse(&text) else {
         let message = format!("`kubernetes` = `{text}` is not a Kubernetes version");
-        c.error(span.unwrap_or(0..0), message, Some("write the oldest cluster version, like `1.30`".into()));
+        c.error(
+            span.unwrap_or(0..0),
+            message,
+            Some("write the oldest cluster version, like `1.30`".into()),
+        );
         return KubeVersion::parse(defaults::KUBERNETES).expect("the default parses");
     };
     if version < kube::OLDEST {
-        let message = format!("Kubernetes {version} is older than the oldest supported release, {}", kube::OLDEST);
+        let message = format!(
+            "Kubernetes {version} is older than the oldest supported release, {}",
+            kube::OLDEST
+        );
         c.error(span.clone().unwrap_or(0..0), message, None);
     }
     let needed = KubeVersion::parse(&profile.min_kubernetes).expect("profiles are tested to parse");
     if version < needed {
-        let message = format!("mode `{}` needs Kubernetes {needed} or newer, the farm targets {version}", mode.as_str());
+        let message = format!(
+            "mode `{}` needs Kubernetes {needed} or newer, the farm targets {version}",
+            mode.as_str()
+        );
         let hint = match mode {
-            Mode::Userns => "user namespaces (`hostUsers: false`) are on by default from 1.33: raise `kubernetes`, or use `mode = \"rootless\"`",
+            Mode::Userns => {
+                "user namespaces (`hostUsers: false`) are on by default from 1.33: raise `kubernetes`, or use `mode = \"rootless\"`"
+            }
             _ => "raise `kubernetes`",
         };
         c.error(span.unwrap_or(mode_span), message, Some(hint.into()));
@@ -261,7 +349,13 @@ fn kubernetes_version(c: &mut Checker, value: Option<Spanned<String>>, profile: 
     version
 }
 
-fn tls(c: &mut Checker, raw: Option<Spanned<super::raw::RawTls>>, name: &str, base: &Path, certs_dir: Option<&Path>) -> Tls {
+fn tls(
+    c: &mut Checker,
+    raw: Option<Spanned<super::raw::RawTls>>,
+    name: &str,
+    base: &Path,
+    certs_dir: Option<&Path>,
+) -> Tls {
     let t = raw.map(Spanned::into_inner).unwrap_or_default();
     let mode = match t.mode {
         None => TlsMode::Generated,
@@ -279,17 +373,30 @@ fn tls(c: &mut Checker, raw: Option<Spanned<super::raw::RawTls>>, name: &str, ba
             }
         },
     };
-    let dir = t.dir.map_or(defaults::TLS_DIR.to_string(), Spanned::into_inner);
+    let dir = t
+        .dir
+        .map_or(defaults::TLS_DIR.to_string(), Spanned::into_inner);
     let dir = certs_dir.map_or_else(|| base.join(&dir), Path::to_path_buf);
     let secret = match (mode, t.secret) {
         (TlsMode::External, None) => {
             let hint = "name the kubernetes.io/tls Secret (keys ca.crt, tls.crt, tls.key): `secret = \"buildkitd-tls\"`";
-            c.error(0..0, "`tls.mode = \"external\"` needs `tls.secret`", Some(hint.into()));
+            c.error(
+                0..0,
+                "`tls.mode = \"external\"` needs `tls.secret`",
+                Some(hint.into()),
+            );
             String::new()
         }
-        (_, secret) => c.text(secret, "tls.secret", &format!("{name}-daemon-tls"), names::dns_subdomain),
+        (_, secret) => c.text(
+            secret,
+            "tls.secret",
+            &format!("{name}-daemon-tls"),
+            names::dns_subdomain,
+        ),
     };
-    let days = |c: &mut Checker, v, key, default: u32| c.int(v, key, 1..=36_500, i64::from(default)) as u32;
+    let days = |c: &mut Checker, v, key, default: u32| {
+        c.int(v, key, 1..=36_500, i64::from(default)) as u32
+    };
     let server_days = days(c, t.server_days, "tls.server_days", defaults::SERVER_DAYS);
     let client_days = days(c, t.client_days, "tls.client_days", defaults::CLIENT_DAYS);
     let ca_days = days(c, t.ca_days, "tls.ca_days", defaults::CA_DAYS);
@@ -298,9 +405,11 @@ fn tls(c: &mut Checker, raw: Option<Spanned<super::raw::RawTls>>, name: &str, ba
         .unwrap_or_default()
         .into_iter()
         .map(|s| {
-            c.text(Some(s), "tls.extra_sans", "", |s| match s.parse::<std::net::IpAddr>() {
-                Ok(_) => Ok(()),
-                Err(_) => names::san_dns_name(s),
+            c.text(Some(s), "tls.extra_sans", "", |s| {
+                match s.parse::<std::net::IpAddr>() {
+                    Ok(_) => Ok(()),
+                    Err(_) => names::san_dns_name(s),
+                }
             })
         })
         .collect();
@@ -309,36 +418,74 @@ fn tls(c: &mut Checker, raw: Option<Spanned<super::raw::RawTls>>, name: &str, ba
         let span = raw_client.span();
         let rc = raw_client.into_inner();
         let Some(client_name) = rc.name else {
-            c.error(span, "a `[[tls.client]]` has no `name`", Some("add `name = \"gitlab-runner\"`".into()));
+            c.error(
+                span,
+                "a `[[tls.client]]` has no `name`",
+                Some("add `name = \"gitlab-runner\"`".into()),
+            );
             continue;
         };
         let name_span = client_name.span();
         let client_name = c.text(Some(client_name), "tls.client.name", "", names::dns_label);
-        let namespace = rc.namespace.map(|n| c.text(Some(n), "tls.client.namespace", "", names::dns_label));
+        let namespace = rc
+            .namespace
+            .map(|n| c.text(Some(n), "tls.client.namespace", "", names::dns_label));
         if clients.iter().any(|x| x.name == client_name) {
-            c.error(name_span, format!("two clients are named `{client_name}`"), Some("client names must be unique".into()));
+            c.error(
+                name_span,
+                format!("two clients are named `{client_name}`"),
+                Some("client names must be unique".into()),
+            );
         }
-        clients.push(Client { name: client_name, namespace });
+        clients.push(Client {
+            name: client_name,
+            namespace,
+        });
     }
     if clients.is_empty() {
-        clients.push(Client { name: defaults::CLIENT.into(), namespace: None });
+        clients.push(Client {
+            name: defaults::CLIENT.into(),
+            namespace: None,
+        });
     }
-    Tls { mode, dir, secret, server_days, client_days, ca_days, extra_sans, clients }
+    Tls {
+        mode,
+        dir,
+        secret,
+        server_days,
+        client_days,
+        ca_days,
+        extra_sans,
+        clients,
+    }
 }
 
 fn gc(c: &mut Checker, raw: Spanned<super::raw::RawGc>, buildkit: Version) -> Gc {
     let g = raw.into_inner();
-    let size = |c: &mut Checker, v: Option<Spanned<toml::Value>>, key: &str| -> Option<(DiskSpace, Range<usize>)> {
+    let size = |c: &mut Checker,
+                v: Option<Spanned<toml::Value>>,
+                key: &str|
+     -> Option<(DiskSpace, Range<usize>)> {
         let v = v?;
         let parsed = match v.get_ref() {
             toml::Value::Integer(n) if *n >= 0 => Ok(DiskSpace::Bytes(*n as u64)),
             toml::Value::String(s) => parse_disk_space(s),
-            other => Err(format!("found {} {other}; write a size like \"50GB\", \"80%\" or a number of bytes", other.type_str())),
+            other => Err(format!(
+                "found {} {other}; write a size like \"50GB\", \"80%\" or a number of bytes",
+                other.type_str()
+            )),
         };
         match parsed {
             Ok(DiskSpace::Percent(_)) if buildkit < buildkit::SIZE_STRINGS => {
-                let message = format!("`gc.{key}` as a percentage needs BuildKit {} or newer, the image runs {buildkit}", buildkit::SIZE_STRINGS);
-                c.error(v.span(), message, Some("write a size such as \"200GB\"".into()));
+                let message = format!(
+                    "`gc.{key}` as a percentage needs BuildKit {} or newer, the image runs {buildkit}",
+                    buildkit::SIZE_STRINGS
+                );
+                c.error(
+                    v.span(),
+                    message,
+                    Some("write a size such as \"200GB\"".into()),
+                );
                 None
             }
             Ok(d) => Some((d, v.span())),
@@ -354,7 +501,10 @@ fn gc(c: &mut Checker, raw: Spanned<super::raw::RawGc>, buildkit: Version) -> Gc
     if buildkit < buildkit::NEW_GC_KEYS {
         for (key, value) in [("reserved", &reserved), ("min_free", &min_free)] {
             if let Some((_, span)) = value {
-                let message = format!("`gc.{key}` needs BuildKit {} or newer, the image runs {buildkit}", buildkit::NEW_GC_KEYS);
+                let message = format!(
+                    "`gc.{key}` needs BuildKit {} or newer, the image runs {buildkit}",
+                    buildkit::NEW_GC_KEYS
+                );
                 let hint = "before v0.17 a GC policy has one size, its cap: set only `gc.max_used` (written as `keepBytes`)";
                 c.error(span.clone(), message, Some(hint.into()));
             }
@@ -368,10 +518,16 @@ fn gc(c: &mut Checker, raw: Spanned<super::raw::RawGc>, buildkit: Version) -> Gc
         };
         if bigger {
             let message = format!("`gc.reserved` ({r}) is larger than `gc.max_used` ({m})");
-            c.error(span.clone(), message, Some("the floor must not exceed the cap".into()));
+            c.error(
+                span.clone(),
+                message,
+                Some("the floor must not exceed the cap".into()),
+            );
         }
     }
-    let keep_duration = g.keep_duration.map(|d| c.duration(Some(d), "gc.keep_duration", 0));
+    let keep_duration = g
+        .keep_duration
+        .map(|d| c.duration(Some(d), "gc.keep_duration", 0));
     Gc {
         reserved: reserved.map(|r| r.0),
         max_used: max_used.map(|m| m.0),
@@ -380,18 +536,38 @@ fn gc(c: &mut Checker, raw: Spanned<super::raw::RawGc>, buildkit: Version) -> Gc
     }
 }
 
-fn history(c: &mut Checker, raw: Option<Spanned<super::raw::RawHistory>>, buildkit: Version) -> Option<History> {
+fn history(
+    c: &mut Checker,
+    raw: Option<Spanned<super::raw::RawHistory>>,
+    buildkit: Version,
+) -> Option<History> {
     if buildkit < buildkit::HISTORY {
         if let Some(h) = raw {
-            let message = format!("`[history]` needs BuildKit {} or newer, the image runs {buildkit}", buildkit::HISTORY);
-            c.error(h.span(), message, Some("remove `[history]` or use a newer image".into()));
+            let message = format!(
+                "`[history]` needs BuildKit {} or newer, the image runs {buildkit}",
+                buildkit::HISTORY
+            );
+            c.error(
+                h.span(),
+                message,
+                Some("remove `[history]` or use a newer image".into()),
+            );
         }
         return None;
     }
     let h = raw.map(Spanned::into_inner).unwrap_or_default();
     Some(History {
-        max_age_seconds: c.duration(h.max_age, "history.max_age", defaults::HISTORY_MAX_AGE_SECONDS),
-        max_entries: c.int(h.max_entries, "history.max_entries", 1..=100_000, i64::from(defaults::HISTORY_MAX_ENTRIES)) as u32,
+        max_age_seconds: c.duration(
+            h.max_age,
+            "history.max_age",
+            defaults::HISTORY_MAX_AGE_SECONDS,
+        ),
+        max_entries: c.int(
+            h.max_entries,
+            "history.max_entries",
+            1..=100_000,
+            i64::from(defaults::HISTORY_MAX_ENTRIES),
+        ) as u32,
     })
 }
 
@@ -416,16 +592,27 @@ fn volume(c: &mut Checker, raw: Spanned<super::raw::RawVolume>, profile: &Profil
     let v = raw.into_inner();
     if v.name.is_none() || v.mount_path.is_none() || v.source.is_none() {
         let hint = "write `{ name = \"registry-ca\", mount_path = \"/etc/ssl/registry\", source = { secret = { secretName = \"registry-ca\" } } }`";
-        c.error(span.clone(), "an `[[extra_volume]]` needs `name`, `mount_path` and `source`", Some(hint.into()));
+        c.error(
+            span.clone(),
+            "an `[[extra_volume]]` needs `name`, `mount_path` and `source`",
+            Some(hint.into()),
+        );
     }
     let name = c.text(v.name, "extra_volume.name", "", |s| {
         names::dns_label(s)?;
         match BUILT_IN_VOLUMES.contains(&s) {
-            true => Err(format!("{} are the daemon's own volumes", one_of(&BUILT_IN_VOLUMES))),
+            true => Err(format!(
+                "{} are the daemon's own volumes",
+                one_of(&BUILT_IN_VOLUMES)
+            )),
             false => Ok(()),
         }
     });
-    let taken = [profile.state_dir.as_str(), profile.config_dir.as_str(), CERTS_MOUNT];
+    let taken = [
+        profile.state_dir.as_str(),
+        profile.config_dir.as_str(),
+        CERTS_MOUNT,
+    ];
     let mount_path = c.text(v.mount_path, "extra_volume.mount_path", "", |s| {
         match (s.starts_with('/'), taken.contains(&s.trim_end_matches('/'))) {
             (false, _) => Err("it must be an absolute path".into()),
@@ -436,14 +623,27 @@ fn volume(c: &mut Checker, raw: Spanned<super::raw::RawVolume>, profile: &Profil
     let source = v.source.map(|s| {
         if s.get_ref().len() != 1 {
             let message = "`extra_volume.source` must hold exactly one volume type";
-            c.error(s.span(), message, Some("e.g. `{ configMap = { name = \"x\" } }`".into()));
+            c.error(
+                s.span(),
+                message,
+                Some("e.g. `{ configMap = { name = \"x\" } }`".into()),
+            );
         }
         s.into_inner()
     });
-    Volume { name, mount_path, read_only: v.read_only.unwrap_or(true), source: source.unwrap_or_default() }
+    Volume {
+        name,
+        mount_path,
+        read_only: v.read_only.unwrap_or(true),
+        source: source.unwrap_or_default(),
+    }
 }
 
-fn pools(c: &mut Checker, raw: Option<Spanned<Vec<Spanned<RawPool>>>>, farm_name: &str) -> Vec<Pool> {
+fn pools(
+    c: &mut Checker,
+    raw: Option<Spanned<Vec<Spanned<RawPool>>>>,
+    farm_name: &str,
+) -> Vec<Pool> {
     let hint = "add one per CPU architecture:\n\n[[pool]]\narch = \"amd64\"\nreplicas = 2\nstorage = \"100Gi\"";
     let list = match raw {
         None => {
@@ -466,9 +666,22 @@ fn pools(c: &mut Checker, raw: Option<Spanned<Vec<Spanned<RawPool>>>>, farm_name
     pools
 }
 
-fn pool(c: &mut Checker, p: RawPool, span: Range<usize>, farm_name: &str, earlier: &[Pool]) -> Option<Pool> {
+fn pool(
+    c: &mut Checker,
+    p: RawPool,
+    span: Range<usize>,
+    farm_name: &str,
+    earlier: &[Pool],
+) -> Option<Pool> {
     let Some(arch) = p.arch else {
-        c.error(span, "a `[[pool]]` has no `arch`", Some(format!("add `arch = \"amd64\"`; known: {}", one_of(&ARCHES))));
+        c.error(
+            span,
+            "a `[[pool]]` has no `arch`",
+            Some(format!(
+                "add `arch = \"amd64\"`; known: {}",
+                one_of(&ARCHES)
+            )),
+        );
         return None;
     };
     let arch_span = arch.span();
@@ -482,51 +695,107 @@ fn pool(c: &mut Checker, p: RawPool, span: Range<usize>, farm_name: &str, earlie
                 None => format!("known: {}", one_of(&ARCHES)),
             },
         };
-        c.error(arch_span.clone(), format!("unknown arch `{arch}`"), Some(hint));
+        c.error(
+            arch_span.clone(),
+            format!("unknown arch `{arch}`"),
+            Some(hint),
+        );
     }
     let name_span = p.name.as_ref().map_or(arch_span, Spanned::span);
     let name = c.text(p.name, "pool.name", &arch, names::dns_label);
     if earlier.iter().any(|e| e.name == name) {
         let hint = "give each pool a distinct `name` (two pools of one arch need one)";
-        c.error(name_span.clone(), format!("two pools are named `{name}`"), Some(hint.into()));
+        c.error(
+            name_span.clone(),
+            format!("two pools are named `{name}`"),
+            Some(hint.into()),
+        );
     }
     let object = format!("{farm_name}-{name}");
     if object.len() > MAX_STATEFULSET_NAME {
-        let message = format!("StatefulSet name `{object}` is {} characters, the limit is {MAX_STATEFULSET_NAME}", object.len());
+        let message = format!(
+            "StatefulSet name `{object}` is {} characters, the limit is {MAX_STATEFULSET_NAME}",
+            object.len()
+        );
         let hint = "its pods' controller-revision-hash label must fit in 63 characters: shorten `name` or the pool name";
         c.error(name_span, message, Some(hint.into()));
     }
-    let replicas = c.int(p.replicas, "pool.replicas", 0..=1000, i64::from(defaults::REPLICAS)) as u32;
+    let replicas = c.int(
+        p.replicas,
+        "pool.replicas",
+        0..=1000,
+        i64::from(defaults::REPLICAS),
+    ) as u32;
     let storage = p.storage.and_then(|s| match parse_quantity(s.get_ref()) {
         Ok(0) => {
-            c.error(s.span(), "`pool.storage` must be larger than 0", Some("omit `storage` for an ephemeral cache".into()));
+            c.error(
+                s.span(),
+                "`pool.storage` must be larger than 0",
+                Some("omit `storage` for an ephemeral cache".into()),
+            );
             None
         }
-        Ok(bytes) => Some(Storage { quantity: s.into_inner(), bytes }),
+        Ok(bytes) => Some(Storage {
+            quantity: s.into_inner(),
+            bytes,
+        }),
         Err(why) => {
             c.error(s.span(), format!("`pool.storage`: {why}"), None);
             None
         }
     });
-    let storage_class = p.storage_class.map(|s| c.text(Some(s), "pool.storage_class", "", names::dns_subdomain));
-    let node_selector = string_map(c, p.node_selector, "pool.node_selector", names::label_value, &["kubernetes.io/arch"]);
-    let tolerations = p.tolerations.unwrap_or_default().into_iter().filter_map(|t| toleration(c, t)).collect();
+    let storage_class = p
+        .storage_class
+        .map(|s| c.text(Some(s), "pool.storage_class", "", names::dns_subdomain));
+    let node_selector = string_map(
+        c,
+        p.node_selector,
+        "pool.node_selector",
+        names::label_value,
+        &["kubernetes.io/arch"],
+    );
+    let tolerations = p
+        .tolerations
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|t| toleration(c, t))
+        .collect();
     let (requests, limits) = resources(c, p.resources);
-    let pod_annotations = string_map(c, p.pod_annotations, "pool.pod_annotations", |_| Ok(()), &["checksum/config"]);
+    let pod_annotations = string_map(
+        c,
+        p.pod_annotations,
+        "pool.pod_annotations",
+        |_| Ok(()),
+        &["checksum/config"],
+    );
     let affinity = p.affinity.map(|a| {
         let known = ["nodeAffinity", "podAffinity", "podAntiAffinity"];
         for key in a.get_ref().keys().filter(|k| !known.contains(&k.as_str())) {
-            c.error(a.span(), format!("unknown affinity `{key}`"), Some(format!("expected {}", one_of(&known))));
+            c.error(
+                a.span(),
+                format!("unknown affinity `{key}`"),
+                Some(format!("expected {}", one_of(&known))),
+            );
         }
         a.into_inner()
     });
-    let priority_class_name = p.priority_class_name.map(|s| c.text(Some(s), "pool.priority_class_name", "", names::dns_subdomain));
-    let pod_management_policy = c.text(p.pod_management_policy, "pool.pod_management_policy", defaults::POD_MANAGEMENT_POLICY, |s| {
-        match s {
+    let priority_class_name = p.priority_class_name.map(|s| {
+        c.text(
+            Some(s),
+            "pool.priority_class_name",
+            "",
+            names::dns_subdomain,
+        )
+    });
+    let pod_management_policy = c.text(
+        p.pod_management_policy,
+        "pool.pod_management_policy",
+        defaults::POD_MANAGEMENT_POLICY,
+        |s| match s {
             "Parallel" | "OrderedReady" => Ok(()),
             _ => Err("expected `Parallel` or `OrderedReady`".into()),
-        }
-    });
+        },
+    );
     Some(Pool {
         name,
         arch,
@@ -555,11 +824,23 @@ fn string_map(
     let mut out = IndexMap::new();
     for (k, v) in map.unwrap_or_default() {
         if reserved.contains(&k.as_str()) {
-            c.error(v.span(), format!("`{key}` cannot set `{k}`: buildfarm sets it"), None);
+            c.error(
+                v.span(),
+                format!("`{key}` cannot set `{k}`: buildfarm sets it"),
+                None,
+            );
         } else if let Err(why) = names::qualified_name(&k) {
-            c.error(v.span(), format!("`{key}` key `{k}` is not valid: {why}"), None);
+            c.error(
+                v.span(),
+                format!("`{key}` key `{k}` is not valid: {why}"),
+                None,
+            );
         } else if let Err(why) = check_value(v.get_ref()) {
-            c.error(v.span(), format!("`{key}` value `{}` is not valid: {why}", v.get_ref()), None);
+            c.error(
+                v.span(),
+                format!("`{key}` value `{}` is not valid: {why}", v.get_ref()),
+                None,
+            );
         }
         out.insert(k, v.into_inner());
     }
@@ -572,30 +853,61 @@ fn toleration(c: &mut Checker, raw: Spanned<RawToleration>) -> Option<Toleration
     let before = c.errors.len();
     let operator = t.operator.map_or("Equal".to_string(), Spanned::into_inner);
     if operator != "Exists" && operator != "Equal" {
-        c.error(span.clone(), format!("toleration operator `{operator}` is not valid"), Some("expected `Exists` or `Equal`".into()));
+        c.error(
+            span.clone(),
+            format!("toleration operator `{operator}` is not valid"),
+            Some("expected `Exists` or `Equal`".into()),
+        );
     }
     let effect = t.effect.map(Spanned::into_inner);
     let effects = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
     if let Some(e) = effect.as_deref().filter(|e| !effects.contains(e)) {
-        let hint = did_you_mean(e, effects).map_or(format!("expected {}", one_of(&effects)), |b| format!("did you mean `{b}`?"));
-        c.error(span.clone(), format!("toleration effect `{e}` is not valid"), Some(hint));
+        let hint = did_you_mean(e, effects).map_or(format!("expected {}", one_of(&effects)), |b| {
+            format!("did you mean `{b}`?")
+        });
+        c.error(
+            span.clone(),
+            format!("toleration effect `{e}` is not valid"),
+            Some(hint),
+        );
     }
     let key = t.key.map(Spanned::into_inner);
     let value = t.value.map(Spanned::into_inner);
     if key.is_none() && operator != "Exists" {
-        c.error(span.clone(), "a toleration without `key` must use `operator = \"Exists\"`", None);
+        c.error(
+            span.clone(),
+            "a toleration without `key` must use `operator = \"Exists\"`",
+            None,
+        );
     }
     if value.is_some() && operator == "Exists" {
-        c.error(span.clone(), "a toleration with `operator = \"Exists\"` takes no `value`", None);
+        c.error(
+            span.clone(),
+            "a toleration with `operator = \"Exists\"` takes no `value`",
+            None,
+        );
     }
     let toleration_seconds = t.toleration_seconds.map(|s| *s.get_ref());
     if toleration_seconds.is_some() && effect.as_deref() != Some("NoExecute") {
-        c.error(span, "`toleration_seconds` only applies to `effect = \"NoExecute\"`", None);
+        c.error(
+            span,
+            "`toleration_seconds` only applies to `effect = \"NoExecute\"`",
+            None,
+        );
     }
-    (c.errors.len() == before).then_some(Toleration { key, operator, value, effect, toleration_seconds })
+    (c.errors.len() == before).then_some(Toleration {
+        key,
+        operator,
+        value,
+        effect,
+        toleration_seconds,
+    })
 }
 
-fn resources(c: &mut Checker, raw: Option<Spanned<RawResources>>) -> (IndexMap<String, String>, IndexMap<String, String>) {
+fn resources(
+    c: &mut Checker,
+    raw: Option<Spanned<RawResources>>,
+) -> (IndexMap<String, String>, IndexMap<String, String>) {
     let r = raw.map(Spanned::into_inner).unwrap_or_default();
     let mut side = |map: Option<IndexMap<String, Spanned<toml::Value>>>, which: &str| {
         let mut out = IndexMap::new();
@@ -605,16 +917,33 @@ fn resources(c: &mut Checker, raw: Option<Spanned<RawResources>>) -> (IndexMap<S
                 toml::Value::Integer(n) => n.to_string(),
                 toml::Value::Float(f) => f.to_string(),
                 other => {
-                    c.error(v.span(), format!("`resources.{which}.{k}` must be a quantity, found {}", other.type_str()), None);
+                    c.error(
+                        v.span(),
+                        format!(
+                            "`resources.{which}.{k}` must be a quantity, found {}",
+                            other.type_str()
+                        ),
+                        None,
+                    );
                     continue;
                 }
             };
             let known = ["cpu", "memory", "ephemeral-storage"];
             if !known.contains(&k.as_str()) && !k.contains('/') {
-                let hint = did_you_mean(&k, known).map_or(format!("expected {} or an extended resource like `nvidia.com/gpu`", one_of(&known)), |b| format!("did you mean `{b}`?"));
+                let hint = did_you_mean(&k, known).map_or(
+                    format!(
+                        "expected {} or an extended resource like `nvidia.com/gpu`",
+                        one_of(&known)
+                    ),
+                    |b| format!("did you mean `{b}`?"),
+                );
                 c.error(v.span(), format!("unknown resource `{k}`"), Some(hint));
             } else if let Err(why) = names::quantity(&text) {
-                c.error(v.span(), format!("`resources.{which}.{k}` = `{text}` is not valid: {why}"), None);
+                c.error(
+                    v.span(),
+                    format!("`resources.{which}.{k}` = `{text}` is not valid: {why}"),
+                    None,
+                );
             }
             out.insert(k, text);
         }

@@ -13,7 +13,11 @@ pub struct Version {
 
 impl Version {
     pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
-        Version { major, minor, patch }
+        Version {
+            major,
+            minor,
+            patch,
+        }
     }
 
     /// `0.17`, `v0.17.0`, `0.13.2-rc1`: at least major and minor; a suffix after `-` is ignored.
@@ -30,7 +34,11 @@ impl Version {
         if parts.next().is_some() {
             return None;
         }
-        Some(Version { major, minor, patch })
+        Some(Version {
+            major,
+            minor,
+            patch,
+        })
     }
 }
 
@@ -119,14 +127,26 @@ mod tests {
 
     #[test]
     fn versions_come_from_release_tags_only() {
-        assert_eq!(buildkit_version_of("moby/buildkit:v0.32.2-rootless"), Some(Version::new(0, 32, 2)));
-        assert_eq!(buildkit_version_of("moby/buildkit:v0.13.2"), Some(Version::new(0, 13, 2)));
-        assert_eq!(buildkit_version_of("registry:5000/moby/buildkit:0.17"), Some(Version::new(0, 17, 0)));
+        assert_eq!(
+            buildkit_version_of("moby/buildkit:v0.32.2-rootless"),
+            Some(Version::new(0, 32, 2))
+        );
+        assert_eq!(
+            buildkit_version_of("moby/buildkit:v0.13.2"),
+            Some(Version::new(0, 13, 2))
+        );
+        assert_eq!(
+            buildkit_version_of("registry:5000/moby/buildkit:0.17"),
+            Some(Version::new(0, 17, 0))
+        );
         assert_eq!(buildkit_version_of("registry:5000/moby/buildkit"), None);
         assert_eq!(buildkit_version_of("moby/buildkit:master-rootless"), None);
         assert_eq!(buildkit_version_of("moby/buildkit:latest"), None);
         assert_eq!(buildkit_version_of("moby/buildkit@sha256:abcd"), None);
-        assert_eq!(buildkit_version_of("moby/buildkit:v0.16.0@sha256:abcd"), Some(Version::new(0, 16, 0)));
+        assert_eq!(
+            buildkit_version_of("moby/buildkit:v0.16.0@sha256:abcd"),
+            Some(Version::new(0, 16, 0))
+        );
     }
 
     #[test]

@@ -1,0 +1,272 @@
+//! The binary as users and CI scripts see it: exit codes, stderr, what is written and what is not.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::common::{kind, parse_stream};
+
+fn buildfarm(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_buildfarm"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn render_without_a_spec_uses_the_built_in_farm() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = buildfarm(dir.path(), &["render"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).starts_with("note: no farm.toml here, using the built-in farm"));
+    let objects = parse_stream(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(kind(&objects, "StatefulSet").len(), 2);
+    for f in [
+        "ca.crt",
+        "ca.key",
+        "daemon/tls.key",
+        "client/default/tls.key",
+    ] {
+        assert!(dir.path().join("certs").join(f).exists(), "{f}");
+    }
+}
+
+#[test]
+fn render_is_idempotent_across_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("farm.toml"), "[[pool]]\narch = \"arm64\"\n").unwrap();
+    let first = buildfarm(dir.path(), &["render"]);
+    let second = buildfarm(dir.path(), &["render"]);
+    assert_eq!(first.status.code(), Some(0));
+    assert_eq!(first.stdout, second.stdout);
+    assert!(stderr(&first).contains("created a new CA"));
+    assert!(
+        stderr(&second).is_empty(),
+        "nothing to say the second time: {}",
+        stderr(&second)
+    );
+}
+
+#[test]
+fn cert_files_are_private() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(buildfarm(dir.path(), &["render"]).status.code(), Some(0));
+    let mode = |p: &str| {
+        fs::metadata(dir.path().join("certs").join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    for key in ["ca.key", "daemon/tls.key", "client/default/tls.key"] {
+        assert_eq!(mode(key), 0o600, "{key}");
+    }
+    for folder in ["", "daemon", "client/default"] {
+        assert_eq!(mode(folder), 0o700, "{folder}");
+    }
+}
+
+#[test]
+fn invalid_spec_exits_1_names_the_place_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("farm.toml"),
+        "name = \"ci\"\nmode = \"rootles\"\n[[pool]]\narch = \"amd64\"\n",
+    )
+    .unwrap();
+    let out = buildfarm(dir.path(), &["render", "--out", "deploy"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "error: unknown mode `rootles`\n --> farm.toml:2:8\n  |\n2 | mode = \"rootles\"\n  |        ^^^^^^^^^\n  \
+         = hint: expected `rootless`, `privileged` or `userns`; did you mean `rootless`?\n\n\
+         error: 1 problem found; nothing was written\n"
+    );
+    assert!(out.stdout.is_empty());
+    assert!(!dir.path().join("deploy").exists());
+    assert!(!dir.path().join("certs").exists());
+}
+
+#[test]
+fn missing_spec_file_is_an_io_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = buildfarm(dir.path(), &["--spec", "nope.toml", "render"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).starts_with("error: failed to read `nope.toml`\ncaused by: "),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(buildfarm(dir.path(), &["rendr"]).status.code(), Some(2));
+    assert_eq!(
+        buildfarm(dir.path(), &["render", "--bogus"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(buildfarm(dir.path(), &[]).status.code(), Some(2));
+}
+
+#[test]
+fn help_teaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = buildfarm(dir.path(), &["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("buildfarm render | kubectl apply -f -"));
+    assert!(text.contains("Exit codes: 0 ok, 1 invalid input"));
+    let out = buildfarm(dir.path(), &["render", "--help"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("--no-secrets") && text.contains("--out <DIR>"));
+}
+
+#[test]
+fn out_writes_one_file_per_object_and_a_kustomization() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = buildfarm(dir.path(), &["render", "--out", "deploy"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    let deploy = dir.path().join("deploy");
+    let mut names: Vec<String> = fs::read_dir(&deploy)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names[0], "00-namespace-buildkit.yaml");
+    assert!(
+        names.contains(&"03-secret-buildkitd-daemon-tls.yaml".to_string()),
+        "{names:?}"
+    );
+    let secret_mode = fs::metadata(deploy.join("03-secret-buildkitd-daemon-tls.yaml"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(secret_mode & 0o777, 0o600);
+    let kustomization = fs::read_to_string(deploy.join("kustomization.yaml")).unwrap();
+    let listed: Vec<&str> = kustomization
+        .lines()
+        .filter_map(|l| l.strip_prefix("- "))
+        .collect();
+    assert_eq!(
+        listed,
+        names
+            .iter()
+            .filter(|n| *n != "kustomization.yaml")
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+
+    // The files hold exactly the stream, in order.
+    let stream = buildfarm(dir.path(), &["render"]).stdout;
+    let joined = listed
+        .iter()
+        .map(|f| fs::read_to_string(deploy.join(f)).unwrap())
+        .collect::<Vec<_>>()
+        .join("---\n");
+    assert_eq!(joined.as_bytes(), stream.as_slice());
+}
+
+#[test]
+fn out_replaces_its_own_folder_and_drops_stale_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("farm.toml");
+    fs::write(
+        &spec,
+        "[[pool]]\narch = \"amd64\"\n[[pool]]\narch = \"arm64\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        buildfarm(dir.path(), &["render", "--out", "deploy"])
+            .status
+            .code(),
+        Some(0)
+    );
+    fs::write(&spec, "[[pool]]\narch = \"amd64\"\n").unwrap();
+    assert_eq!(
+        buildfarm(dir.path(), &["render", "--out", "deploy", "--no-secrets"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let names: Vec<String> = fs::read_dir(dir.path().join("deploy"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.contains("arm64") && !n.contains("secret")),
+        "{names:?}"
+    );
+    let leftovers: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().contains("buildfarm-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn out_refuses_a_folder_it_did_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let mine = dir.path().join("mine");
+    fs::create_dir(&mine).unwrap();
+    fs::write(mine.join("notes.txt"), "keep me").unwrap();
+    let out = buildfarm(dir.path(), &["render", "--out", "mine"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("refusing to replace `mine`"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        fs::read_to_string(mine.join("notes.txt")).unwrap(),
+        "keep me"
+    );
+}
+
+#[test]
+fn a_lone_ca_certificate_is_refused_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("farm.toml"), "[[pool]]\narch = \"amd64\"\n").unwrap();
+    fs::create_dir(dir.path().join("certs")).unwrap();
+    fs::write(
+        dir.path().join("certs/ca.crt"),
+        "-----BEGIN CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let out = buildfarm(dir.path(), &["render"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("error: `certs` has ca.crt but not ca.key\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("certs/ca.key").exists());
+}
+
+#[test]
+fn a_corrupt_ca_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("farm.toml"), "[[pool]]\narch = \"amd64\"\n").unwrap();
+    assert_eq!(buildfarm(dir.path(), &["render"]).status.code(), Some(0));
+    fs::write(dir.path().join("certs/ca.key"), "not a key").unwrap();
+    fs::remove_dir_all(dir.path().join("certs/daemon")).unwrap();
+    let out = buildfarm(dir.path(), &["render"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out)
+            .starts_with("error: cannot use the CA in `certs`: ca.key is not a usable private key"),
+        "{}",
+        stderr(&out)
+    );
+}

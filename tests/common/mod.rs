@@ -1,0 +1,78 @@
+//! Helpers shared by the integration tests: parse the stream back and look things up in it.
+
+use std::path::Path;
+
+use serde_yaml_ng::Value;
+
+pub fn parse_stream(yaml: &str) -> Vec<Value> {
+    serde_yaml_ng::Deserializer::from_str(yaml)
+        .map(|doc| <Value as serde::Deserialize>::deserialize(doc).expect("every document parses"))
+        .collect()
+}
+
+pub fn render_file(path: &Path, certs: &Path) -> String {
+    let farm = buildfarm::spec::load(buildfarm::spec::Origin::File(path), Some(certs))
+        .unwrap_or_else(|e| panic!("{} is valid: {e:#}", path.display()));
+    let objects =
+        buildfarm::render_farm(&farm, buildfarm::render::Options { secrets: true }).unwrap();
+    buildfarm::render::stream(&objects)
+}
+
+pub fn render_str(spec: &str) -> (String, tempfile::TempDir) {
+    let certs = tempfile::tempdir().unwrap();
+    let yaml = buildfarm::render_str(spec, certs.path())
+        .unwrap_or_else(|e| panic!("spec is valid: {e:#}"));
+    (yaml, certs)
+}
+
+pub fn kind<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    objects
+        .iter()
+        .filter(|o| o["kind"].as_str() == Some(kind))
+        .collect()
+}
+
+pub fn named<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"].as_str() == Some(kind) && o["metadata"]["name"].as_str() == Some(name))
+        .unwrap_or_else(|| panic!("no {kind} `{name}`"))
+}
+
+pub fn str_of(v: &Value) -> &str {
+    v.as_str().unwrap_or_else(|| panic!("not a string: {v:?}"))
+}
+
+/// `selector` (a map) is contained in `labels` (a map).
+pub fn selects(selector: &Value, labels: &Value) -> bool {
+    let (Some(sel), Some(labels)) = (selector.as_mapping(), labels.as_mapping()) else {
+        return false;
+    };
+    !sel.is_empty() && sel.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+pub fn pod_annotation<'a>(objects: &'a [Value], key: &str) -> &'a str {
+    let sts = kind(objects, "StatefulSet");
+    str_of(&sts[0]["spec"]["template"]["metadata"]["annotations"][key])
+}
+
+/// The buildkitd.toml a StatefulSet mounts, parsed.
+pub fn buildkitd_toml(objects: &[Value], sts: &Value) -> toml::Table {
+    let volumes = sts["spec"]["template"]["spec"]["volumes"]
+        .as_sequence()
+        .unwrap();
+    let config = volumes
+        .iter()
+        .find(|v| v["name"].as_str() == Some("config"))
+        .unwrap();
+    let cm_name = str_of(&config["configMap"]["name"]);
+    let key = str_of(&config["configMap"]["items"][0]["key"]);
+    let cm = named(objects, "ConfigMap", cm_name);
+    let text = str_of(&cm["data"][key]);
+    text.parse()
+        .unwrap_or_else(|e| panic!("buildkitd.toml parses: {e}\n{text}"))
+}
+
+pub fn container(sts: &Value) -> &Value {
+    &sts["spec"]["template"]["spec"]["containers"][0]
+}

@@ -1,0 +1,294 @@
+//! Bad specs: each gives a located message that says what is wrong and how to fix it.
+
+use std::path::Path;
+
+use buildfarm::error::{Diagnostic, Source};
+
+fn problems(spec: &str) -> Vec<Diagnostic> {
+    let source = Source::new("farm.toml", spec);
+    match buildfarm::spec::parse(&source, Path::new(""), None) {
+        Ok(_) => panic!("spec should be refused:\n{spec}"),
+        Err(invalid) => invalid.0,
+    }
+}
+
+/// The only problem: (message, line, col, hint).
+fn problem(spec: &str) -> (String, usize, usize, Option<String>) {
+    let all = problems(spec);
+    assert_eq!(all.len(), 1, "{all:#?}");
+    let d = all.into_iter().next().unwrap();
+    let loc = d.location.expect("located");
+    (d.message, loc.line, loc.col, d.hint)
+}
+
+const POOL: &str = "[[pool]]\narch = \"amd64\"\n";
+
+#[test]
+fn unknown_key_suggests_the_right_one() {
+    let (msg, line, col, hint) = problem("[[pool]]\narch = \"amd64\"\nreplica = 2\n");
+    assert_eq!((msg.as_str(), line, col), ("unknown key `replica`", 3, 1));
+    assert_eq!(hint.as_deref(), Some("did you mean `replicas`?"));
+}
+
+#[test]
+fn unknown_top_level_key_lists_what_is_known_when_nothing_is_close() {
+    let (msg, line, _, hint) = problem(&format!("zzz = 1\n{POOL}"));
+    assert_eq!((msg.as_str(), line), ("unknown key `zzz`", 1));
+    assert!(
+        hint.unwrap()
+            .starts_with("known keys here: `name`, `namespace`")
+    );
+}
+
+#[test]
+fn mode_typo() {
+    let (msg, line, col, hint) = problem(&format!("name = \"ci\"\nmode = \"rootles\"\n{POOL}"));
+    assert_eq!((msg.as_str(), line, col), ("unknown mode `rootles`", 2, 8));
+    assert_eq!(
+        hint.unwrap(),
+        "expected `rootless`, `privileged` or `userns`; did you mean `rootless`?"
+    );
+}
+
+#[test]
+fn wrong_type_is_located() {
+    let (msg, line, col, _) = problem("[[pool]]\narch = \"amd64\"\nreplicas = \"two\"\n");
+    assert!(
+        msg.starts_with("invalid type: string \"two\", expected i64"),
+        "{msg}"
+    );
+    assert_eq!((line, col), (3, 12));
+}
+
+#[test]
+fn malformed_toml_is_located() {
+    let (msg, line, _, _) = problem("name = \"ci\nmode = \"rootless\"\n");
+    assert!(msg.contains("string"), "{msg}");
+    assert_eq!(line, 1);
+}
+
+#[test]
+fn bad_sizes() {
+    let (msg, line, _, _) = problem("[gc]\nmax_used = \"10 XB\"\n[[pool]]\narch = \"amd64\"\n");
+    assert_eq!(line, 2);
+    assert!(
+        msg.starts_with("`gc.max_used`: `10 XB` is not a size"),
+        "{msg}"
+    );
+    let (msg, _, _, _) = problem("[[pool]]\narch = \"amd64\"\nstorage = \"500GB\"\n");
+    assert!(msg.contains("not `GB`"), "{msg}");
+    let (msg, _, _, _) = problem("[[pool]]\narch = \"amd64\"\nstorage = \"0Gi\"\n");
+    assert_eq!(msg, "`pool.storage` must be larger than 0");
+}
+
+#[test]
+fn invalid_names() {
+    let (msg, line, col, _) = problem(&format!("name = \"Build_Kit\"\n{POOL}"));
+    assert_eq!((line, col), (1, 8));
+    assert!(
+        msg.starts_with("`name` = `Build_Kit` is not valid: only lowercase"),
+        "{msg}"
+    );
+    let (msg, _, _, _) = problem(&format!("name = \"1farm\"\n{POOL}"));
+    assert!(msg.contains("must start with a letter"), "{msg}");
+}
+
+#[test]
+fn names_too_long_for_their_suffixes() {
+    let name = "a".repeat(40);
+    let (msg, line, _, hint) = problem(&format!(
+        "name = \"{name}\"\n[[pool]]\narch = \"amd64\"\nname = \"pool-number-one\"\n"
+    ));
+    assert_eq!(line, 4);
+    assert_eq!(
+        msg,
+        format!("StatefulSet name `{name}-pool-number-one` is 56 characters, the limit is 52")
+    );
+    assert!(hint.unwrap().contains("controller-revision-hash"));
+}
+
+#[test]
+fn replicas_must_not_be_negative() {
+    let (msg, _, _, _) = problem("[[pool]]\narch = \"amd64\"\nreplicas = -1\n");
+    assert_eq!(msg, "`pool.replicas` must be from 0 to 1000, found -1");
+}
+
+#[test]
+fn duplicate_pools_need_names() {
+    let (msg, line, _, hint) = problem("[[pool]]\narch = \"amd64\"\n[[pool]]\narch = \"amd64\"\n");
+    assert_eq!((msg.as_str(), line), ("two pools are named `amd64`", 4));
+    assert!(hint.unwrap().contains("distinct `name`"));
+}
+
+#[test]
+fn a_farm_needs_pools_and_pools_need_arches() {
+    let (msg, line, col, hint) = problem("name = \"ci\"\n");
+    assert_eq!(
+        (msg.as_str(), line, col),
+        ("the farm has no `[[pool]]`", 1, 1)
+    );
+    assert!(hint.unwrap().contains("arch = \"amd64\""));
+    let (msg, _, _, hint) = problem("[[pool]]\narch = \"x86_64\"\n");
+    assert_eq!(msg, "unknown arch `x86_64`");
+    assert_eq!(hint.unwrap(), "Kubernetes calls x86_64 `amd64`");
+    let (msg, line, _, _) = problem("[[pool]]\nreplicas = 1\n");
+    assert_eq!((msg.as_str(), line), ("a `[[pool]]` has no `arch`", 1));
+}
+
+#[test]
+fn userns_needs_kubernetes_1_33() {
+    let (msg, line, col, hint) =
+        problem(&format!("mode = \"userns\"\nkubernetes = \"1.30\"\n{POOL}"));
+    assert_eq!(
+        (msg.as_str(), line, col),
+        (
+            "mode `userns` needs Kubernetes 1.33 or newer, the farm targets 1.30",
+            2,
+            14
+        )
+    );
+    assert!(hint.unwrap().contains("hostUsers"));
+    // Without `kubernetes`, the default target is too old too, and the error points at the mode.
+    let (_, line, col, _) = problem(&format!("mode = \"userns\"\n{POOL}"));
+    assert_eq!((line, col), (1, 8));
+}
+
+#[test]
+fn unknown_buildkit_version_needs_a_pin() {
+    let (msg, line, _, hint) = problem(&format!(
+        "image = \"moby/buildkit:master-rootless\"\n{POOL}"
+    ));
+    assert_eq!(
+        (msg.as_str(), line),
+        (
+            "cannot tell which BuildKit release `moby/buildkit:master-rootless` runs",
+            1
+        )
+    );
+    assert!(hint.unwrap().contains("buildkit_version"));
+    let ok = Source::new(
+        "farm.toml",
+        format!("image = \"moby/buildkit:master-rootless\"\nbuildkit_version = \"0.18.0\"\n{POOL}"),
+    );
+    let farm = buildfarm::spec::parse(&ok, Path::new(""), None).unwrap();
+    assert_eq!(farm.buildkit.to_string(), "v0.18.0");
+}
+
+#[test]
+fn new_gc_keys_on_an_old_buildkit_are_refused() {
+    let (msg, line, _, hint) = problem(&format!(
+        "image = \"moby/buildkit:v0.16.0\"\n[gc]\nreserved = \"10GB\"\n{POOL}"
+    ));
+    assert_eq!(
+        (msg.as_str(), line),
+        (
+            "`gc.reserved` needs BuildKit v0.17.0 or newer, the image runs v0.16.0",
+            3
+        )
+    );
+    assert!(hint.unwrap().contains("keepBytes"));
+    let (msg, _, _, _) = problem(&format!(
+        "image = \"moby/buildkit:v0.11.6\"\n[gc]\nmax_used = \"80%\"\n{POOL}"
+    ));
+    assert!(
+        msg.contains("as a percentage needs BuildKit v0.12.0"),
+        "{msg}"
+    );
+    let (msg, _, _, _) = problem(&format!(
+        "image = \"moby/buildkit:v0.10.6\"\n[history]\nmax_entries = 5\n{POOL}"
+    ));
+    assert!(
+        msg.starts_with("`[history]` needs BuildKit v0.11.0"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn gc_floor_above_cap() {
+    let (msg, _, _, _) = problem(&format!(
+        "[gc]\nreserved = \"500GB\"\nmax_used = \"400GB\"\n{POOL}"
+    ));
+    assert_eq!(
+        msg,
+        "`gc.reserved` (500 GiB) is larger than `gc.max_used` (400 GiB)"
+    );
+}
+
+#[test]
+fn passthrough_cannot_override_what_the_spec_owns() {
+    let (msg, line, _, hint) = problem(&format!(
+        "[buildkitd.grpc]\naddress = [\"tcp://0.0.0.0:9999\"]\n{POOL}"
+    ));
+    assert_eq!(
+        (msg.as_str(), line),
+        ("`buildkitd.grpc.address` is managed by buildfarm", 1)
+    );
+    assert!(hint.unwrap().contains("`port`"));
+}
+
+#[test]
+fn external_tls_needs_a_secret() {
+    let (msg, _, _, _) = problem(&format!("[tls]\nmode = \"external\"\n{POOL}"));
+    assert_eq!(msg, "`tls.mode = \"external\"` needs `tls.secret`");
+}
+
+#[test]
+fn invalid_tolerations_and_resources() {
+    let (msg, line, _, hint) = problem(
+        "[[pool]]\narch = \"amd64\"\ntolerations = [{ key = \"a\", effect = \"NoSchedul\" }]\n",
+    );
+    assert_eq!(
+        (msg.as_str(), line),
+        ("toleration effect `NoSchedul` is not valid", 3)
+    );
+    assert_eq!(hint.unwrap(), "did you mean `NoSchedule`?");
+    let (msg, _, _, _) =
+        problem("[[pool]]\narch = \"amd64\"\nresources = { limits = { memory = \"8GB\" } }\n");
+    assert!(
+        msg.starts_with("`resources.limits.memory` = `8GB` is not valid"),
+        "{msg}"
+    );
+    let (msg, _, _, hint) =
+        problem("[[pool]]\narch = \"amd64\"\nresources = { limits = { memroy = \"8Gi\" } }\n");
+    assert_eq!(msg, "unknown resource `memroy`");
+    assert_eq!(hint.unwrap(), "did you mean `memory`?");
+}
+
+#[test]
+fn reserved_labels_and_annotations() {
+    let (msg, _, _, _) = problem(
+        "[[pool]]\narch = \"amd64\"\nnode_selector = { \"kubernetes.io/arch\" = \"arm64\" }\n",
+    );
+    assert_eq!(
+        msg,
+        "`pool.node_selector` cannot set `kubernetes.io/arch`: buildfarm sets it"
+    );
+    let (msg, _, _, _) =
+        problem("[[pool]]\narch = \"amd64\"\nnode_selector = { \"bad key\" = \"x\" }\n");
+    assert!(
+        msg.starts_with("`pool.node_selector` key `bad key` is not valid"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let spec =
+        "name = \"Bad\"\nmode = \"rootles\"\nport = 0\n[[pool]]\narch = \"mips\"\nreplicas = -3\n";
+    let all = problems(spec);
+    let lines: Vec<usize> = all
+        .iter()
+        .map(|d| d.location.as_ref().unwrap().line)
+        .collect();
+    assert_eq!(lines, [1, 2, 3, 5, 6], "{all:#?}");
+}
+
+#[test]
+fn a_diagnostic_renders_like_rustc() {
+    let all = problems(&format!("name = \"ci\"\nmode = \"rootles\"\n{POOL}"));
+    assert_eq!(
+        all[0].to_string(),
+        "error: unknown mode `rootles`\n --> farm.toml:2:8\n  |\n2 | mode = \"rootles\"\n  |        ^^^^^^^^^\n  \
+         = hint: expected `rootless`, `privileged` or `userns`; did you mean `rootless`?\n"
+    );
+}

@@ -1,0 +1,6 @@
+//! The one integration test binary.
+
+mod cli;
+mod common;
+mod errors;
+mod render;

@@ -1,0 +1,681 @@
+//! Rendering: every example is snapshotted and its parsed objects checked for the properties
+//! that make a farm work (selectors, mounts, names, TLS, version-correct buildkitd.toml).
+
+use std::path::Path;
+
+use base64::Engine as _;
+use serde_yaml_ng::Value;
+
+use crate::common::{
+    self, buildkitd_toml, container, kind, named, parse_stream, render_str, selects, str_of,
+};
+
+const GIB: i64 = 1 << 30;
+
+fn render_example(name: &str) -> Vec<Value> {
+    let certs = tempfile::tempdir().unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
+    parse_stream(&common::render_file(&path, certs.path()))
+}
+
+#[test]
+fn examples_render_and_match_their_snapshots() {
+    let mut settings = insta::Settings::clone_current();
+    // Certificates are the one random input: redact key material, not the structure around it.
+    settings.add_filter(
+        r"(ca\.crt|tls\.crt|tls\.key): [A-Za-z0-9+/=]+",
+        "$1: [base64 PEM]",
+    );
+    settings.add_filter(
+        r#"checksum/config: "[0-9a-f]{64}""#,
+        r#"checksum/config: "[sha256]""#,
+    );
+    settings.bind(|| {
+        insta::glob!("../examples", "*.toml", |path| {
+            let certs = tempfile::tempdir().unwrap();
+            let yaml = common::render_file(path, certs.path());
+            assert_well_formed(&parse_stream(&yaml));
+            insta::assert_snapshot!(yaml);
+        });
+    });
+}
+
+/// What every farm must satisfy, whatever its spec.
+fn assert_well_formed(objects: &[Value]) {
+    for o in objects {
+        let labels = &o["metadata"]["labels"];
+        for key in ["name", "instance", "component", "version", "managed-by"] {
+            let key = format!("app.kubernetes.io/{key}");
+            assert!(
+                labels[key.as_str()].is_string(),
+                "{} lacks {key}",
+                o["metadata"]["name"].as_str().unwrap()
+            );
+        }
+    }
+    for secret in kind(objects, "Secret") {
+        assert_eq!(secret["type"].as_str(), Some("kubernetes.io/tls"));
+        let keys: Vec<&str> = secret["data"]
+            .as_mapping()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str().unwrap())
+            .collect();
+        assert_eq!(keys, ["ca.crt", "tls.crt", "tls.key"]);
+        for key in keys {
+            let pem = base64::engine::general_purpose::STANDARD
+                .decode(str_of(&secret["data"][key]))
+                .unwrap();
+            assert!(
+                String::from_utf8(pem).unwrap().starts_with("-----BEGIN "),
+                "{key} is PEM"
+            );
+        }
+    }
+    let statefulsets = kind(objects, "StatefulSet");
+    assert!(!statefulsets.is_empty());
+    for sts in statefulsets {
+        let name = str_of(&sts["metadata"]["name"]);
+        let ns = &sts["metadata"]["namespace"];
+        let pod_labels = &sts["spec"]["template"]["metadata"]["labels"];
+        assert!(
+            selects(&sts["spec"]["selector"]["matchLabels"], pod_labels),
+            "{name}: selector ⊆ pod labels"
+        );
+
+        let headless = named(objects, "Service", str_of(&sts["spec"]["serviceName"]));
+        assert_eq!(&headless["metadata"]["namespace"], ns);
+        assert_eq!(
+            headless["spec"]["clusterIP"].as_str(),
+            Some("None"),
+            "{name}: serviceName is headless"
+        );
+        assert!(selects(&headless["spec"]["selector"], pod_labels));
+        let service = named(objects, "Service", name);
+        assert_eq!(service["spec"]["type"].as_str(), Some("ClusterIP"));
+        assert!(
+            selects(&service["spec"]["selector"], pod_labels),
+            "{name}: Service selects its pods"
+        );
+        let pdb = named(objects, "PodDisruptionBudget", name);
+        assert!(selects(&pdb["spec"]["selector"]["matchLabels"], pod_labels));
+        for other in kind(objects, "StatefulSet")
+            .into_iter()
+            .filter(|o| o["metadata"]["name"] != sts["metadata"]["name"])
+        {
+            let other_pods = &other["spec"]["template"]["metadata"]["labels"];
+            assert!(
+                !selects(&service["spec"]["selector"], other_pods),
+                "{name}: Service selects only its pool"
+            );
+        }
+
+        let pod = &sts["spec"]["template"]["spec"];
+        let c = container(sts);
+        let volumes: Vec<&str> = pod["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|v| str_of(&v["name"]))
+            .collect();
+        let claims: Vec<&str> = sts["spec"]["volumeClaimTemplates"]
+            .as_sequence()
+            .map(|s| s.iter().map(|v| str_of(&v["metadata"]["name"])).collect())
+            .unwrap_or_default();
+        let mounts = c["volumeMounts"].as_sequence().unwrap();
+        for m in mounts {
+            let v = str_of(&m["name"]);
+            assert!(
+                volumes.contains(&v) ^ claims.contains(&v),
+                "{name}: mount `{v}` has exactly one volume"
+            );
+        }
+        for v in volumes.iter().chain(&claims) {
+            assert!(
+                mounts.iter().any(|m| m["name"].as_str() == Some(v)),
+                "{name}: volume `{v}` is mounted"
+            );
+        }
+        let mount_of = |vol: &str| {
+            str_of(
+                &mounts
+                    .iter()
+                    .find(|m| m["name"].as_str() == Some(vol))
+                    .unwrap()["mountPath"],
+            )
+        };
+
+        let args: Vec<&str> = c["args"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(str_of)
+            .collect();
+        let config_at = args
+            .iter()
+            .position(|a| *a == "--config")
+            .expect("--config is always passed");
+        assert_eq!(
+            args[config_at + 1],
+            format!("{}/buildkitd.toml", mount_of("config"))
+        );
+
+        let config = buildkitd_toml(objects, sts);
+        let tls = config["grpc"]["tls"].as_table().unwrap();
+        for (key, file) in [("cert", "tls.crt"), ("key", "tls.key"), ("ca", "ca.crt")] {
+            assert_eq!(
+                tls[key].as_str().unwrap(),
+                format!("{}/{file}", mount_of("certs")),
+                "{name}: grpc.tls.{key}"
+            );
+        }
+        let certs_volume = pod["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"].as_str() == Some("certs"))
+            .unwrap();
+        let secret_name = str_of(&certs_volume["secret"]["secretName"]);
+        if !kind(objects, "Secret").is_empty() {
+            named(objects, "Secret", secret_name);
+        }
+        let addresses: Vec<&str> = config["grpc"]["address"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let port = c["ports"][0]["containerPort"].as_i64().unwrap();
+        assert_eq!(addresses[0], format!("tcp://0.0.0.0:{port}"));
+        let probe: Vec<&str> = c["readinessProbe"]["exec"]["command"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(str_of)
+            .collect();
+        assert_eq!(
+            probe[..3],
+            ["buildctl", "--addr", addresses[1]],
+            "{name}: probes use the daemon's socket"
+        );
+        assert!(
+            c["readinessProbe"]["timeoutSeconds"].as_i64().unwrap() >= 5,
+            "explicit, not the flaky 1 s default"
+        );
+        assert!(
+            c["lifecycle"]["preStop"]["exec"]["command"][2]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{port:04X}"))
+        );
+        assert!(pod["terminationGracePeriodSeconds"].as_i64().unwrap() >= 60);
+        assert!(pod["nodeSelector"]["kubernetes.io/arch"].is_string());
+        assert_eq!(pod["automountServiceAccountToken"].as_bool(), Some(false));
+        assert_gc_keys_fit_the_version(
+            &config,
+            str_of(&sts["metadata"]["labels"]["app.kubernetes.io/version"]),
+        );
+    }
+}
+
+/// BuildKit ignores unknown keys: the wrong generation of GC keys would silently do nothing.
+fn assert_gc_keys_fit_the_version(config: &toml::Table, version: &str) {
+    let minor: u32 = version.split('.').nth(1).unwrap().parse().unwrap();
+    let oci = config["worker"]["oci"].as_table().unwrap();
+    let policies = oci
+        .get("gcpolicy")
+        .and_then(|p| p.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let tables = std::iter::once(oci).chain(policies.iter().map(|p| p.as_table().unwrap()));
+    for t in tables {
+        let keys: Vec<&str> = t.keys().map(String::as_str).collect();
+        if minor >= 17 {
+            assert!(
+                !keys.contains(&"keepBytes") && !keys.contains(&"gckeepstorage"),
+                "{version}: {keys:?}"
+            );
+        } else {
+            for new in ["reservedSpace", "maxUsedSpace", "minFreeSpace"] {
+                assert!(
+                    !keys.contains(&new),
+                    "{version} does not know {new}: {keys:?}"
+                );
+            }
+        }
+    }
+    if minor < 17 && !policies.is_empty() {
+        assert!(
+            policies.iter().all(|p| p.get("keepBytes").is_some()),
+            "{version}: every policy has a size"
+        );
+    }
+}
+
+#[test]
+fn default_farm_is_rootless_on_two_arches_with_a_persistent_cache() {
+    let objects = render_example("default.toml");
+    let sts = kind(&objects, "StatefulSet");
+    let arches: Vec<&str> = sts
+        .iter()
+        .map(|s| str_of(&s["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/arch"]))
+        .collect();
+    assert_eq!(arches, ["amd64", "arm64"]);
+    for s in sts {
+        assert_eq!(s["spec"]["replicas"].as_i64(), Some(2));
+        assert_eq!(
+            s["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+                .as_str(),
+            Some("100Gi")
+        );
+        let pod = &s["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["fsGroup"].as_i64(), Some(1000));
+        assert_eq!(
+            pod["securityContext"]["fsGroupChangePolicy"].as_str(),
+            Some("OnRootMismatch")
+        );
+        let sc = &container(s)["securityContext"];
+        assert_eq!(
+            (sc["runAsUser"].as_i64(), sc["runAsGroup"].as_i64()),
+            (Some(1000), Some(1000))
+        );
+        assert_eq!(sc["seccompProfile"]["type"].as_str(), Some("Unconfined"));
+        assert_eq!(sc["appArmorProfile"]["type"].as_str(), Some("Unconfined"));
+        assert!(
+            sc.get("allowPrivilegeEscalation").is_none(),
+            "setuid newuidmap needs privilege escalation"
+        );
+        assert!(sc.get("privileged").is_none());
+        let args = container(s)["args"].as_sequence().unwrap();
+        assert!(
+            args.iter()
+                .any(|a| a.as_str() == Some("--oci-worker-no-process-sandbox"))
+        );
+        assert!(str_of(&container(s)["image"]).ends_with("v0.32.2-rootless"));
+    }
+    let ns = named(&objects, "Namespace", "buildkit");
+    assert_eq!(
+        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"].as_str(),
+        Some("privileged")
+    );
+}
+
+#[test]
+fn derived_gc_stays_below_the_volume() {
+    let objects = render_example("default.toml");
+    let config = buildkitd_toml(&objects, kind(&objects, "StatefulSet")[0]);
+    let oci = &config["worker"]["oci"];
+    let volume = 100 * GIB;
+    let max_used = oci["maxUsedSpace"].as_integer().unwrap();
+    let reserved = oci["reservedSpace"].as_integer().unwrap();
+    let min_free = oci["minFreeSpace"].as_integer().unwrap();
+    assert!(reserved < max_used && max_used < volume && max_used + min_free <= volume);
+    assert_eq!(max_used, 75 * GIB);
+    let cm = str_of(&kind(&objects, "ConfigMap")[0]["data"]["buildkitd.toml"]);
+    assert!(
+        cm.contains("# GC: derived from the 100Gi volume"),
+        "the file says how: {cm}"
+    );
+}
+
+#[test]
+fn seed_002_keeps_its_new_gc_keys_history_and_placement() {
+    let objects = render_example("002-crater-rootless.toml");
+    let sts = kind(&objects, "StatefulSet");
+    assert_eq!(sts.len(), 1);
+    let s = sts[0];
+    assert_eq!(s["spec"]["replicas"].as_i64(), Some(3));
+    let claim = &s["spec"]["volumeClaimTemplates"][0]["spec"];
+    assert_eq!(claim["storageClassName"].as_str(), Some("openebs-hostpath"));
+    assert_eq!(
+        claim["resources"]["requests"]["storage"].as_str(),
+        Some("500Gi")
+    );
+    let pod = &s["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["nodeSelector"]["node-role.kubernetes.io/control-plane"].as_str(),
+        Some("")
+    );
+    assert_eq!(
+        pod["tolerations"][0]["key"].as_str(),
+        Some("node-role.kubernetes.io/control-plane")
+    );
+    assert_eq!(
+        container(s)["resources"]["limits"]["memory"].as_str(),
+        Some("96Gi")
+    );
+
+    let config = buildkitd_toml(&objects, s);
+    assert_eq!(config["debug"].as_bool(), Some(true));
+    assert_eq!(config["history"]["maxAge"].as_integer(), Some(96 * 3600));
+    assert_eq!(config["history"]["maxEntries"].as_integer(), Some(100));
+    let oci = &config["worker"]["oci"];
+    assert_eq!(oci["cniPoolSize"].as_integer(), Some(16));
+    // "50GB" in BuildKit's reading is 50 GiB, written as bytes so every release agrees.
+    assert_eq!(oci["reservedSpace"].as_integer(), Some(50 * GIB));
+    assert_eq!(oci["maxUsedSpace"].as_integer(), Some(400 * GIB));
+    assert_eq!(oci["minFreeSpace"].as_integer(), Some(50 * GIB));
+    let policies = oci["gcpolicy"].as_array().unwrap();
+    assert_eq!(policies[0]["keepDuration"].as_integer(), Some(720 * 3600));
+    assert_eq!(policies[3]["all"].as_bool(), Some(true));
+    assert_eq!(policies[3]["maxUsedSpace"].as_integer(), Some(400 * GIB));
+}
+
+#[test]
+fn seed_003_is_privileged_multiarch_with_old_gc_keys() {
+    let objects = render_example("003-vouchercodes-multiarch.toml");
+    let sts = kind(&objects, "StatefulSet");
+    assert_eq!(
+        sts.iter()
+            .map(|s| str_of(&s["metadata"]["name"]))
+            .collect::<Vec<_>>(),
+        ["buildkitd-amd64", "buildkitd-arm64"]
+    );
+    for s in &sts {
+        let pod = &s["spec"]["template"]["spec"];
+        assert_eq!(
+            container(s)["securityContext"]["privileged"].as_bool(),
+            Some(true)
+        );
+        assert_eq!(pod["nodeSelector"]["buildkit"].as_str(), Some("exclusive"));
+        assert_eq!(pod["tolerations"][0]["operator"].as_str(), Some("Exists"));
+        let annotations = &s["spec"]["template"]["metadata"]["annotations"];
+        assert_eq!(
+            annotations["cluster-autoscaler.kubernetes.io/safe-to-evict"].as_str(),
+            Some("false")
+        );
+        assert_eq!(
+            s["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"].as_str(),
+            Some("ebs-sc")
+        );
+        assert_eq!(
+            str_of(&container(s)["args"][1]),
+            "/etc/buildkit/buildkitd.toml"
+        );
+    }
+    let config = buildkitd_toml(&objects, sts[0]);
+    let policies = config["worker"]["oci"]["gcpolicy"].as_array().unwrap();
+    assert_eq!(policies[0]["keepDuration"].as_integer(), Some(96 * 3600));
+    for p in &policies[1..] {
+        assert_eq!(p["keepBytes"].as_integer(), Some(200 * GIB));
+    }
+}
+
+#[test]
+fn seed_000_has_an_ephemeral_cache() {
+    let objects = render_example("000-wikimedia-gitlab.toml");
+    let s = kind(&objects, "StatefulSet")[0];
+    assert!(s["spec"].get("volumeClaimTemplates").is_none());
+    let volumes = s["spec"]["template"]["spec"]["volumes"]
+        .as_sequence()
+        .unwrap();
+    let state = volumes
+        .iter()
+        .find(|v| v["name"].as_str() == Some("state"))
+        .unwrap();
+    assert!(state["emptyDir"].is_mapping());
+    let config = buildkitd_toml(&objects, s);
+    assert!(
+        config["worker"]["oci"].get("gcpolicy").is_none(),
+        "no volume, no [gc]: BuildKit's defaults"
+    );
+}
+
+#[test]
+fn userns_runs_privileged_in_its_own_user_namespace() {
+    let objects = render_example("userns-everything.toml");
+    let big = named(&objects, "StatefulSet", "bk-big");
+    let pod = &big["spec"]["template"]["spec"];
+    assert_eq!(pod["hostUsers"].as_bool(), Some(false));
+    assert_eq!(
+        container(big)["securityContext"]["privileged"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(pod["priorityClassName"].as_str(), Some("ci-critical"));
+    assert_eq!(
+        big["spec"]["podManagementPolicy"].as_str(),
+        Some("OrderedReady")
+    );
+    assert_eq!(
+        container(big)["ports"][1]["containerPort"].as_i64(),
+        Some(6060)
+    );
+    let mounts = container(big)["volumeMounts"].as_sequence().unwrap();
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m["mountPath"].as_str() == Some("/etc/ssl/registry"))
+    );
+    // Two pools with different volumes get different GC, so each mounts its own file.
+    let cm = &kind(&objects, "ConfigMap")[0]["data"];
+    assert!(cm["buildkitd-big.toml"].is_string() && cm["buildkitd-small.toml"].is_string());
+    let small = named(&objects, "StatefulSet", "bk-small");
+    assert_ne!(
+        buildkitd_toml(&objects, big),
+        buildkitd_toml(&objects, small)
+    );
+    let config = buildkitd_toml(&objects, big);
+    assert_eq!(
+        config["grpc"]["debugAddress"].as_str(),
+        Some("0.0.0.0:6060")
+    );
+    assert_eq!(
+        config["registry"]["docker.io"]["mirrors"][0].as_str(),
+        Some("mirror.corp.example")
+    );
+    let tol = &small["spec"]["template"]["spec"]["tolerations"][0];
+    assert_eq!(tol["tolerationSeconds"].as_i64(), Some(300));
+}
+
+#[test]
+fn apparmor_is_an_annotation_before_kubernetes_1_30() {
+    let objects = render_example("legacy-kubernetes.toml");
+    let s = kind(&objects, "StatefulSet")[0];
+    let annotations = &s["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(
+        annotations["container.apparmor.security.beta.kubernetes.io/buildkitd"].as_str(),
+        Some("unconfined")
+    );
+    assert!(
+        container(s)["securityContext"]
+            .get("appArmorProfile")
+            .is_none()
+    );
+    assert_eq!(
+        container(s)["securityContext"]["seccompProfile"]["type"].as_str(),
+        Some("Unconfined")
+    );
+}
+
+#[test]
+fn daemon_certificate_covers_every_service_name() {
+    let objects = render_example("default.toml");
+    let secret = kind(&objects, "Secret")[0];
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(str_of(&secret["data"]["tls.crt"]))
+        .unwrap();
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+    let cert = pem.parse_x509().unwrap();
+    let sans: Vec<String> = cert
+        .subject_alternative_name()
+        .unwrap()
+        .unwrap()
+        .value
+        .general_names
+        .iter()
+        .map(|n| match n {
+            x509_parser::extensions::GeneralName::DNSName(d) => d.to_string(),
+            x509_parser::extensions::GeneralName::IPAddress(ip) => format!("{ip:?}"),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    for svc in kind(&objects, "Service")
+        .iter()
+        .filter(|s| s["spec"]["type"].as_str() == Some("ClusterIP"))
+    {
+        let name = str_of(&svc["metadata"]["name"]);
+        for form in [
+            name.to_string(),
+            format!("{name}.buildkit"),
+            format!("{name}.buildkit.svc"),
+            format!("{name}.buildkit.svc.cluster.local"),
+        ] {
+            assert!(sans.contains(&form), "{form} missing from {sans:?}");
+        }
+        assert!(sans.contains(&format!("*.{name}-headless.buildkit.svc")));
+    }
+    assert!(sans.contains(&"localhost".to_string()));
+    assert!(sans.contains(&"[127, 0, 0, 1]".to_string()), "{sans:?}");
+}
+
+#[test]
+fn rendering_is_byte_identical_for_the_same_spec_and_certs() {
+    let certs = tempfile::tempdir().unwrap();
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/003-vouchercodes-multiarch.toml");
+    let first = common::render_file(&path, certs.path());
+    let second = common::render_file(&path, certs.path());
+    assert_eq!(first, second);
+    assert!(first.ends_with('\n') && !first.ends_with("\n\n"));
+    assert!(
+        first.lines().all(|l| !l.ends_with(' ')),
+        "no trailing whitespace"
+    );
+}
+
+#[test]
+fn objects_come_out_in_kind_order() {
+    let objects = render_example("003-vouchercodes-multiarch.toml");
+    let kinds: Vec<&str> = objects.iter().map(|o| str_of(&o["kind"])).collect();
+    let order = [
+        "Namespace",
+        "ServiceAccount",
+        "ConfigMap",
+        "Secret",
+        "Service",
+        "StatefulSet",
+        "PodDisruptionBudget",
+    ];
+    let rank = |k: &str| order.iter().position(|o| *o == k).unwrap();
+    assert!(
+        kinds.windows(2).all(|w| rank(w[0]) <= rank(w[1])),
+        "{kinds:?}"
+    );
+    let services: Vec<&str> = kind(&objects, "Service")
+        .iter()
+        .map(|s| str_of(&s["metadata"]["name"]))
+        .collect();
+    assert_eq!(
+        services,
+        [
+            "buildkitd-amd64",
+            "buildkitd-amd64-headless",
+            "buildkitd-arm64",
+            "buildkitd-arm64-headless"
+        ]
+    );
+}
+
+#[test]
+fn checksum_follows_config_and_certificates() {
+    let certs = tempfile::tempdir().unwrap();
+    let spec =
+        |entries: u32| format!("[history]\nmax_entries = {entries}\n[[pool]]\narch = \"amd64\"\n");
+    let render = |s: &str| parse_stream(&buildfarm::render_str(s, certs.path()).unwrap());
+    let a = render(&spec(10));
+    let b = render(&spec(10));
+    let c = render(&spec(11));
+    let sum = |o: &[Value]| common::pod_annotation(o, "checksum/config").to_string();
+    assert_eq!(sum(&a), sum(&b));
+    assert_ne!(sum(&a), sum(&c), "a config change rolls the pods");
+    std::fs::remove_dir_all(certs.path().join("daemon")).unwrap();
+    let d = render(&spec(10));
+    assert_ne!(sum(&a), sum(&d), "a new daemon certificate rolls the pods");
+}
+
+#[test]
+fn hostile_strings_stay_data() {
+    let hostile = r#"": \n- {}#&*!|>'"%@"#;
+    let toml_str = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let spec = format!(
+        "image = {img}\nbuildkit_version = \"0.32.2\"\nextra_args = [{h}]\n\
+         [buildkitd.registry.\"docker.io\"]\nmirrors = [{h}]\n\
+         [[pool]]\narch = \"amd64\"\npod_annotations = {{ note = {h} }}\n",
+        img = toml_str("evil\":{}#&*!|>'%@"),
+        h = toml_str(hostile),
+    );
+    let (yaml, _certs) = render_str(&spec);
+    let objects = parse_stream(&yaml);
+    let kinds: Vec<&str> = objects.iter().map(|o| str_of(&o["kind"])).collect();
+    assert_eq!(
+        kinds,
+        [
+            "Namespace",
+            "ServiceAccount",
+            "ConfigMap",
+            "Secret",
+            "Service",
+            "Service",
+            "StatefulSet",
+            "PodDisruptionBudget"
+        ],
+        "exactly one document per object"
+    );
+    assert_eq!(common::pod_annotation(&objects, "note"), hostile);
+    let sts = kind(&objects, "StatefulSet")[0];
+    assert_eq!(str_of(&container(sts)["image"]), "evil\":{}#&*!|>'%@");
+    assert_eq!(
+        container(sts)["args"]
+            .as_sequence()
+            .unwrap()
+            .last()
+            .unwrap()
+            .as_str(),
+        Some(hostile)
+    );
+    let config = buildkitd_toml(&objects, sts);
+    assert_eq!(
+        config["registry"]["docker.io"]["mirrors"][0].as_str(),
+        Some(hostile)
+    );
+}
+
+#[test]
+fn no_secrets_leaves_only_the_secret_out() {
+    let certs = tempfile::tempdir().unwrap();
+    let farm = buildfarm::spec::load(buildfarm::spec::Origin::BuiltIn, Some(certs.path())).unwrap();
+    let with = buildfarm::render_farm(&farm, buildfarm::render::Options { secrets: true }).unwrap();
+    let without =
+        buildfarm::render_farm(&farm, buildfarm::render::Options { secrets: false }).unwrap();
+    let kept: Vec<_> = with
+        .iter()
+        .filter(|o| o.kind != buildfarm::render::Kind::Secret)
+        .cloned()
+        .collect();
+    assert_eq!(without, kept);
+    assert!(with.len() > without.len());
+}
+
+#[test]
+fn external_tls_mounts_the_named_secret_and_renders_none() {
+    let spec =
+        "[tls]\nmode = \"external\"\nsecret = \"corp-buildkit-tls\"\n[[pool]]\narch = \"arm64\"\n";
+    let (yaml, certs) = render_str(spec);
+    let objects = parse_stream(&yaml);
+    assert!(kind(&objects, "Secret").is_empty());
+    assert!(
+        std::fs::read_dir(certs.path()).unwrap().next().is_none(),
+        "no certificates issued"
+    );
+    let sts = kind(&objects, "StatefulSet")[0];
+    let volumes = sts["spec"]["template"]["spec"]["volumes"]
+        .as_sequence()
+        .unwrap();
+    assert!(
+        volumes
+            .iter()
+            .any(|v| v["secret"]["secretName"].as_str() == Some("corp-buildkit-tls"))
+    );
+}
