@@ -682,11 +682,24 @@ fn external_tls_mounts_the_named_secret_and_renders_none() {
 
 #[test]
 fn the_readme_reference_is_a_valid_farm() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let section = readme.split("## farm.toml reference").nth(1).expect("the reference section");
-    let spec = section.split("```toml\n").nth(1).unwrap().split("```").next().unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let section = readme
+        .split("## farm.toml reference")
+        .nth(1)
+        .expect("the reference section");
+    let spec = section
+        .split("```toml\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
     let (yaml, _certs) = render_str(spec);
     let objects = parse_stream(&yaml);
     let sts = named(&objects, "StatefulSet", "buildkitd-amd64");
-    assert_eq!(buildkitd_toml(&objects, sts)["worker"]["oci"]["cniPoolSize"].as_integer(), Some(16));
+    assert_eq!(
+        buildkitd_toml(&objects, sts)["worker"]["oci"]["cniPoolSize"].as_integer(),
+        Some(16)
+    );
 }

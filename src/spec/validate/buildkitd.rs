@@ -1,0 +1,158 @@
+//! What ends up in buildkitd.toml: `[gc]`, `[history]` and the `[buildkitd]` passthrough, each
+//! checked against the BuildKit release that will read it.
+
+use std::ops::Range;
+
+use toml::Spanned;
+
+use super::Checker;
+use crate::spec::raw::{RawGc, RawHistory};
+use crate::spec::size::{DiskSpace, parse_disk_space};
+use crate::spec::version::{Version, buildkit};
+use crate::spec::{Gc, History, defaults};
+
+/// buildkitd.toml keys the spec owns, and what to write instead.
+const OWNED_KEYS: [(&str, &str); 12] = [
+    ("root", "the state folder is fixed by the profile"),
+    ("debug", "set `debug` at the top of farm.toml"),
+    (
+        "grpc.address",
+        "set `port`; the local socket comes from the profile",
+    ),
+    ("grpc.tls", "use `[tls]`"),
+    ("grpc.debugAddress", "set `metrics_port`"),
+    ("history", "use `[history]`"),
+    ("worker.oci.gc", "use `[gc]`"),
+    ("worker.oci.gcpolicy", "use `[gc]`"),
+    ("worker.oci.gckeepstorage", "use `[gc]`"),
+    ("worker.oci.reservedSpace", "use `[gc]`"),
+    ("worker.oci.maxUsedSpace", "use `[gc]`"),
+    ("worker.oci.minFreeSpace", "use `[gc]`"),
+];
+
+pub(super) fn gc(c: &mut Checker, raw: Spanned<RawGc>, buildkit: Version) -> Gc {
+    let g = raw.into_inner();
+    let size = |c: &mut Checker,
+                v: Option<Spanned<toml::Value>>,
+                key: &str|
+     -> Option<(DiskSpace, Range<usize>)> {
+        let v = v?;
+        let parsed = match v.get_ref() {
+            toml::Value::Integer(n) if *n >= 0 => Ok(DiskSpace::Bytes(*n as u64)),
+            toml::Value::String(s) => parse_disk_space(s),
+            other => Err(format!(
+                "found {} {other}; write a size like \"50GB\", \"80%\" or a number of bytes",
+                other.type_str()
+            )),
+        };
+        match parsed {
+            Ok(DiskSpace::Percent(_)) if buildkit < buildkit::SIZE_STRINGS => {
+                let message = format!(
+                    "`gc.{key}` as a percentage needs BuildKit {} or newer, the image runs {buildkit}",
+                    buildkit::SIZE_STRINGS
+                );
+                c.error(
+                    v.span(),
+                    message,
+                    Some("write a size such as \"200GB\"".into()),
+                );
+                None
+            }
+            Ok(d) => Some((d, v.span())),
+            Err(why) => {
+                c.error(v.span(), format!("`gc.{key}`: {why}"), None);
+                None
+            }
+        }
+    };
+    let reserved = size(c, g.reserved, "reserved");
+    let max_used = size(c, g.max_used, "max_used");
+    let min_free = size(c, g.min_free, "min_free");
+    if buildkit < buildkit::NEW_GC_KEYS {
+        for (key, value) in [("reserved", &reserved), ("min_free", &min_free)] {
+            if let Some((_, span)) = value {
+                let message = format!(
+                    "`gc.{key}` needs BuildKit {} or newer, the image runs {buildkit}",
+                    buildkit::NEW_GC_KEYS
+                );
+                let hint = "before v0.17 a GC policy has one size, its cap: set only `gc.max_used` (written as `keepBytes`)";
+                c.error(span.clone(), message, Some(hint.into()));
+            }
+        }
+    }
+    if let (Some((r, span)), Some((m, _))) = (&reserved, &max_used) {
+        let bigger = match (r, m) {
+            (DiskSpace::Bytes(a), DiskSpace::Bytes(b)) => a > b,
+            (DiskSpace::Percent(a), DiskSpace::Percent(b)) => a > b,
+            _ => false,
+        };
+        if bigger {
+            let message = format!("`gc.reserved` ({r}) is larger than `gc.max_used` ({m})");
+            c.error(
+                span.clone(),
+                message,
+                Some("the floor must not exceed the cap".into()),
+            );
+        }
+    }
+    let keep_duration = g
+        .keep_duration
+        .map(|d| c.duration(Some(d), "gc.keep_duration", 0));
+    Gc {
+        reserved: reserved.map(|r| r.0),
+        max_used: max_used.map(|m| m.0),
+        min_free: min_free.map(|m| m.0),
+        keep_duration,
+    }
+}
+
+pub(super) fn history(
+    c: &mut Checker,
+    raw: Option<Spanned<RawHistory>>,
+    buildkit: Version,
+) -> Option<History> {
+    if buildkit < buildkit::HISTORY {
+        if let Some(h) = raw {
+            let message = format!(
+                "`[history]` needs BuildKit {} or newer, the image runs {buildkit}",
+                buildkit::HISTORY
+            );
+            c.error(
+                h.span(),
+                message,
+                Some("remove `[history]` or use a newer image".into()),
+            );
+        }
+        return None;
+    }
+    let h = raw.map(Spanned::into_inner).unwrap_or_default();
+    Some(History {
+        max_age_seconds: c.duration(
+            h.max_age,
+            "history.max_age",
+            defaults::HISTORY_MAX_AGE_SECONDS,
+        ),
+        max_entries: c.int(
+            h.max_entries,
+            "history.max_entries",
+            1..=100_000,
+            i64::from(defaults::HISTORY_MAX_ENTRIES),
+        ) as u32,
+    })
+}
+
+pub(super) fn passthrough(c: &mut Checker, table: Spanned<toml::Table>) -> toml::Table {
+    for (path, instead) in OWNED_KEYS {
+        let mut node: Option<&toml::Value> = None;
+        let mut current = Some(table.get_ref());
+        for part in path.split('.') {
+            node = current.and_then(|t| t.get(part));
+            current = node.and_then(toml::Value::as_table);
+        }
+        if node.is_some() {
+            let message = format!("`buildkitd.{path}` is managed by buildfarm");
+            c.error(table.span(), message, Some(instead.into()));
+        }
+    }
+    table.into_inner()
+}

@@ -1,0 +1,399 @@
+//! `RawFarm` → `Farm`: applies defaults (built-in < profile < farm.toml < flags) and checks
+//! everything, collecting every problem with its location instead of stopping at the first.
+
+use std::ops::{Range, RangeInclusive};
+use std::path::Path;
+
+use toml::Spanned;
+
+use super::defaults::CERTS_DIR;
+use super::raw::RawFarm;
+use super::version::{KubeVersion, Version, buildkit_version_of, kube};
+use super::{Farm, Probes, Volume, defaults, names};
+use crate::error::{Diagnostic, Invalid, Source, did_you_mean, one_of};
+use crate::profile::{Mode, Profile};
+
+mod buildkitd;
+mod pool;
+mod tls;
+
+/// Volumes and mounts every daemon has; extra volumes must not collide with them.
+const BUILT_IN_VOLUMES: [&str; 3] = ["state", "config", "certs"];
+
+pub(super) struct Checker<'a> {
+    src: &'a Source,
+    errors: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    pub(super) fn error(
+        &mut self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
+        let mut d = self.src.error(Some(span), message);
+        d.hint = hint;
+        self.errors.push(d);
+    }
+
+    /// A string key: the default when absent; `check` returns a reason when the value is bad.
+    pub(super) fn text(
+        &mut self,
+        value: Option<Spanned<String>>,
+        key: &str,
+        default: &str,
+        check: impl Fn(&str) -> Result<(), String>,
+    ) -> String {
+        match value {
+            None => default.to_string(),
+            Some(v) => {
+                if let Err(why) = check(v.get_ref()) {
+                    let message = format!("`{key}` = `{}` is not valid: {why}", v.get_ref());
+                    self.error(v.span(), message, None);
+                }
+                v.into_inner()
+            }
+        }
+    }
+
+    pub(super) fn int(
+        &mut self,
+        value: Option<Spanned<i64>>,
+        key: &str,
+        range: RangeInclusive<i64>,
+        default: i64,
+    ) -> i64 {
+        match value {
+            None => default,
+            Some(v) if range.contains(v.get_ref()) => *v.get_ref(),
+            Some(v) => {
+                let message = format!(
+                    "`{key}` must be from {} to {}, found {}",
+                    range.start(),
+                    range.end(),
+                    v.get_ref()
+                );
+                self.error(v.span(), message, None);
+                default
+            }
+        }
+    }
+
+    /// One of a closed set of values, with a did-you-mean for a near miss.
+    pub(super) fn choice(
+        &mut self,
+        value: Option<Spanned<String>>,
+        what: &str,
+        known: &[&str],
+        default: &str,
+    ) -> String {
+        let Some(v) = value else {
+            return default.to_string();
+        };
+        if known.contains(&v.get_ref().as_str()) {
+            return v.into_inner();
+        }
+        let mut hint = format!("expected {}", one_of(known));
+        if let Some(best) = did_you_mean(v.get_ref(), known.iter().copied()) {
+            hint.push_str(&format!("; did you mean `{best}`?"));
+        }
+        self.error(
+            v.span(),
+            format!("unknown {what} `{}`", v.get_ref()),
+            Some(hint),
+        );
+        default.to_string()
+    }
+
+    pub(super) fn seconds(&mut self, value: Option<Spanned<i64>>, key: &str, default: u32) -> u32 {
+        self.int(value, key, 1..=86_400 * 7, i64::from(default)) as u32
+    }
+
+    pub(super) fn duration(
+        &mut self,
+        value: Option<Spanned<String>>,
+        key: &str,
+        default: u64,
+    ) -> u64 {
+        match value {
+            None => default,
+            Some(v) => names::duration_seconds(v.get_ref()).unwrap_or_else(|why| {
+                self.error(v.span(), format!("`{key}`: {why}"), None);
+                default
+            }),
+        }
+    }
+}
+
+pub fn check(
+    raw: RawFarm,
+    src: &Source,
+    base: &Path,
+    certs_dir: Option<&Path>,
+) -> Result<Farm, Invalid> {
+    let mut c = Checker {
+        src,
+        errors: Vec::new(),
+    };
+
+    let name = c.text(raw.name, "name", defaults::NAME, |s| {
+        names::dns_label(s)?;
+        match s.starts_with(|ch: char| ch.is_ascii_lowercase()) {
+            true => Ok(()),
+            false => Err("it must start with a letter (Service names are DNS-1035 labels)".into()),
+        }
+    });
+    let namespace = c.text(
+        raw.namespace,
+        "namespace",
+        defaults::NAMESPACE,
+        names::dns_label,
+    );
+    let mode_span = raw.mode.as_ref().map_or(0..0, Spanned::span);
+    let mode = c.choice(raw.mode, "mode", &Mode::NAMES, defaults::MODE);
+    let mode = Mode::parse(&mode).expect("choice() returns a known mode");
+    let profile = Profile::load(mode);
+    let image_span = raw.image.as_ref().map(Spanned::span);
+    let image = c.text(raw.image, "image", &profile.image, |s| {
+        match s.is_empty() || s.contains(char::is_whitespace) {
+            true => Err("an image reference has no spaces and is not empty".into()),
+            false => Ok(()),
+        }
+    });
+    let buildkit = buildkit_version(&mut c, &image, image_span, raw.buildkit_version);
+    let kubernetes = kubernetes_version(&mut c, raw.kubernetes, &profile, mode, mode_span);
+
+    let port = c.int(raw.port, "port", 1..=65_535, i64::from(defaults::PORT)) as u16;
+    let metrics_port = raw.metrics_port.map(|p| {
+        let span = p.span();
+        let value = c.int(Some(p), "metrics_port", 1..=65_535, 6060) as u16;
+        if value == port {
+            c.error(
+                span,
+                format!("`metrics_port` {value} is also the buildkitd `port`"),
+                None,
+            );
+        }
+        value
+    });
+    let cluster_domain = c.text(
+        raw.cluster_domain,
+        "cluster_domain",
+        defaults::CLUSTER_DOMAIN,
+        names::dns_subdomain,
+    );
+    let extra_args = raw
+        .extra_args
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| c.text(Some(a), "extra_args", "", non_empty))
+        .collect();
+    let drain_seconds = c.seconds(raw.drain_seconds, "drain_seconds", defaults::DRAIN_SECONDS);
+
+    let p = raw.probes.map(Spanned::into_inner).unwrap_or_default();
+    let probes = Probes {
+        timeout_seconds: c.seconds(
+            p.timeout_seconds,
+            "probes.timeout_seconds",
+            defaults::PROBE_TIMEOUT_SECONDS,
+        ),
+        readiness_period_seconds: c.seconds(
+            p.readiness_period_seconds,
+            "probes.readiness_period_seconds",
+            defaults::READINESS_PERIOD_SECONDS,
+        ),
+        liveness_period_seconds: c.seconds(
+            p.liveness_period_seconds,
+            "probes.liveness_period_seconds",
+            defaults::LIVENESS_PERIOD_SECONDS,
+        ),
+        liveness_failure_threshold: c.int(
+            p.liveness_failure_threshold,
+            "probes.liveness_failure_threshold",
+            1..=100,
+            i64::from(defaults::LIVENESS_FAILURE_THRESHOLD),
+        ) as u32,
+        startup_seconds: c.seconds(
+            p.startup_seconds,
+            "probes.startup_seconds",
+            defaults::STARTUP_SECONDS,
+        ),
+    };
+
+    let tls = tls::tls(&mut c, raw.tls, &name, base, certs_dir);
+    let gc = raw.gc.map(|g| buildkitd::gc(&mut c, g, buildkit));
+    let history = buildkitd::history(&mut c, raw.history, buildkit);
+    let buildkitd = raw
+        .buildkitd
+        .map(|t| buildkitd::passthrough(&mut c, t))
+        .unwrap_or_default();
+    let extra_volumes = raw
+        .extra_volume
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| volume(&mut c, v, &profile))
+        .collect();
+    let pools = pool::pools(&mut c, raw.pool, &name);
+
+    if c.errors.is_empty() {
+        Ok(Farm {
+            name,
+            namespace,
+            create_namespace: raw.create_namespace.unwrap_or(true),
+            mode,
+            profile,
+            image,
+            buildkit,
+            kubernetes,
+            port,
+            cluster_domain,
+            debug: raw.debug.unwrap_or(false),
+            metrics_port,
+            extra_args,
+            drain_seconds,
+            probes,
+            tls,
+            gc,
+            history,
+            buildkitd,
+            extra_volumes,
+            pools,
+        })
+    } else {
+        Err(Invalid(c.errors))
+    }
+}
+
+pub(super) fn non_empty(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        Err("it is empty".into())
+    } else {
+        Ok(())
+    }
+}
+
+fn buildkit_version(
+    c: &mut Checker,
+    image: &str,
+    image_span: Option<Range<usize>>,
+    explicit: Option<Spanned<String>>,
+) -> Version {
+    let from_tag = buildkit_version_of(image);
+    match explicit {
+        Some(v) => match Version::parse(v.get_ref()) {
+            None => {
+                let message = format!("`buildkit_version` = `{}` is not a version", v.get_ref());
+                c.error(v.span(), message, Some("write a release like `0.17.1`".into()));
+                Version::new(0, 0, 0)
+            }
+            Some(ver) => {
+                if let Some(tag) = from_tag.filter(|t| *t != ver) {
+                    let message = format!("`buildkit_version` {ver} disagrees with the image tag, which says {tag}");
+                    c.error(v.span(), message, Some("remove `buildkit_version`: the tag already tells".into()));
+                }
+                ver
+            }
+        },
+        None => from_tag.unwrap_or_else(|| {
+            let message = format!("cannot tell which BuildKit release `{image}` runs");
+            let hint = "buildkitd.toml keys depend on it: pin a release tag such as `moby/buildkit:v0.32.2`, or set `buildkit_version = \"0.32.2\"`";
+            c.error(image_span.unwrap_or(0..0), message, Some(hint.into()));
+            Version::new(0, 0, 0)
+        }),
+    }
+}
+
+fn kubernetes_version(
+    c: &mut Checker,
+    value: Option<Spanned<String>>,
+    profile: &Profile,
+    mode: Mode,
+    mode_span: Range<usize>,
+) -> KubeVersion {
+    let span = value.as_ref().map(Spanned::span);
+    let text = value.map_or(defaults::KUBERNETES.to_string(), Spanned::into_inner);
+    let Some(version) = KubeVersion::parse(&text) else {
+        let message = format!("`kubernetes` = `{text}` is not a Kubernetes version");
+        c.error(
+            span.unwrap_or(0..0),
+            message,
+            Some("write the oldest cluster version, like `1.30`".into()),
+        );
+        return KubeVersion::parse(defaults::KUBERNETES).expect("the default parses");
+    };
+    if version < kube::OLDEST {
+        let message = format!(
+            "Kubernetes {version} is older than the oldest supported release, {}",
+            kube::OLDEST
+        );
+        c.error(span.clone().unwrap_or(0..0), message, None);
+    }
+    let needed = KubeVersion::parse(&profile.min_kubernetes).expect("profiles are tested to parse");
+    if version < needed {
+        let message = format!(
+            "mode `{}` needs Kubernetes {needed} or newer, the farm targets {version}",
+            mode.as_str()
+        );
+        let hint = match mode {
+            Mode::Userns => {
+                "user namespaces (`hostUsers: false`) are on by default from 1.33: raise `kubernetes`, or use `mode = \"rootless\"`"
+            }
+            _ => "raise `kubernetes`",
+        };
+        c.error(span.unwrap_or(mode_span), message, Some(hint.into()));
+    }
+    version
+}
+
+fn volume(c: &mut Checker, raw: Spanned<super::raw::RawVolume>, profile: &Profile) -> Volume {
+    let span = raw.span();
+    let v = raw.into_inner();
+    if v.name.is_none() || v.mount_path.is_none() || v.source.is_none() {
+        let hint = "write `{ name = \"registry-ca\", mount_path = \"/etc/ssl/registry\", source = { secret = { secretName = \"registry-ca\" } } }`";
+        c.error(
+            span.clone(),
+            "an `[[extra_volume]]` needs `name`, `mount_path` and `source`",
+            Some(hint.into()),
+        );
+    }
+    let name = c.text(v.name, "extra_volume.name", "", |s| {
+        names::dns_label(s)?;
+        match BUILT_IN_VOLUMES.contains(&s) {
+            true => Err(format!(
+                "{} are the daemon's own volumes",
+                one_of(&BUILT_IN_VOLUMES)
+            )),
+            false => Ok(()),
+        }
+    });
+    let taken = [
+        profile.state_dir.as_str(),
+        profile.config_dir.as_str(),
+        CERTS_DIR,
+    ];
+    let mount_path = c.text(v.mount_path, "extra_volume.mount_path", "", |s| {
+        match (s.starts_with('/'), taken.contains(&s.trim_end_matches('/'))) {
+            (false, _) => Err("it must be an absolute path".into()),
+            (true, true) => Err("the daemon's state, config and certs are mounted there".into()),
+            _ => Ok(()),
+        }
+    });
+    let source = v.source.map(|s| {
+        if s.get_ref().len() != 1 {
+            let message = "`extra_volume.source` must hold exactly one volume type";
+            c.error(
+                s.span(),
+                message,
+                Some("e.g. `{ configMap = { name = \"x\" } }`".into()),
+            );
+        }
+        s.into_inner()
+    });
+    Volume {
+        name,
+        mount_path,
+        read_only: v.read_only.unwrap_or(true),
+        source: source.unwrap_or_default(),
+    }
+}

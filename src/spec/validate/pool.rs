@@ -1,0 +1,332 @@
+//! `[[pool]]`: names, placement, resources.
+
+use std::ops::Range;
+
+use indexmap::IndexMap;
+use toml::Spanned;
+
+use super::Checker;
+use crate::error::{did_you_mean, one_of};
+use crate::spec::raw::{RawPool, RawResources, RawToleration};
+use crate::spec::size::parse_quantity;
+use crate::spec::{Pool, Storage, Toleration, defaults, names};
+
+pub const ARCHES: [&str; 7] = [
+    "amd64", "arm64", "arm", "ppc64le", "s390x", "riscv64", "386",
+];
+
+/// A StatefulSet's pods carry `controller-revision-hash: <statefulset>-<hash>`, a label value
+/// (≤ 63 characters) with a hash of up to 10 characters: so a StatefulSet name is at most 52.
+const MAX_STATEFULSET_NAME: usize = 52;
+
+pub(super) fn pools(
+    c: &mut Checker,
+    raw: Option<Spanned<Vec<Spanned<RawPool>>>>,
+    farm_name: &str,
+) -> Vec<Pool> {
+    let hint = "add one per CPU architecture:\n\n[[pool]]\narch = \"amd64\"\nreplicas = 2\nstorage = \"100Gi\"";
+    let list = match raw {
+        None => {
+            c.error(0..0, "the farm has no `[[pool]]`", Some(hint.into()));
+            return Vec::new();
+        }
+        Some(l) if l.get_ref().is_empty() => {
+            c.error(l.span(), "the farm has no `[[pool]]`", Some(hint.into()));
+            return Vec::new();
+        }
+        Some(l) => l.into_inner(),
+    };
+    let mut pools: Vec<Pool> = Vec::new();
+    for raw_pool in list {
+        let span = raw_pool.span();
+        if let Some(pool) = pool(c, raw_pool.into_inner(), span, farm_name, &pools) {
+            pools.push(pool);
+        }
+    }
+    pools
+}
+
+fn pool(
+    c: &mut Checker,
+    p: RawPool,
+    span: Range<usize>,
+    farm_name: &str,
+    earlier: &[Pool],
+) -> Option<Pool> {
+    let Some(arch) = p.arch else {
+        c.error(
+            span,
+            "a `[[pool]]` has no `arch`",
+            Some(format!(
+                "add `arch = \"amd64\"`; known: {}",
+                one_of(&ARCHES)
+            )),
+        );
+        return None;
+    };
+    let arch_span = arch.span();
+    let arch = arch.into_inner();
+    if !ARCHES.contains(&arch.as_str()) {
+        let hint = match arch.as_str() {
+            "x86_64" | "x86-64" | "x64" => "Kubernetes calls x86_64 `amd64`".to_string(),
+            "aarch64" | "arm64v8" => "Kubernetes calls aarch64 `arm64`".to_string(),
+            other => match did_you_mean(other, ARCHES) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None => format!("known: {}", one_of(&ARCHES)),
+            },
+        };
+        c.error(
+            arch_span.clone(),
+            format!("unknown arch `{arch}`"),
+            Some(hint),
+        );
+    }
+    let name_span = p.name.as_ref().map_or(arch_span, Spanned::span);
+    let name = c.text(p.name, "pool.name", &arch, names::dns_label);
+    if earlier.iter().any(|e| e.name == name) {
+        let hint = "give each pool a distinct `name` (two pools of one arch need one)";
+        c.error(
+            name_span.clone(),
+            format!("two pools are named `{name}`"),
+            Some(hint.into()),
+        );
+    }
+    let object = format!("{farm_name}-{name}");
+    if object.len() > MAX_STATEFULSET_NAME {
+        let message = format!(
+            "StatefulSet name `{object}` is {} characters, the limit is {MAX_STATEFULSET_NAME}",
+            object.len()
+        );
+        let hint = "its pods' controller-revision-hash label must fit in 63 characters: shorten `name` or the pool name";
+        c.error(name_span, message, Some(hint.into()));
+    }
+    let replicas = c.int(
+        p.replicas,
+        "pool.replicas",
+        0..=1000,
+        i64::from(defaults::REPLICAS),
+    ) as u32;
+    let storage = p.storage.and_then(|s| match parse_quantity(s.get_ref()) {
+        Ok(0) => {
+            c.error(
+                s.span(),
+                "`pool.storage` must be larger than 0",
+                Some("omit `storage` for an ephemeral cache".into()),
+            );
+            None
+        }
+        Ok(bytes) => Some(Storage {
+            quantity: s.into_inner(),
+            bytes,
+        }),
+        Err(why) => {
+            c.error(s.span(), format!("`pool.storage`: {why}"), None);
+            None
+        }
+    });
+    let storage_class = p
+        .storage_class
+        .map(|s| c.text(Some(s), "pool.storage_class", "", names::dns_subdomain));
+    let node_selector = string_map(
+        c,
+        p.node_selector,
+        "pool.node_selector",
+        names::label_value,
+        &["kubernetes.io/arch"],
+    );
+    let tolerations = p
+        .tolerations
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|t| toleration(c, t))
+        .collect();
+    let (requests, limits) = resources(c, p.resources);
+    let pod_annotations = string_map(
+        c,
+        p.pod_annotations,
+        "pool.pod_annotations",
+        |_| Ok(()),
+        &["checksum/config"],
+    );
+    let affinity = p.affinity.map(|a| {
+        let known = ["nodeAffinity", "podAffinity", "podAntiAffinity"];
+        for key in a.get_ref().keys().filter(|k| !known.contains(&k.as_str())) {
+            c.error(
+                a.span(),
+                format!("unknown affinity `{key}`"),
+                Some(format!("expected {}", one_of(&known))),
+            );
+        }
+        a.into_inner()
+    });
+    let priority_class_name = p.priority_class_name.map(|s| {
+        c.text(
+            Some(s),
+            "pool.priority_class_name",
+            "",
+            names::dns_subdomain,
+        )
+    });
+    let pod_management_policy = c.choice(
+        p.pod_management_policy,
+        "pod_management_policy",
+        &["Parallel", "OrderedReady"],
+        defaults::POD_MANAGEMENT_POLICY,
+    );
+    Some(Pool {
+        name,
+        arch,
+        replicas,
+        storage,
+        storage_class,
+        node_selector,
+        tolerations,
+        requests,
+        limits,
+        pod_annotations,
+        affinity,
+        priority_class_name,
+        pod_management_policy,
+    })
+}
+
+/// A map of label/annotation keys to strings; `reserved` keys are set by buildfarm itself.
+fn string_map(
+    c: &mut Checker,
+    map: Option<IndexMap<String, Spanned<String>>>,
+    key: &str,
+    check_value: impl Fn(&str) -> Result<(), String>,
+    reserved: &[&str],
+) -> IndexMap<String, String> {
+    let mut out = IndexMap::new();
+    for (k, v) in map.unwrap_or_default() {
+        if reserved.contains(&k.as_str()) {
+            c.error(
+                v.span(),
+                format!("`{key}` cannot set `{k}`: buildfarm sets it"),
+                None,
+            );
+        } else if let Err(why) = names::qualified_name(&k) {
+            c.error(
+                v.span(),
+                format!("`{key}` key `{k}` is not valid: {why}"),
+                None,
+            );
+        } else if let Err(why) = check_value(v.get_ref()) {
+            c.error(
+                v.span(),
+                format!("`{key}` value `{}` is not valid: {why}", v.get_ref()),
+                None,
+            );
+        }
+        out.insert(k, v.into_inner());
+    }
+    out
+}
+
+fn toleration(c: &mut Checker, raw: Spanned<RawToleration>) -> Option<Toleration> {
+    let span = raw.span();
+    let t = raw.into_inner();
+    let before = c.errors.len();
+    let operator = t.operator.map_or("Equal".to_string(), Spanned::into_inner);
+    if operator != "Exists" && operator != "Equal" {
+        c.error(
+            span.clone(),
+            format!("toleration operator `{operator}` is not valid"),
+            Some("expected `Exists` or `Equal`".into()),
+        );
+    }
+    let effect = t.effect.map(Spanned::into_inner);
+    let effects = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
+    if let Some(e) = effect.as_deref().filter(|e| !effects.contains(e)) {
+        let hint = did_you_mean(e, effects).map_or(format!("expected {}", one_of(&effects)), |b| {
+            format!("did you mean `{b}`?")
+        });
+        c.error(
+            span.clone(),
+            format!("toleration effect `{e}` is not valid"),
+            Some(hint),
+        );
+    }
+    let key = t.key.map(Spanned::into_inner);
+    let value = t.value.map(Spanned::into_inner);
+    if key.is_none() && operator != "Exists" {
+        c.error(
+            span.clone(),
+            "a toleration without `key` must use `operator = \"Exists\"`",
+            None,
+        );
+    }
+    if value.is_some() && operator == "Exists" {
+        c.error(
+            span.clone(),
+            "a toleration with `operator = \"Exists\"` takes no `value`",
+            None,
+        );
+    }
+    let toleration_seconds = t.toleration_seconds.map(|s| *s.get_ref());
+    if toleration_seconds.is_some() && effect.as_deref() != Some("NoExecute") {
+        c.error(
+            span,
+            "`toleration_seconds` only applies to `effect = \"NoExecute\"`",
+            None,
+        );
+    }
+    (c.errors.len() == before).then_some(Toleration {
+        key,
+        operator,
+        value,
+        effect,
+        toleration_seconds,
+    })
+}
+
+fn resources(
+    c: &mut Checker,
+    raw: Option<Spanned<RawResources>>,
+) -> (IndexMap<String, String>, IndexMap<String, String>) {
+    let r = raw.map(Spanned::into_inner).unwrap_or_default();
+    let mut side = |map: Option<IndexMap<String, Spanned<toml::Value>>>, which: &str| {
+        let mut out = IndexMap::new();
+        for (k, v) in map.unwrap_or_default() {
+            let text = match v.get_ref() {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                other => {
+                    c.error(
+                        v.span(),
+                        format!(
+                            "`resources.{which}.{k}` must be a quantity, found {}",
+                            other.type_str()
+                        ),
+                        None,
+                    );
+                    continue;
+                }
+            };
+            let known = ["cpu", "memory", "ephemeral-storage"];
+            if !known.contains(&k.as_str()) && !k.contains('/') {
+                let hint = did_you_mean(&k, known).map_or(
+                    format!(
+                        "expected {} or an extended resource like `nvidia.com/gpu`",
+                        one_of(&known)
+                    ),
+                    |b| format!("did you mean `{b}`?"),
+                );
+                c.error(v.span(), format!("unknown resource `{k}`"), Some(hint));
+            } else if let Err(why) = names::quantity(&text) {
+                c.error(
+                    v.span(),
+                    format!("`resources.{which}.{k}` = `{text}` is not valid: {why}"),
+                    None,
+                );
+            }
+            out.insert(k, text);
+        }
+        out
+    };
+    let requests = side(r.requests, "requests");
+    let limits = side(r.limits, "limits");
+    (requests, limits)
+}

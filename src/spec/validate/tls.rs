@@ -1,0 +1,111 @@
+//! `[tls]` and its clients.
+
+use std::path::Path;
+
+use toml::Spanned;
+
+use super::Checker;
+use crate::spec::raw::RawTls;
+use crate::spec::{Client, Tls, TlsMode, defaults, names};
+
+pub(super) fn tls(
+    c: &mut Checker,
+    raw: Option<Spanned<RawTls>>,
+    name: &str,
+    base: &Path,
+    certs_dir: Option<&Path>,
+) -> Tls {
+    let t = raw.map(Spanned::into_inner).unwrap_or_default();
+    let mode = match c
+        .choice(t.mode, "TLS mode", &["generated", "external"], "generated")
+        .as_str()
+    {
+        "external" => TlsMode::External,
+        _ => TlsMode::Generated,
+    };
+    let dir = t
+        .dir
+        .map_or(defaults::TLS_DIR.to_string(), Spanned::into_inner);
+    let dir = certs_dir.map_or_else(|| base.join(&dir), Path::to_path_buf);
+    let secret = match (mode, t.secret) {
+        (TlsMode::External, None) => {
+            let hint = "name the kubernetes.io/tls Secret (keys ca.crt, tls.crt, tls.key): `secret = \"buildkitd-tls\"`";
+            c.error(
+                0..0,
+                "`tls.mode = \"external\"` needs `tls.secret`",
+                Some(hint.into()),
+            );
+            String::new()
+        }
+        (_, secret) => c.text(
+            secret,
+            "tls.secret",
+            &format!("{name}-daemon-tls"),
+            names::dns_subdomain,
+        ),
+    };
+    let days = |c: &mut Checker, v, key, default: u32| {
+        c.int(v, key, 1..=36_500, i64::from(default)) as u32
+    };
+    let server_days = days(c, t.server_days, "tls.server_days", defaults::SERVER_DAYS);
+    let client_days = days(c, t.client_days, "tls.client_days", defaults::CLIENT_DAYS);
+    let ca_days = days(c, t.ca_days, "tls.ca_days", defaults::CA_DAYS);
+    let extra_sans = t
+        .extra_sans
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| {
+            c.text(Some(s), "tls.extra_sans", "", |s| {
+                match s.parse::<std::net::IpAddr>() {
+                    Ok(_) => Ok(()),
+                    Err(_) => names::san_dns_name(s),
+                }
+            })
+        })
+        .collect();
+    let mut clients: Vec<Client> = Vec::new();
+    for raw_client in t.client.unwrap_or_default() {
+        let span = raw_client.span();
+        let rc = raw_client.into_inner();
+        let Some(client_name) = rc.name else {
+            c.error(
+                span,
+                "a `[[tls.client]]` has no `name`",
+                Some("add `name = \"gitlab-runner\"`".into()),
+            );
+            continue;
+        };
+        let name_span = client_name.span();
+        let client_name = c.text(Some(client_name), "tls.client.name", "", names::dns_label);
+        let namespace = rc
+            .namespace
+            .map(|n| c.text(Some(n), "tls.client.namespace", "", names::dns_label));
+        if clients.iter().any(|x| x.name == client_name) {
+            c.error(
+                name_span,
+                format!("two clients are named `{client_name}`"),
+                Some("client names must be unique".into()),
+            );
+        }
+        clients.push(Client {
+            name: client_name,
+            namespace,
+        });
+    }
+    if clients.is_empty() {
+        clients.push(Client {
+            name: defaults::CLIENT.into(),
+            namespace: None,
+        });
+    }
+    Tls {
+        mode,
+        dir,
+        secret,
+        server_days,
+        client_days,
+        ca_days,
+        extra_sans,
+        clients,
+    }
+}
