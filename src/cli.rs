@@ -16,7 +16,8 @@ use std::path::PathBuf;
     after_help = "Examples:\n  \
         buildfarm render | kubectl apply -f -\n  \
         buildfarm --spec ci/farm.toml render --out deploy/\n  \
-        buildfarm render --out deploy/ --no-secrets    # for GitOps repos that hold no keys\n\n\
+        buildfarm render --out deploy/ --no-secrets    # for GitOps repos that hold no keys\n  \
+        buildfarm certs show                           # what is issued, and until when\n\n\
         Exit codes: 0 ok, 1 invalid input (nothing written), 2 usage or I/O error."
 )]
 pub struct Cli {
@@ -34,6 +35,64 @@ pub enum Command {
     /// Certificates missing from the spec's `tls.dir` (default `certs/` beside farm.toml) are
     /// generated first; existing ones are reused, so rendering twice gives the same bytes.
     Render(RenderArgs),
+    /// Issue, inspect, renew and rotate the farm's certificates (tls.mode = "generated").
+    #[command(subcommand)]
+    Certs(CertsCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum CertsCommand {
+    /// Issue what is missing (CA, daemon, clients) and reissue a daemon certificate whose SANs
+    /// no longer cover the spec; check everything that exists. `render` does the same.
+    Generate(CertsArgs),
+    /// Print each certificate: subject, issuer, SANs, validity, days left, SHA-256 fingerprint.
+    Show(ShowArgs),
+    /// Reissue daemon and client certificates that expire within --within days; keep the CA.
+    Renew(RenewArgs),
+    /// Start a CA rotation: a new CA, new client certificates, and a ca.crt bundle of old and
+    /// new CA everywhere so existing clients keep working. `--finish` ends it once every client
+    /// has the new files: the daemon moves to the new CA and the old CA is no longer trusted.
+    RotateCa(RotateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CertsArgs {
+    /// Certificate folder, instead of the spec's `tls.dir`.
+    #[arg(long, value_name = "DIR")]
+    pub certs: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub certs: CertsArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ShowFormat::Human)]
+    pub format: ShowFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ShowFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RenewArgs {
+    #[command(flatten)]
+    pub certs: CertsArgs,
+    /// Renew certificates that expire within this many days.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub within: u32,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub certs: CertsArgs,
+    /// End the rotation: drop the old CA (clients without the new files stop connecting).
+    #[arg(long)]
+    pub finish: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -15,13 +15,109 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use cli::{Cli, Command, RenderArgs};
+use cli::{CertsCommand, Cli, Command, RenderArgs, ShowFormat};
 use spec::{Farm, Origin};
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Render(args) => render_command(cli.spec.as_deref(), &args),
+        Command::Certs(command) => certs_command(cli.spec.as_deref(), command),
     }
+}
+
+fn certs_command(spec_path: Option<&Path>, command: CertsCommand) -> anyhow::Result<ExitCode> {
+    let dir = match &command {
+        CertsCommand::Generate(a) => &a.certs,
+        CertsCommand::Show(a) => &a.certs.certs,
+        CertsCommand::Renew(a) => &a.certs.certs,
+        CertsCommand::RotateCa(a) => &a.certs.certs,
+    };
+    let farm = load(spec_path, dir.as_deref())?;
+    let mut out = String::new();
+    match command {
+        CertsCommand::Generate(_) => {
+            certs::managed(&farm)?;
+            certs::ensure(&farm)?;
+            out.push_str(&format!(
+                "certificates are ready in `{}`\n",
+                farm.tls.dir.display()
+            ));
+        }
+        CertsCommand::Show(args) => {
+            let entries = certs::show(&farm)?;
+            out = match args.format {
+                ShowFormat::Json => {
+                    serde_json::to_string_pretty(&entries).expect("entries serialize") + "\n"
+                }
+                ShowFormat::Human => show_human(&entries),
+            };
+        }
+        CertsCommand::Renew(args) => {
+            let renewed = certs::renew(&farm, args.within)?;
+            out = match renewed.is_empty() {
+                true => format!("nothing expires within {} days\n", args.within),
+                false => format!(
+                    "renewed: {}\napply the rendered Secrets so the daemons restart with them\n",
+                    renewed.join(", ")
+                ),
+            };
+        }
+        CertsCommand::RotateCa(args) if args.finish => {
+            certs::finish_rotation(&farm)?;
+            out.push_str("rotation finished: the daemon certificate is issued by the new CA and the old CA is no longer trusted\n");
+        }
+        CertsCommand::RotateCa(_) => {
+            certs::rotate_ca(&farm)?;
+            out.push_str(
+                "new CA created; old and new CA are both trusted until `buildfarm certs rotate-ca --finish`.\n\
+                 1. apply the rendered Secrets (the daemons restart and trust both CAs)\n\
+                 2. give every client its new files from the client folders\n\
+                 3. run `buildfarm certs rotate-ca --finish` and apply again\n",
+            );
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("failed to write to stdout")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show_human(entries: &[certs::Entry]) -> String {
+    let now = certs::now();
+    let mut out = String::new();
+    for e in entries {
+        let i = &e.info;
+        out.push_str(&format!("{} ({})\n", e.role, e.path));
+        out.push_str(&format!(
+            "  subject      {}\n  issuer       {}\n",
+            i.subject, i.issuer
+        ));
+        if !i.sans.is_empty() {
+            out.push_str(&format!("  SANs         {}\n", i.sans.join(", ")));
+        }
+        out.push_str(&format!(
+            "  valid        {} to {}\n",
+            certs::date(i.not_before),
+            certs::date(i.not_after)
+        ));
+        let left = i.days_left(now);
+        let state = if left < 0 {
+            " (EXPIRED)"
+        } else if left < 30 {
+            " (renew soon)"
+        } else {
+            ""
+        };
+        out.push_str(&format!("  days left    {left}{state}\n"));
+        out.push_str(&format!(
+            "  key          {}\n  sha256       {}\n\n",
+            i.key_type, i.fingerprint
+        ));
+    }
+    out.pop();
+    out
 }
 
 fn render_command(spec_path: Option<&Path>, args: &RenderArgs) -> anyhow::Result<ExitCode> {

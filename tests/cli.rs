@@ -247,7 +247,7 @@ fn a_lone_ca_certificate_is_refused_not_replaced() {
     let out = buildfarm(dir.path(), &["render"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).starts_with("error: `certs` has ca.crt but not ca.key\n"),
+        stderr(&out).starts_with("error: `certs/ca.crt` has no key beside it (`certs/ca.key`)\n"),
         "{}",
         stderr(&out)
     );
@@ -265,7 +265,7 @@ fn a_corrupt_ca_key_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out)
-            .starts_with("error: cannot use the CA in `certs`: ca.key is not a usable private key"),
+            .starts_with("error: `certs/ca.key` cannot be used: it is not a usable private key"),
         "{}",
         stderr(&out)
     );

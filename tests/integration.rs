@@ -4,3 +4,4 @@ mod cli;
 mod common;
 mod errors;
 mod render;
+mod tls;

@@ -4,10 +4,13 @@
 use anyhow::Context;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
+    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, SanType,
+    SerialNumber, SignatureAlgorithm,
 };
 use ring::rand::{SecureRandom, SystemRandom};
 use time::{Duration, OffsetDateTime};
+
+use crate::spec::KeyAlgorithm;
 
 pub struct Ca {
     pub cert_pem: String,
@@ -16,13 +19,21 @@ pub struct Ca {
 }
 
 impl Ca {
-    pub fn create(farm: &str, days: u32) -> anyhow::Result<Ca> {
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
-            .context("failed to generate the CA key")?;
+    pub fn create(farm: &str, days: u32, alg: KeyAlgorithm) -> anyhow::Result<Ca> {
+        let key = new_key(alg)?;
         let mut params = base_params(days)?;
+        // A name of its own (from the random serial): verifiers pick issuers by name, and two
+        // farms, or the two CAs of a rotation, must not look alike.
+        let tag: String = params.serial_number.as_ref().map_or_else(String::new, |s| {
+            s.to_bytes()
+                .iter()
+                .take(4)
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        });
         params
             .distinguished_name
-            .push(DnType::CommonName, format!("{farm} buildfarm CA"));
+            .push(DnType::CommonName, format!("{farm} buildfarm CA {tag}"));
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
@@ -54,7 +65,12 @@ impl Ca {
 }
 
 /// A daemon certificate covering `sans`; returns (certificate, key) in PEM.
-pub fn daemon(ca: &Ca, sans: &[String], days: u32) -> anyhow::Result<(String, String)> {
+pub fn daemon(
+    ca: &Ca,
+    sans: &[String],
+    days: u32,
+    alg: KeyAlgorithm,
+) -> anyhow::Result<(String, String)> {
     let mut params = base_params(days)?;
     params
         .distinguished_name
@@ -68,25 +84,43 @@ pub fn daemon(ca: &Ca, sans: &[String], days: u32) -> anyhow::Result<(String, St
         .collect::<Result<_, _>>()
         .context("a SAN is not a valid DNS name")?;
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    leaf(ca, params)
+    leaf(ca, params, alg)
 }
 
 /// A client certificate for `name`; returns (certificate, key) in PEM.
-pub fn client(ca: &Ca, name: &str, days: u32) -> anyhow::Result<(String, String)> {
+pub fn client(
+    ca: &Ca,
+    name: &str,
+    days: u32,
+    alg: KeyAlgorithm,
+) -> anyhow::Result<(String, String)> {
     let mut params = base_params(days)?;
     params.distinguished_name.push(DnType::CommonName, name);
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    leaf(ca, params)
+    leaf(ca, params, alg)
 }
 
-fn leaf(ca: &Ca, mut params: CertificateParams) -> anyhow::Result<(String, String)> {
+fn leaf(
+    ca: &Ca,
+    mut params: CertificateParams,
+    alg: KeyAlgorithm,
+) -> anyhow::Result<(String, String)> {
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.use_authority_key_identifier_extension = true;
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).context("failed to generate a key")?;
+    let key = new_key(alg)?;
     let cert = params
         .signed_by(&key, &ca.issuer)
         .context("failed to sign a certificate")?;
     Ok((cert.pem(), key.serialize_pem()))
+}
+
+fn new_key(alg: KeyAlgorithm) -> anyhow::Result<KeyPair> {
+    let alg: &'static SignatureAlgorithm = match alg {
+        KeyAlgorithm::EcdsaP256 => &PKCS_ECDSA_P256_SHA256,
+        KeyAlgorithm::EcdsaP384 => &PKCS_ECDSA_P384_SHA384,
+        KeyAlgorithm::Ed25519 => &PKCS_ED25519,
+    };
+    KeyPair::generate_for(alg).context("failed to generate a key")
 }
 
 fn base_params(days: u32) -> anyhow::Result<CertificateParams> {

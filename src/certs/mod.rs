@@ -1,55 +1,44 @@
 //! The farm's PKI: a CA, one daemon certificate (serverAuth) and one client certificate per
-//! `[[tls.client]]` (clientAuth), ECDSA P-256, issued with rcgen into `tls.dir`:
+//! `[[tls.client]]` (clientAuth), issued with rcgen into `tls.dir`:
 //!
 //! ```text
-//! ca.crt ca.key   daemon/{ca.crt,tls.crt,tls.key}   client/<name>/{ca.crt,tls.crt,tls.key}
+//! ca.crt ca.key   [ca-previous.crt ca-previous.key]   daemon/{ca.crt,tls.crt,tls.key}
+//! client/<name>/{ca.crt,tls.crt,tls.key}
 //! ```
 //!
-//! Existing material is reused so rendering is idempotent. buildkitd trusts every client
-//! certificate its CA signed, so the CA is the trust boundary and is never replaced implicitly.
+//! buildkitd trusts every client certificate its CA signed, so the CA is the trust boundary and
+//! is only ever replaced by `certs rotate-ca`, which keeps the old one trusted (a two-CA
+//! `ca.crt` bundle everywhere) until `--finish`. Every operation holds the folder's lock.
 
 pub mod files;
+pub mod inspect;
 mod issue;
+mod store;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::Context;
+use anyhow::bail;
 
 use crate::error::{Diagnostic, Invalid};
-use crate::spec::{Farm, TlsMode};
+use crate::spec::{Client, Farm, TlsMode};
 use files::{CERT_MODE, KEY_MODE};
+use inspect::CertInfo;
+use store::{Authorities, Purpose};
+pub use store::{Layout, date, now};
 
-/// What the daemons mount: the CA and the daemon's certificate and key, in PEM.
+/// A certificate and its key, in PEM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pair {
+    pub crt: String,
+    pub key: String,
+}
+
+/// What the objects carry: the trusted CA bundle, the daemon pair and each client's pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Material {
-    pub ca_crt: String,
-    pub tls_crt: String,
-    pub tls_key: String,
-}
-
-/// File names inside the cert folder.
-pub struct Layout {
-    pub root: PathBuf,
-}
-
-impl Layout {
-    pub fn new(root: &Path) -> Self {
-        Layout {
-            root: root.to_path_buf(),
-        }
-    }
-    pub fn ca_crt(&self) -> PathBuf {
-        self.root.join("ca.crt")
-    }
-    pub fn ca_key(&self) -> PathBuf {
-        self.root.join("ca.key")
-    }
-    pub fn daemon(&self) -> PathBuf {
-        self.root.join("daemon")
-    }
-    pub fn client(&self, name: &str) -> PathBuf {
-        self.root.join("client").join(name)
-    }
+    pub ca_bundle: String,
+    pub daemon: Pair,
+    pub clients: Vec<(String, Pair)>,
 }
 
 /// Every name the daemon certificate must cover: each pool's Service in all its DNS forms, its
@@ -77,87 +66,131 @@ pub fn daemon_sans(farm: &Farm) -> Vec<String> {
     sans
 }
 
-/// Loads the farm's certificates, issuing whatever is missing. `None` in external TLS mode.
+/// SANs the daemon certificate lacks (compared case-insensitively, IPs canonically).
+pub fn missing_sans(farm: &Farm, have: &[String]) -> Vec<String> {
+    let norm = |s: &str| {
+        s.parse::<std::net::IpAddr>()
+            .map_or_else(|_| s.to_ascii_lowercase(), |ip| ip.to_string())
+    };
+    let have: Vec<String> = have.iter().map(|s| norm(s)).collect();
+    daemon_sans(farm)
+        .into_iter()
+        .filter(|s| !have.contains(&norm(s)))
+        .collect()
+}
+
+/// The certificate folder, when buildfarm manages the farm's certificates (generated mode).
+pub fn managed(farm: &Farm) -> anyhow::Result<Layout> {
+    if farm.tls.mode != TlsMode::Generated {
+        let mode = if farm.tls.mode == TlsMode::CertManager {
+            "cert-manager"
+        } else {
+            "external"
+        };
+        let message =
+            format!("certificates are not buildfarm's to manage with `tls.mode = \"{mode}\"`");
+        let hint = "the `certs` commands work on `tls.mode = \"generated\"` farms";
+        return Err(Invalid::from(Diagnostic::bare(message).hint(hint)).into());
+    }
+    Ok(Layout::new(&farm.tls.dir))
+}
+
+/// Loads the farm's certificates, issuing what is missing and reissuing a daemon certificate
+/// whose SANs no longer cover the spec. `None` unless `tls.mode = "generated"`.
 pub fn ensure(farm: &Farm) -> anyhow::Result<Option<Material>> {
-    if farm.tls.mode == TlsMode::External {
+    if farm.tls.mode != TlsMode::Generated {
         return Ok(None);
     }
     let layout = Layout::new(&farm.tls.dir);
-    let ca = load_or_create_ca(farm, &layout)?;
-    let daemon_dir = layout.daemon();
-    let daemon = match read_pair(&daemon_dir)? {
-        Some((tls_crt, tls_key)) => Material {
-            ca_crt: ca.cert_pem.clone(),
-            tls_crt,
-            tls_key,
-        },
-        None => {
-            let (tls_crt, tls_key) = issue::daemon(&ca, &daemon_sans(farm), farm.tls.server_days)?;
-            write_leaf(&daemon_dir, &ca.cert_pem, &tls_crt, &tls_key)?;
-            Material {
-                ca_crt: ca.cert_pem.clone(),
-                tls_crt,
-                tls_key,
+    let _lock = layout.lock()?;
+    let cas = match store::load_authorities(&layout)? {
+        Some(cas) => cas,
+        None => create_ca(farm, &layout)?,
+    };
+    let daemon = match store::load_leaf(&layout.daemon(), &cas, Purpose::Server, false)? {
+        Some(leaf) => {
+            let missing = missing_sans(farm, &leaf.info.sans);
+            if missing.is_empty() {
+                Pair {
+                    crt: leaf.crt,
+                    key: leaf.key,
+                }
+            } else {
+                eprintln!(
+                    "note: reissued the daemon certificate: it did not cover {}",
+                    missing
+                        .iter()
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                issue_daemon(farm, &layout, &cas)?
             }
         }
+        None => issue_daemon(farm, &layout, &cas)?,
     };
+    let mut clients = Vec::new();
     for client in &farm.tls.clients {
         let dir = layout.client(&client.name);
-        if read_pair(&dir)?.is_none() {
-            let (crt, key) = issue::client(&ca, &client.name, farm.tls.client_days)?;
-            write_leaf(&dir, &ca.cert_pem, &crt, &key)?;
-        }
+        let pair = match store::load_leaf(&dir, &cas, Purpose::Client, false)? {
+            Some(leaf) => Pair {
+                crt: leaf.crt,
+                key: leaf.key,
+            },
+            None => issue_client(farm, &layout, &cas, client)?,
+        };
+        clients.push((client.name.clone(), pair));
     }
-    Ok(Some(daemon))
+    let ca_bundle = cas.bundle();
+    write_bundle(farm, &layout, &ca_bundle)?;
+    Ok(Some(Material {
+        ca_bundle,
+        daemon,
+        clients,
+    }))
 }
 
-fn load_or_create_ca(farm: &Farm, layout: &Layout) -> anyhow::Result<issue::Ca> {
-    let crt = files::read_optional(&layout.ca_crt())?;
-    let key = files::read_optional(&layout.ca_key())?;
-    match (crt, key) {
-        (Some(crt), Some(key)) => issue::Ca::load(&crt, &key).map_err(|e| {
-            anyhow::Error::new(Invalid::from(Diagnostic::bare(format!(
-                "cannot use the CA in `{}`: {e}",
-                layout.root.display()
-            ))
-            .hint("restore ca.crt and ca.key from a backup; buildfarm never replaces a CA on its own")))
-        }),
-        (None, None) => {
-            if layout.daemon().join("tls.crt").exists() {
-                let message = format!(
-                    "`{}` holds a daemon certificate but no CA",
-                    layout.root.display()
-                );
-                let hint = "restore ca.crt and ca.key, or move the folder away to start a new PKI";
-                return Err(Invalid::from(Diagnostic::bare(message).hint(hint)).into());
-            }
-            files::create_dir(&layout.root)?;
-            let ca = issue::Ca::create(&farm.name, farm.tls.ca_days)?;
-            files::write_atomic(&layout.ca_key(), ca.key_pem.as_bytes(), KEY_MODE)?;
-            files::write_atomic(&layout.ca_crt(), ca.cert_pem.as_bytes(), CERT_MODE)?;
-            eprintln!("note: created a new CA in `{}`", layout.root.display());
-            Ok(ca)
-        }
-        (crt, _) => {
-            let (present, missing) = match crt {
-                Some(_) => ("ca.crt", "ca.key"),
-                None => ("ca.key", "ca.crt"),
-            };
-            let message = format!(
-                "`{}` has {present} but not {missing}",
-                layout.root.display()
-            );
-            let hint = format!("restore {missing}; buildfarm never replaces a CA on its own");
-            Err(Invalid::from(Diagnostic::bare(message).hint(hint)).into())
-        }
+fn create_ca(farm: &Farm, layout: &Layout) -> anyhow::Result<Authorities> {
+    if layout.daemon().join("tls.crt").exists() || layout.root.join("client").exists() {
+        let message = format!("`{}` holds certificates but no CA", layout.root.display());
+        let hint = "restore ca.crt and ca.key, or move the folder away to start a new PKI";
+        return Err(Invalid::from(Diagnostic::bare(message).hint(hint)).into());
     }
+    let ca = issue::Ca::create(&farm.name, farm.tls.ca_days, farm.tls.key)?;
+    files::write_atomic(&layout.ca_key(), ca.key_pem.as_bytes(), KEY_MODE)?;
+    files::write_atomic(&layout.ca_crt(), ca.cert_pem.as_bytes(), CERT_MODE)?;
+    eprintln!("note: created a new CA in `{}`", layout.root.display());
+    Ok(Authorities {
+        active: ca,
+        previous: None,
+    })
 }
 
-/// The `tls.crt`/`tls.key` pair in `dir`, if both are there.
-fn read_pair(dir: &Path) -> anyhow::Result<Option<(String, String)>> {
-    let crt = files::read_optional(&dir.join("tls.crt"))?;
-    let key = files::read_optional(&dir.join("tls.key"))?;
-    Ok(crt.zip(key))
+fn issue_daemon(farm: &Farm, layout: &Layout, cas: &Authorities) -> anyhow::Result<Pair> {
+    let (crt, key) = issue::daemon(
+        cas.daemon_issuer(),
+        &daemon_sans(farm),
+        farm.tls.server_days,
+        farm.tls.key,
+    )?;
+    write_leaf(&layout.daemon(), &cas.bundle(), &crt, &key)?;
+    Ok(Pair { crt, key })
+}
+
+fn issue_client(
+    farm: &Farm,
+    layout: &Layout,
+    cas: &Authorities,
+    client: &Client,
+) -> anyhow::Result<Pair> {
+    let (crt, key) = issue::client(
+        &cas.active,
+        &client.name,
+        farm.tls.client_days,
+        farm.tls.key,
+    )?;
+    write_leaf(&layout.client(&client.name), &cas.bundle(), &crt, &key)?;
+    Ok(Pair { crt, key })
 }
 
 fn write_leaf(dir: &Path, ca: &str, crt: &str, key: &str) -> anyhow::Result<()> {
@@ -165,5 +198,168 @@ fn write_leaf(dir: &Path, ca: &str, crt: &str, key: &str) -> anyhow::Result<()> 
     files::write_atomic(&dir.join("tls.key"), key.as_bytes(), KEY_MODE)?;
     files::write_atomic(&dir.join("tls.crt"), crt.as_bytes(), CERT_MODE)?;
     files::write_atomic(&dir.join("ca.crt"), ca.as_bytes(), CERT_MODE)
-        .with_context(|| format!("failed to finish `{}`", dir.display()))
+}
+
+/// Keeps every folder's `ca.crt` equal to the trusted bundle (it changes during a rotation).
+fn write_bundle(farm: &Farm, layout: &Layout, bundle: &str) -> anyhow::Result<()> {
+    let dirs = std::iter::once(layout.daemon())
+        .chain(farm.tls.clients.iter().map(|c| layout.client(&c.name)));
+    for dir in dirs {
+        let path = dir.join("ca.crt");
+        if files::read_optional(&path)?.as_deref() != Some(bundle) {
+            files::write_atomic(&path, bundle.as_bytes(), CERT_MODE)?;
+        }
+    }
+    Ok(())
+}
+
+/// `certs renew`: reissues the daemon and client certificates that expire within `days`
+/// (expired ones included), keeping the CA. Returns what was renewed.
+pub fn renew(farm: &Farm, days: u32) -> anyhow::Result<Vec<String>> {
+    let layout = managed(farm)?;
+    let _lock = layout.lock()?;
+    let Some(cas) = store::load_authorities(&layout)? else {
+        bail!(
+            "no CA in `{}`: run `buildfarm certs generate` first",
+            layout.root.display()
+        );
+    };
+    let horizon = now() + i64::from(days) * 86_400;
+    let due =
+        |leaf: &Option<store::Leaf>| leaf.as_ref().is_none_or(|l| l.info.not_after <= horizon);
+    let mut renewed = Vec::new();
+    if due(&store::load_leaf(
+        &layout.daemon(),
+        &cas,
+        Purpose::Server,
+        true,
+    )?) {
+        issue_daemon(farm, &layout, &cas)?;
+        renewed.push("daemon".to_string());
+    }
+    for client in &farm.tls.clients {
+        if due(&store::load_leaf(
+            &layout.client(&client.name),
+            &cas,
+            Purpose::Client,
+            true,
+        )?) {
+            issue_client(farm, &layout, &cas, client)?;
+            renewed.push(format!("client/{}", client.name));
+        }
+    }
+    Ok(renewed)
+}
+
+/// `certs rotate-ca`: a new CA signs new client certificates; the old CA stays trusted (and
+/// keeps the daemon's certificate) until `finish_rotation`, so no client is locked out.
+pub fn rotate_ca(farm: &Farm) -> anyhow::Result<()> {
+    let layout = managed(farm)?;
+    let _lock = layout.lock()?;
+    let Some(cas) = store::load_authorities(&layout)? else {
+        bail!(
+            "no CA in `{}`: run `buildfarm certs generate` first",
+            layout.root.display()
+        );
+    };
+    if cas.previous.is_some() {
+        let hint = "run `buildfarm certs rotate-ca --finish` once every client has the new ca.crt";
+        return Err(Invalid::from(
+            Diagnostic::bare("a CA rotation is already in progress").hint(hint),
+        )
+        .into());
+    }
+    let old = cas.active;
+    files::write_atomic(&layout.previous_key(), old.key_pem.as_bytes(), KEY_MODE)?;
+    files::write_atomic(&layout.previous_crt(), old.cert_pem.as_bytes(), CERT_MODE)?;
+    let new = issue::Ca::create(&farm.name, farm.tls.ca_days, farm.tls.key)?;
+    files::write_atomic(&layout.ca_key(), new.key_pem.as_bytes(), KEY_MODE)?;
+    files::write_atomic(&layout.ca_crt(), new.cert_pem.as_bytes(), CERT_MODE)?;
+    let cas = Authorities {
+        active: new,
+        previous: Some(old),
+    };
+    for client in &farm.tls.clients {
+        issue_client(farm, &layout, &cas, client)?;
+    }
+    write_bundle(farm, &layout, &cas.bundle())
+}
+
+/// `certs rotate-ca --finish`: the daemon moves to the new CA and the old one is dropped.
+pub fn finish_rotation(farm: &Farm) -> anyhow::Result<()> {
+    let layout = managed(farm)?;
+    let _lock = layout.lock()?;
+    let Some(cas) = store::load_authorities(&layout)?.filter(|c| c.previous.is_some()) else {
+        let hint = "start one with `buildfarm certs rotate-ca`";
+        return Err(
+            Invalid::from(Diagnostic::bare("no CA rotation is in progress").hint(hint)).into(),
+        );
+    };
+    let cas = Authorities {
+        active: cas.active,
+        previous: None,
+    };
+    issue_daemon(farm, &layout, &cas)?;
+    write_bundle(farm, &layout, &cas.bundle())?;
+    for path in [layout.previous_key(), layout.previous_crt()] {
+        std::fs::remove_file(&path)
+            .map_err(|e| anyhow::anyhow!("failed to remove `{}`: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// One certificate of the farm, for `certs show`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Entry {
+    pub role: String,
+    pub path: String,
+    #[serde(flatten)]
+    pub info: CertInfo,
+}
+
+/// `certs show`: every certificate in the folder, validated as `render` would.
+pub fn show(farm: &Farm) -> anyhow::Result<Vec<Entry>> {
+    let layout = managed(farm)?;
+    let Some(cas) = store::load_authorities(&layout)? else {
+        bail!(
+            "no CA in `{}`: run `buildfarm certs generate` first",
+            layout.root.display()
+        );
+    };
+    let entry = |role: String, path: std::path::PathBuf, pem: &str| -> anyhow::Result<Entry> {
+        let info =
+            inspect::read(pem).map_err(|why| anyhow::anyhow!("`{}`: {why}", path.display()))?;
+        Ok(Entry {
+            role,
+            path: path.display().to_string(),
+            info,
+        })
+    };
+    let mut out = vec![entry("ca".into(), layout.ca_crt(), &cas.active.cert_pem)?];
+    if let Some(p) = &cas.previous {
+        out.push(entry(
+            "ca (retiring)".into(),
+            layout.previous_crt(),
+            &p.cert_pem,
+        )?);
+    }
+    if let Some(leaf) = store::load_leaf(&layout.daemon(), &cas, Purpose::Server, true)? {
+        out.push(entry(
+            "daemon".into(),
+            layout.daemon().join("tls.crt"),
+            &leaf.crt,
+        )?);
+    }
+    for client in &farm.tls.clients {
+        if let Some(leaf) =
+            store::load_leaf(&layout.client(&client.name), &cas, Purpose::Client, true)?
+        {
+            out.push(entry(
+                format!("client {}", client.name),
+                layout.client(&client.name).join("tls.crt"),
+                &leaf.crt,
+            )?);
+        }
+    }
+    Ok(out)
 }

@@ -9,7 +9,7 @@ use toml::Value as T;
 
 use super::Kind;
 use super::config::buildkitd_toml;
-use crate::certs::Material;
+use crate::certs::{Material, Pair};
 use crate::spec::defaults::CERTS_DIR;
 use crate::spec::version::kube;
 use crate::spec::{Farm, Pool};
@@ -65,15 +65,29 @@ pub fn objects(farm: &Farm, certs: Option<&Material>) -> Vec<ObjectSpec> {
     push(Kind::ConfigMap, farm.config_map(), Some(ns), ctx);
 
     if let Some(m) = certs {
-        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        let data: IndexMap<&str, String> = [
-            ("ca.crt", b64(&m.ca_crt)),
-            ("tls.crt", b64(&m.tls_crt)),
-            ("tls.key", b64(&m.tls_key)),
-        ]
-        .into();
-        let ctx = context! { name => &farm.tls.secret, namespace => ns, labels => Serde(labels(farm, "tls", None)), data => Serde(data) };
+        let ctx = secret_context(
+            &farm.tls.secret,
+            ns,
+            labels(farm, "tls", None),
+            &m.ca_bundle,
+            &m.daemon,
+        );
         push(Kind::Secret, farm.tls.secret.clone(), Some(ns), ctx);
+        for client in farm.tls.clients.iter().filter(|c| c.namespace.is_some()) {
+            let Some((_, pair)) = m.clients.iter().find(|(name, _)| *name == client.name) else {
+                continue;
+            };
+            let client_ns = client.namespace.as_ref().expect("filtered on namespace");
+            let name = farm.client_secret(&client.name);
+            let ctx = secret_context(
+                &name,
+                client_ns,
+                labels(farm, "client-tls", None),
+                &m.ca_bundle,
+                pair,
+            );
+            push(Kind::Secret, name, Some(client_ns), ctx);
+        }
     }
 
     for (pool, config) in farm.pools.iter().zip(&configs) {
@@ -100,6 +114,24 @@ pub fn objects(farm: &Farm, certs: Option<&Material>) -> Vec<ObjectSpec> {
         );
     }
     out
+}
+
+/// A kubernetes.io/tls Secret: the trusted CA bundle and one certificate with its key.
+fn secret_context(
+    name: &str,
+    namespace: &str,
+    labels: IndexMap<&'static str, String>,
+    ca: &str,
+    pair: &Pair,
+) -> Value {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let data: IndexMap<&str, String> = [
+        ("ca.crt", b64(ca)),
+        ("tls.crt", b64(&pair.crt)),
+        ("tls.key", b64(&pair.key)),
+    ]
+    .into();
+    context! { name, namespace, labels => Serde(labels), data => Serde(data) }
 }
 
 /// Labels every object carries; `buildfarm/pool` on a pool's objects.
@@ -131,7 +163,7 @@ fn checksum(config: &str, certs: Option<&Material>) -> String {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     ctx.update(config.as_bytes());
     if let Some(m) = certs {
-        for part in [&m.ca_crt, &m.tls_crt, &m.tls_key] {
+        for part in [&m.ca_bundle, &m.daemon.crt, &m.daemon.key] {
             ctx.update(b"\0");
             ctx.update(part.as_bytes());
         }

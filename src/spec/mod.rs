@@ -56,8 +56,33 @@ pub struct Probes {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsMode {
+    /// buildfarm issues the certificates into `tls.dir` and renders the Secrets.
     Generated,
+    /// cert-manager issues them from rendered Issuers and Certificates.
+    CertManager,
+    /// An existing Secret, named by `tls.secret`.
     External,
+}
+
+/// Key algorithm of every issued certificate; Go's crypto/tls (buildkitd) accepts all three.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    EcdsaP256,
+    EcdsaP384,
+    Ed25519,
+}
+
+impl KeyAlgorithm {
+    pub const NAMES: [&'static str; 3] = ["ecdsa-p256", "ecdsa-p384", "ed25519"];
+
+    pub fn parse(s: &str) -> Option<KeyAlgorithm> {
+        match s {
+            "ecdsa-p256" => Some(KeyAlgorithm::EcdsaP256),
+            "ecdsa-p384" => Some(KeyAlgorithm::EcdsaP384),
+            "ed25519" => Some(KeyAlgorithm::Ed25519),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +95,7 @@ pub struct Tls {
     pub server_days: u32,
     pub client_days: u32,
     pub ca_days: u32,
+    pub key: KeyAlgorithm,
     pub extra_sans: Vec<String>,
     pub clients: Vec<Client>,
 }
@@ -156,6 +182,11 @@ impl Farm {
 
     pub fn service_account(&self) -> String {
         self.name.clone()
+    }
+
+    /// The Secret holding a client's certificate, in the client's namespace.
+    pub fn client_secret(&self, client: &str) -> String {
+        format!("{}-client-{client}", self.name)
     }
 }
 

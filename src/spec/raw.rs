@@ -72,8 +72,8 @@ pub struct RawProbes {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTls {
-    /// `generated` (default: buildfarm issues the certs into `dir`) or `external`
-    /// (an existing kubernetes.io/tls Secret named by `secret`).
+    /// `generated` (default: buildfarm issues the certs into `dir`), `cert-manager` (rendered
+    /// Issuers and Certificates) or `external` (an existing kubernetes.io/tls Secret, `secret`).
     pub mode: S<String>,
     /// Where generated certificates live, relative to farm.toml. Default `certs`.
     pub dir: S<String>,
@@ -85,6 +85,8 @@ pub struct RawTls {
     pub client_days: S<i64>,
     /// Days the CA is valid. Default 3650.
     pub ca_days: S<i64>,
+    /// `ecdsa-p256` (default), `ecdsa-p384` or `ed25519`.
+    pub key: S<String>,
     /// More names (DNS or IP) the daemon certificate covers, e.g. an ingress host.
     pub extra_sans: Option<Vec<Spanned<String>>>,
     /// CI clients that get a certificate. Default: one client named `default`.
@@ -96,7 +98,8 @@ pub struct RawTls {
 pub struct RawClient {
     /// Client name: certificate CN and folder `certs/client/<name>/`.
     pub name: S<String>,
-    /// Namespace of the client's CI jobs.
+    /// Namespace of the client's CI jobs: a kubernetes.io/tls Secret `<name>-client-<client>`
+    /// with its certificate is rendered there.
     pub namespace: S<String>,
 }
 

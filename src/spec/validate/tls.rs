@@ -6,7 +6,7 @@ use toml::Spanned;
 
 use super::Checker;
 use crate::spec::raw::RawTls;
-use crate::spec::{Client, Tls, TlsMode, defaults, names};
+use crate::spec::{Client, KeyAlgorithm, Tls, TlsMode, defaults, names};
 
 pub(super) fn tls(
     c: &mut Checker,
@@ -16,13 +16,19 @@ pub(super) fn tls(
     certs_dir: Option<&Path>,
 ) -> Tls {
     let t = raw.map(Spanned::into_inner).unwrap_or_default();
-    let mode = match c
-        .choice(t.mode, "TLS mode", &["generated", "external"], "generated")
-        .as_str()
-    {
+    let known = ["generated", "cert-manager", "external"];
+    let mode = match c.choice(t.mode, "TLS mode", &known, "generated").as_str() {
+        "cert-manager" => TlsMode::CertManager,
         "external" => TlsMode::External,
         _ => TlsMode::Generated,
     };
+    let key = c.choice(
+        t.key,
+        "key algorithm",
+        &KeyAlgorithm::NAMES,
+        KeyAlgorithm::NAMES[0],
+    );
+    let key = KeyAlgorithm::parse(&key).expect("choice() returns a known algorithm");
     let dir = t
         .dir
         .map_or(defaults::TLS_DIR.to_string(), Spanned::into_inner);
@@ -105,6 +111,7 @@ pub(super) fn tls(
         server_days,
         client_days,
         ca_days,
+        key,
         extra_sans,
         clients,
     }

@@ -1,0 +1,303 @@
+//! The certificate folder on disk: its layout, its lock, and loading each piece with every
+//! check a platform team would want before trusting it. A failed check is an error naming the
+//! file, never a silent regeneration (a new CA would lock every client out).
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::files::{self, KEY_MODE};
+use super::inspect::{self, CertInfo};
+use super::issue::Ca;
+use crate::error::{Diagnostic, Invalid};
+
+/// File names inside the cert folder.
+pub struct Layout {
+    pub root: PathBuf,
+}
+
+impl Layout {
+    pub fn new(root: &Path) -> Self {
+        Layout {
+            root: root.to_path_buf(),
+        }
+    }
+    pub fn ca_crt(&self) -> PathBuf {
+        self.root.join("ca.crt")
+    }
+    pub fn ca_key(&self) -> PathBuf {
+        self.root.join("ca.key")
+    }
+    /// The CA being retired while `certs rotate-ca` is in progress.
+    pub fn previous_crt(&self) -> PathBuf {
+        self.root.join("ca-previous.crt")
+    }
+    pub fn previous_key(&self) -> PathBuf {
+        self.root.join("ca-previous.key")
+    }
+    pub fn daemon(&self) -> PathBuf {
+        self.root.join("daemon")
+    }
+    pub fn client(&self, name: &str) -> PathBuf {
+        self.root.join("client").join(name)
+    }
+
+    /// Creates the folder and takes its lock, so two runs never interleave their writes.
+    pub fn lock(&self) -> anyhow::Result<File> {
+        files::create_dir(&self.root)?;
+        let path = self.root.join(".lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(KEY_MODE)
+            .open(&path)
+            .with_context(|| format!("failed to open `{}`", path.display()))?;
+        file.lock()
+            .with_context(|| format!("failed to lock `{}`", path.display()))?;
+        Ok(file)
+    }
+}
+
+/// What a leaf certificate is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Server,
+    Client,
+}
+
+/// The farm's CAs: the one that signs, and during a rotation the one being retired.
+pub struct Authorities {
+    pub active: Ca,
+    pub previous: Option<Ca>,
+}
+
+impl Authorities {
+    /// What every party trusts: the active CA, plus the retiring one during a rotation.
+    pub fn bundle(&self) -> String {
+        let mut out = self.active.cert_pem.clone();
+        if let Some(p) = &self.previous {
+            out.push_str(&p.cert_pem);
+        }
+        out
+    }
+
+    /// During a rotation the daemon keeps a certificate of the retiring CA, so clients that
+    /// only know that CA still connect; `rotate-ca --finish` moves it to the new one.
+    pub fn daemon_issuer(&self) -> &Ca {
+        self.previous.as_ref().unwrap_or(&self.active)
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Ca> {
+        std::iter::once(&self.active).chain(self.previous.as_ref())
+    }
+}
+
+fn invalid(message: String, hint: &str) -> anyhow::Error {
+    Invalid::from(Diagnostic::bare(message).hint(hint)).into()
+}
+
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+pub fn date(unix: i64) -> String {
+    let t =
+        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{}-{:02}-{:02} {:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
+/// Loads a CA pair, or `None` when neither file exists.
+pub fn load_ca(crt: &Path, key: &Path) -> anyhow::Result<Option<Ca>> {
+    let (crt_text, key_text) = (files::read_optional(crt)?, files::read_optional(key)?);
+    let (crt_text, key_text) = match (crt_text, key_text) {
+        (None, None) => return Ok(None),
+        (Some(c), Some(k)) => (c, k),
+        (Some(_), None) => {
+            let message = format!(
+                "`{}` has no key beside it (`{}`)",
+                crt.display(),
+                key.display()
+            );
+            return Err(invalid(
+                message,
+                "restore the key from a backup; buildfarm never replaces a CA on its own",
+            ));
+        }
+        (None, Some(_)) => {
+            let message = format!(
+                "`{}` has no certificate beside it (`{}`)",
+                key.display(),
+                crt.display()
+            );
+            return Err(invalid(
+                message,
+                "restore the certificate from a backup; buildfarm never replaces a CA on its own",
+            ));
+        }
+    };
+    let hint = "restore the CA from a backup, or move the folder away to start a new PKI (every client needs new files)";
+    let info = inspect::read(&crt_text)
+        .map_err(|why| invalid(format!("`{}` cannot be used: {why}", crt.display()), hint))?;
+    if !info.is_ca {
+        return Err(invalid(
+            format!(
+                "`{}` is not a CA certificate (no basicConstraints CA:TRUE)",
+                crt.display()
+            ),
+            hint,
+        ));
+    }
+    match inspect::key_matches(&info.der, &key_text) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(invalid(
+                format!("`{}` does not belong to `{}`", key.display(), crt.display()),
+                hint,
+            ));
+        }
+        Err(why) => {
+            return Err(invalid(
+                format!("`{}` cannot be used: {why}", key.display()),
+                hint,
+            ));
+        }
+    }
+    if info.not_after < now() {
+        let message = format!(
+            "the CA `{}` expired on {}",
+            crt.display(),
+            date(info.not_after)
+        );
+        return Err(invalid(
+            message,
+            "run `buildfarm certs rotate-ca`; clients need the new ca.crt",
+        ));
+    }
+    let ca = Ca::load(&crt_text, &key_text)
+        .map_err(|why| invalid(format!("`{}`: {why}", crt.display()), hint))?;
+    Ok(Some(ca))
+}
+
+pub fn load_authorities(layout: &Layout) -> anyhow::Result<Option<Authorities>> {
+    let Some(active) = load_ca(&layout.ca_crt(), &layout.ca_key())? else {
+        if layout.previous_crt().exists() {
+            let message = format!(
+                "`{}` exists but `{}` does not",
+                layout.previous_crt().display(),
+                layout.ca_crt().display()
+            );
+            return Err(invalid(
+                message,
+                "restore ca.crt and ca.key; a CA rotation was interrupted",
+            ));
+        }
+        return Ok(None);
+    };
+    let previous = load_ca(&layout.previous_crt(), &layout.previous_key())?;
+    Ok(Some(Authorities { active, previous }))
+}
+
+/// A leaf certificate and its key, as found on disk.
+pub struct Leaf {
+    pub crt: String,
+    pub key: String,
+    pub info: CertInfo,
+}
+
+/// Loads `dir/tls.crt` + `dir/tls.key`, or `None` when neither exists. Checks that they parse,
+/// belong together, chain to one of the farm's CAs and serve `purpose`; and, unless
+/// `allow_expired` (for renewal), that the certificate is still valid.
+pub fn load_leaf(
+    dir: &Path,
+    cas: &Authorities,
+    purpose: Purpose,
+    allow_expired: bool,
+) -> anyhow::Result<Option<Leaf>> {
+    let (crt_path, key_path) = (dir.join("tls.crt"), dir.join("tls.key"));
+    let (crt, key) = match (
+        files::read_optional(&crt_path)?,
+        files::read_optional(&key_path)?,
+    ) {
+        (None, None) => return Ok(None),
+        (Some(c), Some(k)) => (c, k),
+        (c, _) => {
+            let (present, missing) = if c.is_some() {
+                (&crt_path, &key_path)
+            } else {
+                (&key_path, &crt_path)
+            };
+            let message = format!(
+                "`{}` exists but `{}` does not",
+                present.display(),
+                missing.display()
+            );
+            return Err(invalid(
+                message,
+                "remove the folder to have a new pair issued",
+            ));
+        }
+    };
+    let hint = "remove the folder to have a new pair issued by the farm's CA";
+    let info = inspect::read(&crt).map_err(|why| {
+        invalid(
+            format!("`{}` cannot be used: {why}", crt_path.display()),
+            hint,
+        )
+    })?;
+    match inspect::key_matches(&info.der, &key) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(invalid(
+                format!(
+                    "`{}` does not belong to `{}`",
+                    key_path.display(),
+                    crt_path.display()
+                ),
+                hint,
+            ));
+        }
+        Err(why) => {
+            return Err(invalid(
+                format!("`{}` cannot be used: {why}", key_path.display()),
+                hint,
+            ));
+        }
+    }
+    let chained = cas.all().any(|ca| {
+        inspect::pem_certs(&ca.cert_pem).is_ok_and(|ders| inspect::signed_by(&info.der, &ders[0]))
+    });
+    if !chained {
+        let message = format!(
+            "`{}` was not issued by the farm's CA (`ca.crt`)",
+            crt_path.display()
+        );
+        return Err(invalid(message, hint));
+    }
+    let (usable, usage) = match purpose {
+        Purpose::Server => (info.server_auth, "serverAuth"),
+        Purpose::Client => (info.client_auth, "clientAuth"),
+    };
+    if !usable {
+        let message = format!("`{}` is not valid for {usage}", crt_path.display());
+        return Err(invalid(message, hint));
+    }
+    if !allow_expired && info.not_after < now() {
+        let message = format!(
+            "`{}` expired on {}",
+            crt_path.display(),
+            date(info.not_after)
+        );
+        return Err(invalid(message, "run `buildfarm certs renew`"));
+    }
+    Ok(Some(Leaf { crt, key, info }))
+}

@@ -1,0 +1,333 @@
+//! Real mTLS handshakes on 127.0.0.1 with the generated certificates: a rustls server set up
+//! like buildkitd (its certificate, and client certificates required and verified against the
+//! CA bundle it mounts), and clients that must get through or be refused.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{
+    ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection, StreamOwned,
+};
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn certs_in(path: &Path) -> Vec<CertificateDer<'static>> {
+    CertificateDer::pem_file_iter(path)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn key_in(path: &Path) -> PrivateKeyDer<'static> {
+    PrivateKeyDer::from_pem_file(path).unwrap()
+}
+
+fn roots(ca: &Path) -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    for c in certs_in(ca) {
+        roots.add(c).unwrap();
+    }
+    roots
+}
+
+/// A server like buildkitd with the folder's `daemon/` files (what the Secret holds).
+fn server_config(certs: &Path) -> Arc<ServerConfig> {
+    let daemon = certs.join("daemon");
+    let verifier = WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots(&daemon.join("ca.crt"))),
+        provider(),
+    )
+    .build()
+    .unwrap();
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            certs_in(&daemon.join("tls.crt")),
+            key_in(&daemon.join("tls.key")),
+        )
+        .unwrap();
+    Arc::new(config)
+}
+
+/// A client trusting `ca`, presenting `identity` (a folder with tls.crt + tls.key) if any.
+fn client_config(ca: &Path, identity: Option<&Path>) -> Arc<ClientConfig> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots(ca));
+    let config = match identity {
+        Some(dir) => builder
+            .with_client_auth_cert(certs_in(&dir.join("tls.crt")), key_in(&dir.join("tls.key")))
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    Arc::new(config)
+}
+
+/// Connects on 127.0.0.1 as `server_name`; Ok when a byte made the round trip through TLS.
+fn handshake(
+    server: Arc<ServerConfig>,
+    client: Arc<ClientConfig>,
+    server_name: &str,
+) -> Result<(), String> {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serving = thread::spawn(move || -> Result<(), String> {
+        let (sock, _) = listener.accept().map_err(|e| e.to_string())?;
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut tls = StreamOwned::new(ServerConnection::new(server).unwrap(), sock);
+        let mut byte = [0u8; 1];
+        tls.read_exact(&mut byte)
+            .map_err(|e| format!("server: {e}"))?;
+        tls.write_all(&byte).map_err(|e| format!("server: {e}"))?;
+        tls.flush().map_err(|e| format!("server: {e}"))
+    });
+    let sock = TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let name = ServerName::try_from(server_name.to_string()).unwrap();
+    let mut tls = StreamOwned::new(ClientConnection::new(client, name).unwrap(), sock);
+    let result = (|| {
+        tls.write_all(b"!").map_err(|e| format!("client: {e}"))?;
+        let mut byte = [0u8; 1];
+        tls.read_exact(&mut byte)
+            .map_err(|e| format!("client: {e}"))?;
+        (byte == *b"!")
+            .then_some(())
+            .ok_or_else(|| "client: wrong echo".to_string())
+    })();
+    drop(tls); // unblocks the server if the client gave up first
+    let served = serving.join().unwrap();
+    result.and(served)
+}
+
+fn generated(spec: &str) -> (tempfile::TempDir, buildfarm::spec::Farm) {
+    let dir = tempfile::tempdir().unwrap();
+    let source = buildfarm::error::Source::new("farm.toml", spec);
+    let farm = buildfarm::spec::parse(&source, Path::new(""), Some(dir.path())).unwrap();
+    buildfarm::certs::ensure(&farm).unwrap();
+    (dir, farm)
+}
+
+const FARM: &str =
+    "[[tls.client]]\nname = \"ci\"\n[[pool]]\narch = \"amd64\"\n[[pool]]\narch = \"arm64\"\n";
+
+#[test]
+fn the_client_connects_under_every_name_the_daemon_answers_to() {
+    let (dir, _) = generated(FARM);
+    let ci = dir.path().join("client/ci");
+    let names = [
+        "buildkitd-amd64",
+        "buildkitd-amd64.buildkit",
+        "buildkitd-amd64.buildkit.svc",
+        "buildkitd-amd64.buildkit.svc.cluster.local",
+        "buildkitd-arm64.buildkit.svc",
+        "buildkitd-amd64-1.buildkitd-amd64-headless.buildkit.svc",
+        "buildkitd-arm64-0.buildkitd-arm64-headless.buildkit.svc.cluster.local",
+        "localhost",
+        "127.0.0.1",
+    ];
+    for name in names {
+        let result = handshake(
+            server_config(dir.path()),
+            client_config(&ci.join("ca.crt"), Some(&ci)),
+            name,
+        );
+        assert_eq!(result, Ok(()), "{name}");
+    }
+}
+
+#[test]
+fn a_client_without_a_certificate_is_refused() {
+    let (dir, _) = generated(FARM);
+    let ca = dir.path().join("client/ci/ca.crt");
+    let result = handshake(
+        server_config(dir.path()),
+        client_config(&ca, None),
+        "localhost",
+    );
+    let err = result.unwrap_err();
+    assert!(err.contains("CertificateRequired"), "{err}");
+}
+
+#[test]
+fn a_client_certificate_from_another_ca_is_refused() {
+    let (ours, _) = generated(FARM);
+    let (theirs, _) = generated(FARM);
+    let foreign = theirs.path().join("client/ci");
+    // The foreign client trusts our CA (so only the server's check can refuse it).
+    let client = client_config(&ours.path().join("ca.crt"), Some(&foreign));
+    let err = handshake(server_config(ours.path()), client, "localhost").unwrap_err();
+    assert!(
+        err.contains("UnknownCA") || err.contains("UnknownIssuer"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_wrong_server_name_is_refused() {
+    let (dir, _) = generated(FARM);
+    let ci = dir.path().join("client/ci");
+    for name in [
+        "buildkit.evil.example",
+        "buildkitd-amd64.other-namespace.svc",
+        "10.0.0.1",
+    ] {
+        let err = handshake(
+            server_config(dir.path()),
+            client_config(&ci.join("ca.crt"), Some(&ci)),
+            name,
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("NotValidForName") || err.contains("not valid for"),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_server_certificate_cannot_act_as_a_client() {
+    let (dir, _) = generated(FARM);
+    let daemon = dir.path().join("daemon");
+    let err = handshake(
+        server_config(dir.path()),
+        client_config(&daemon.join("ca.crt"), Some(&daemon)),
+        "localhost",
+    )
+    .unwrap_err();
+    // The daemon's certificate has serverAuth only: the server rejects it as a client certificate.
+    assert!(err.contains("UnsupportedCertificate"), "{err}");
+}
+
+/// Replaces `dir/tls.crt` with a certificate for the same key, signed by the farm's CA, that
+/// expired yesterday.
+fn expire(certs: &Path, dir: &Path, server: bool) {
+    let ca_key =
+        rcgen::KeyPair::from_pem(&std::fs::read_to_string(certs.join("ca.key")).unwrap()).unwrap();
+    let issuer = rcgen::Issuer::from_ca_cert_pem(
+        &std::fs::read_to_string(certs.join("ca.crt")).unwrap(),
+        ca_key,
+    )
+    .unwrap();
+    let key =
+        rcgen::KeyPair::from_pem(&std::fs::read_to_string(dir.join("tls.key")).unwrap()).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(30);
+    params.not_after = now - time::Duration::days(1);
+    params.extended_key_usages = vec![if server {
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth
+    } else {
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth
+    }];
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    std::fs::write(dir.join("tls.crt"), cert.pem()).unwrap();
+}
+
+#[test]
+fn expired_certificates_are_refused() {
+    let (dir, _) = generated(FARM);
+    let ci = dir.path().join("client/ci");
+    assert_eq!(
+        handshake(
+            server_config(dir.path()),
+            client_config(&ci.join("ca.crt"), Some(&ci)),
+            "localhost"
+        ),
+        Ok(())
+    );
+    expire(dir.path(), &ci, false);
+    let err = handshake(
+        server_config(dir.path()),
+        client_config(&ci.join("ca.crt"), Some(&ci)),
+        "localhost",
+    )
+    .unwrap_err();
+    assert!(err.contains("CertificateExpired"), "expired client: {err}");
+
+    let (dir, _) = generated(FARM);
+    let ci = dir.path().join("client/ci");
+    expire(dir.path(), &dir.path().join("daemon"), true);
+    let err = handshake(
+        server_config(dir.path()),
+        client_config(&ci.join("ca.crt"), Some(&ci)),
+        "localhost",
+    )
+    .unwrap_err();
+    assert!(err.contains("certificate expired"), "expired server: {err}");
+}
+
+#[test]
+fn every_key_algorithm_handshakes() {
+    for alg in ["ecdsa-p256", "ecdsa-p384", "ed25519"] {
+        let (dir, _) = generated(&format!("[tls]\nkey = \"{alg}\"\n{FARM}"));
+        let ci = dir.path().join("client/ci");
+        let result = handshake(
+            server_config(dir.path()),
+            client_config(&ci.join("ca.crt"), Some(&ci)),
+            "localhost",
+        );
+        assert_eq!(result, Ok(()), "{alg}");
+    }
+}
+
+#[test]
+fn rotate_ca_keeps_old_clients_working_until_finish() {
+    let (dir, farm) = generated(FARM);
+    let old_client = tempfile::tempdir().unwrap();
+    for f in ["ca.crt", "tls.crt", "tls.key"] {
+        std::fs::copy(
+            dir.path().join("client/ci").join(f),
+            old_client.path().join(f),
+        )
+        .unwrap();
+    }
+    let old = || client_config(&old_client.path().join("ca.crt"), Some(old_client.path()));
+    let ci = dir.path().join("client/ci");
+    let new = || client_config(&ci.join("ca.crt"), Some(&ci));
+
+    buildfarm::certs::rotate_ca(&farm).unwrap();
+    let bundle = std::fs::read_to_string(dir.path().join("daemon/ca.crt")).unwrap();
+    assert_eq!(
+        bundle.matches("BEGIN CERTIFICATE").count(),
+        2,
+        "old and new CA are both trusted"
+    );
+    assert_eq!(
+        handshake(server_config(dir.path()), old(), "localhost"),
+        Ok(()),
+        "old client during the overlap"
+    );
+    assert_eq!(
+        handshake(server_config(dir.path()), new(), "localhost"),
+        Ok(()),
+        "new client during the overlap"
+    );
+    assert!(
+        buildfarm::certs::rotate_ca(&farm).is_err(),
+        "one rotation at a time"
+    );
+
+    buildfarm::certs::finish_rotation(&farm).unwrap();
+    assert!(!dir.path().join("ca-previous.key").exists());
+    assert_eq!(
+        handshake(server_config(dir.path()), new(), "localhost"),
+        Ok(()),
+        "new client after --finish"
+    );
+    assert!(
+        handshake(server_config(dir.path()), old(), "localhost").is_err(),
+        "old client after --finish"
+    );
+}
