@@ -1,5 +1,6 @@
 //! The one integration test binary.
 
+mod certs;
 mod cli;
 mod common;
 mod errors;

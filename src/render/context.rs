@@ -12,7 +12,7 @@ use super::config::buildkitd_toml;
 use crate::certs::{Material, Pair};
 use crate::spec::defaults::CERTS_DIR;
 use crate::spec::version::kube;
-use crate::spec::{Farm, Pool};
+use crate::spec::{Farm, Pool, TlsMode};
 
 /// An object to render: its kind, identity and template context.
 pub struct ObjectSpec {
@@ -113,6 +113,9 @@ pub fn objects(farm: &Farm, certs: Option<&Material>) -> Vec<ObjectSpec> {
             ctx,
         );
     }
+    if farm.tls.mode == TlsMode::CertManager {
+        out.extend(super::cert_manager::objects(farm));
+    }
     out
 }
 
@@ -135,7 +138,11 @@ fn secret_context(
 }
 
 /// Labels every object carries; `buildfarm/pool` on a pool's objects.
-fn labels(farm: &Farm, component: &str, pool: Option<&Pool>) -> IndexMap<&'static str, String> {
+pub(super) fn labels(
+    farm: &Farm,
+    component: &str,
+    pool: Option<&Pool>,
+) -> IndexMap<&'static str, String> {
     let mut l = IndexMap::new();
     l.insert("app.kubernetes.io/name", "buildkit".to_string());
     l.insert("app.kubernetes.io/instance", farm.name.clone());

@@ -7,36 +7,26 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
 use super::filters;
 
+macro_rules! template {
+    ($kind:literal) => {
+        (
+            concat!($kind, ".yaml.j2"),
+            include_str!(concat!("../../templates/", $kind, ".yaml.j2")),
+        )
+    };
+}
+
 /// `templates/*.yaml.j2`, one Kubernetes kind per file, embedded at compile time.
-pub const TEMPLATES: [(&str, &str); 7] = [
-    (
-        "namespace.yaml.j2",
-        include_str!("../../templates/namespace.yaml.j2"),
-    ),
-    (
-        "serviceaccount.yaml.j2",
-        include_str!("../../templates/serviceaccount.yaml.j2"),
-    ),
-    (
-        "configmap.yaml.j2",
-        include_str!("../../templates/configmap.yaml.j2"),
-    ),
-    (
-        "secret.yaml.j2",
-        include_str!("../../templates/secret.yaml.j2"),
-    ),
-    (
-        "service.yaml.j2",
-        include_str!("../../templates/service.yaml.j2"),
-    ),
-    (
-        "statefulset.yaml.j2",
-        include_str!("../../templates/statefulset.yaml.j2"),
-    ),
-    (
-        "poddisruptionbudget.yaml.j2",
-        include_str!("../../templates/poddisruptionbudget.yaml.j2"),
-    ),
+pub const TEMPLATES: [(&str, &str); 9] = [
+    template!("namespace"),
+    template!("serviceaccount"),
+    template!("configmap"),
+    template!("secret"),
+    template!("issuer"),
+    template!("certificate"),
+    template!("service"),
+    template!("statefulset"),
+    template!("poddisruptionbudget"),
 ];
 
 pub fn environment() -> &'static Environment<'static> {

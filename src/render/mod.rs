@@ -1,6 +1,7 @@
 //! `Farm` (+ certificates) → Kubernetes objects in a fixed order, each rendered from its
 //! template, and the stream parsed back before anyone sees it.
 
+mod cert_manager;
 mod config;
 mod context;
 mod env;
@@ -20,6 +21,8 @@ pub enum Kind {
     ServiceAccount,
     ConfigMap,
     Secret,
+    Issuer,
+    Certificate,
     Service,
     StatefulSet,
     PodDisruptionBudget,
@@ -32,6 +35,8 @@ impl Kind {
             Kind::ServiceAccount => "ServiceAccount",
             Kind::ConfigMap => "ConfigMap",
             Kind::Secret => "Secret",
+            Kind::Issuer => "Issuer",
+            Kind::Certificate => "Certificate",
             Kind::Service => "Service",
             Kind::StatefulSet => "StatefulSet",
             Kind::PodDisruptionBudget => "PodDisruptionBudget",
@@ -44,6 +49,8 @@ impl Kind {
             Kind::ServiceAccount => "serviceaccount.yaml.j2",
             Kind::ConfigMap => "configmap.yaml.j2",
             Kind::Secret => "secret.yaml.j2",
+            Kind::Issuer => "issuer.yaml.j2",
+            Kind::Certificate => "certificate.yaml.j2",
             Kind::Service => "service.yaml.j2",
             Kind::StatefulSet => "statefulset.yaml.j2",
             Kind::PodDisruptionBudget => "poddisruptionbudget.yaml.j2",
