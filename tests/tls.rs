@@ -331,3 +331,20 @@ fn rotate_ca_keeps_old_clients_working_until_finish() {
         "old client after --finish"
     );
 }
+
+#[test]
+fn render_refuses_an_expired_certificate_instead_of_replacing_it() {
+    let (dir, farm) = generated(FARM);
+    let ci = dir.path().join("client/ci");
+    expire(dir.path(), &ci, false);
+    let before = std::fs::read(ci.join("tls.crt")).unwrap();
+    let err = buildfarm::certs::ensure(&farm).unwrap_err().to_string();
+    assert!(err.contains("client/ci/tls.crt` expired on "), "{err}");
+    assert_eq!(
+        std::fs::read(ci.join("tls.crt")).unwrap(),
+        before,
+        "left as it was"
+    );
+    assert_eq!(buildfarm::certs::renew(&farm, 30).unwrap(), ["client/ci"]);
+    assert!(buildfarm::certs::ensure(&farm).is_ok());
+}
