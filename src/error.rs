@@ -35,6 +35,8 @@ impl Source {
         let end = span.end.clamp(start, line_end.max(start));
         let width = self.text[start..end].chars().count().max(1);
         Diagnostic {
+            severity: Severity::Error,
+            rule: "invalid-spec",
             message: message.into(),
             location: Some(Location {
                 file: self.name.clone(),
@@ -60,9 +62,32 @@ pub struct Location {
     pub width: usize,
 }
 
+/// How bad a finding is: errors fail `lint` (and stop `render`), warnings fail
+/// `lint --deny-warnings`, notes only inform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Note,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "note",
+        }
+    }
+}
+
 /// One problem with the user's input: a fact, where it is, and what to write instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    pub severity: Severity,
+    /// Stable, self-explaining kebab-case name (`unknown-key`, `gc-cap-above-volume`).
+    pub rule: &'static str,
     pub message: String,
     pub location: Option<Location>,
     pub hint: Option<String>,
@@ -72,6 +97,8 @@ impl Diagnostic {
     /// A diagnostic with no place in a file (e.g. a problem between two files).
     pub fn bare(message: impl Into<String>) -> Self {
         Diagnostic {
+            severity: Severity::Error,
+            rule: "invalid-spec",
             message: message.into(),
             location: None,
             hint: None,
@@ -82,11 +109,29 @@ impl Diagnostic {
         self.hint = Some(hint.into());
         self
     }
+
+    pub fn rule(mut self, rule: &'static str) -> Self {
+        self.rule = rule;
+        self
+    }
+
+    pub fn severity(mut self, severity: Severity) -> Self {
+        self.severity = severity;
+        self
+    }
+
+    /// Like `Display`, with the rule name after the severity (`warning[image-unpinned]: …`).
+    pub fn with_rule(&self) -> String {
+        let plain = self.to_string();
+        let prefix = format!("{}: ", self.severity.as_str());
+        let tagged = format!("{}[{}]: ", self.severity.as_str(), self.rule);
+        plain.replacen(&prefix, &tagged, 1)
+    }
 }
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "error: {}", self.message)?;
+        writeln!(f, "{}: {}", self.severity.as_str(), self.message)?;
         if let Some(loc) = &self.location {
             let gutter = loc.line.to_string().len();
             let pad = " ".repeat(gutter);

@@ -292,3 +292,54 @@ fn a_diagnostic_renders_like_rustc() {
          = hint: expected `rootless`, `privileged` or `userns`; did you mean `rootless`?\n"
     );
 }
+
+#[test]
+fn every_unknown_key_and_every_later_problem_is_reported() {
+    let spec = "nmae = \"ci\"\nmode = \"rootles\"\n[[pool]]\narch = \"amd64\"\nreplica = 2\nstorage_clas = \"x\"\n";
+    let all = problems(spec);
+    let got: Vec<(&str, usize)> = all
+        .iter()
+        .map(|d| (d.rule, d.location.as_ref().unwrap().line))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("unknown-key", 1),
+            ("unknown-value", 2),
+            ("unknown-key", 5),
+            ("unknown-key", 6)
+        ]
+    );
+    assert_eq!(all[0].hint.as_deref(), Some("did you mean `name`?"));
+    assert_eq!(
+        all[3].hint.as_deref(),
+        Some("did you mean `storage_class`?")
+    );
+}
+
+#[test]
+fn every_wrong_type_is_reported_without_follow_on_errors() {
+    let spec = "port = \"1234\"\n[[pool]]\narch = 64\nreplicas = \"two\"\nextra = 1\n";
+    let all = problems(spec);
+    let got: Vec<(&str, usize)> = all
+        .iter()
+        .map(|d| (d.rule, d.location.as_ref().unwrap().line))
+        .collect();
+    // No "pool has no arch" after `arch = 64` was cut out: type errors stop before validation.
+    assert_eq!(
+        got,
+        [
+            ("invalid-type", 1),
+            ("invalid-type", 3),
+            ("invalid-type", 4),
+            ("unknown-key", 5)
+        ]
+    );
+}
+
+#[test]
+fn syntax_errors_are_all_reported() {
+    let all = problems("name = \"ci\nmode = rootless\n[[pool]\narch = \"amd64\"\n");
+    assert!(all.len() >= 2, "{all:#?}");
+    assert!(all.iter().all(|d| d.rule == "toml-syntax"));
+}

@@ -215,10 +215,89 @@ pub fn load(origin: Origin<'_>, certs_dir: Option<&Path>) -> anyhow::Result<Farm
     Ok(parse(&source, &base, certs_dir)?)
 }
 
-/// Parses and checks spec text; relative paths in it are taken from `base`.
+/// Parses and checks spec text; relative paths in it are taken from `base`. Every problem is
+/// reported, sorted by position, not just the first.
 pub fn parse(source: &Source, base: &Path, certs_dir: Option<&Path>) -> Result<Farm, Invalid> {
-    let raw: raw::RawFarm = toml::from_str(&source.text).map_err(|e| toml_error(source, &e))?;
-    validate::check(raw, source, base, certs_dir)
+    let (raw, mut problems) = parse_raw(source);
+    let checked = raw.map(|raw| validate::check(raw, source, base, certs_dir));
+    match checked {
+        Some(Ok(farm)) if problems.is_empty() => return Ok(farm),
+        Some(Err(Invalid(more))) => problems.extend(more),
+        _ => {}
+    }
+    problems.sort_by_key(|d| d.location.as_ref().map(|l| (l.line, l.col)));
+    Err(Invalid(problems))
+}
+
+/// At most this many shape problems are collected from one file.
+const MAX_SHAPE_PROBLEMS: usize = 100;
+
+/// The raw spec and every shape problem (syntax, unknown keys, wrong types). Serde stops at the
+/// first problem, so each one found is cut out of the parsed document and the rest read again.
+/// Only unknown keys leave a spec worth checking further: a value cut out for its type would
+/// look missing and cause follow-on errors.
+fn parse_raw(source: &Source) -> (Option<raw::RawFarm>, Vec<Diagnostic>) {
+    let (mut doc, syntax) = toml::de::DeTable::parse_recoverable(&source.text);
+    if !syntax.is_empty() {
+        return (None, syntax.iter().map(|e| toml_error(source, e)).collect());
+    }
+    let mut problems = Vec::new();
+    while problems.len() < MAX_SHAPE_PROBLEMS {
+        let parsed = <raw::RawFarm as serde::Deserialize>::deserialize(
+            toml::de::Deserializer::from(doc.clone()),
+        );
+        match parsed {
+            Ok(raw) => {
+                let only_unknown_keys = problems
+                    .iter()
+                    .all(|d: &Diagnostic| d.rule == "unknown-key");
+                return (only_unknown_keys.then_some(raw), problems);
+            }
+            Err(e) => {
+                problems.push(toml_error(source, &e));
+                let removed = e.span().is_some_and(|span| remove_at(doc.get_mut(), &span));
+                if !removed {
+                    break;
+                }
+            }
+        }
+    }
+    (None, problems)
+}
+
+/// Removes the entry whose key or value sits at `span` (for a bad array element, the array).
+fn remove_at(table: &mut toml::de::DeTable<'_>, span: &std::ops::Range<usize>) -> bool {
+    use toml::de::DeValue;
+    let within = |outer: std::ops::Range<usize>| outer.start <= span.start && span.end <= outer.end;
+    let mut hit = None;
+    for (key, value) in table.iter_mut() {
+        if key.span() == *span || value.span() == *span {
+            hit = Some(key.get_ref().to_string());
+            break;
+        }
+        match value.get_mut() {
+            DeValue::Table(t) => {
+                if remove_at(t, span) {
+                    return true;
+                }
+            }
+            DeValue::Array(items) => {
+                for item in items.iter_mut() {
+                    if let DeValue::Table(t) = item.get_mut() {
+                        if remove_at(t, span) {
+                            return true;
+                        }
+                    }
+                }
+                if items.iter().any(|item| within(item.span())) {
+                    hit = Some(key.get_ref().to_string());
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    hit.is_some_and(|key| table.remove(key.as_str()).is_some())
 }
 
 /// A TOML or shape error, with the unknown-key case turned into a did-you-mean.
@@ -231,15 +310,15 @@ fn toml_error(source: &Source, err: &toml::de::Error) -> Diagnostic {
             Some(best) => format!("did you mean `{best}`?"),
             None => format!("known keys here: {}", crate::error::one_of(&known)),
         };
-        return source
-            .error(err.span(), format!("unknown key `{field}`"))
-            .hint(hint);
+        let d = source.error(err.span(), format!("unknown key `{field}`"));
+        return d.rule("unknown-key").hint(hint);
     }
     let first = message.lines().next().unwrap_or(message);
     let d = source.error(err.span(), first.to_string());
-    if first.starts_with("invalid type") {
-        d.hint("see the farm.toml reference in README.md for the expected type")
+    if first.starts_with("invalid type") || first.starts_with("invalid value") {
+        d.rule("invalid-type")
+            .hint("see the farm.toml reference in README.md for the expected type")
     } else {
-        d
+        d.rule("toml-syntax")
     }
 }

@@ -52,6 +52,7 @@ pub(super) fn gc(c: &mut Checker, raw: Spanned<RawGc>, buildkit: Version) -> Gc 
                     buildkit::SIZE_STRINGS
                 );
                 c.error(
+                    "buildkit-version-too-old",
                     v.span(),
                     message,
                     Some("write a size such as \"200GB\"".into()),
@@ -60,7 +61,7 @@ pub(super) fn gc(c: &mut Checker, raw: Spanned<RawGc>, buildkit: Version) -> Gc 
             }
             Ok(d) => Some((d, v.span())),
             Err(why) => {
-                c.error(v.span(), format!("`gc.{key}`: {why}"), None);
+                c.error("invalid-size", v.span(), format!("`gc.{key}`: {why}"), None);
                 None
             }
         }
@@ -76,7 +77,12 @@ pub(super) fn gc(c: &mut Checker, raw: Spanned<RawGc>, buildkit: Version) -> Gc 
                     buildkit::NEW_GC_KEYS
                 );
                 let hint = "before v0.17 a GC policy has one size, its cap: set only `gc.max_used` (written as `keepBytes`)";
-                c.error(span.clone(), message, Some(hint.into()));
+                c.error(
+                    "buildkit-version-too-old",
+                    span.clone(),
+                    message,
+                    Some(hint.into()),
+                );
             }
         }
     }
@@ -89,6 +95,7 @@ pub(super) fn gc(c: &mut Checker, raw: Spanned<RawGc>, buildkit: Version) -> Gc 
         if bigger {
             let message = format!("`gc.reserved` ({r}) is larger than `gc.max_used` ({m})");
             c.error(
+                "gc-floor-above-cap",
                 span.clone(),
                 message,
                 Some("the floor must not exceed the cap".into()),
@@ -118,6 +125,7 @@ pub(super) fn history(
                 buildkit::HISTORY
             );
             c.error(
+                "buildkit-version-too-old",
                 h.span(),
                 message,
                 Some("remove `[history]` or use a newer image".into()),
@@ -151,7 +159,12 @@ pub(super) fn passthrough(c: &mut Checker, table: Spanned<toml::Table>) -> toml:
         }
         if node.is_some() {
             let message = format!("`buildkitd.{path}` is managed by buildfarm");
-            c.error(table.span(), message, Some(instead.into()));
+            c.error(
+                "buildkitd-owned-key",
+                table.span(),
+                message,
+                Some(instead.into()),
+            );
         }
     }
     table.into_inner()

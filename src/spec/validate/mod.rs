@@ -28,11 +28,12 @@ pub(super) struct Checker<'a> {
 impl Checker<'_> {
     pub(super) fn error(
         &mut self,
+        rule: &'static str,
         span: Range<usize>,
         message: impl Into<String>,
         hint: Option<String>,
     ) {
-        let mut d = self.src.error(Some(span), message);
+        let mut d = self.src.error(Some(span), message).rule(rule);
         d.hint = hint;
         self.errors.push(d);
     }
@@ -50,7 +51,7 @@ impl Checker<'_> {
             Some(v) => {
                 if let Err(why) = check(v.get_ref()) {
                     let message = format!("`{key}` = `{}` is not valid: {why}", v.get_ref());
-                    self.error(v.span(), message, None);
+                    self.error("invalid-value", v.span(), message, None);
                 }
                 v.into_inner()
             }
@@ -74,7 +75,7 @@ impl Checker<'_> {
                     range.end(),
                     v.get_ref()
                 );
-                self.error(v.span(), message, None);
+                self.error("out-of-range", v.span(), message, None);
                 default
             }
         }
@@ -99,6 +100,7 @@ impl Checker<'_> {
             hint.push_str(&format!("; did you mean `{best}`?"));
         }
         self.error(
+            "unknown-value",
             v.span(),
             format!("unknown {what} `{}`", v.get_ref()),
             Some(hint),
@@ -119,7 +121,12 @@ impl Checker<'_> {
         match value {
             None => default,
             Some(v) => names::duration_seconds(v.get_ref()).unwrap_or_else(|why| {
-                self.error(v.span(), format!("`{key}`: {why}"), None);
+                self.error(
+                    "invalid-duration",
+                    v.span(),
+                    format!("`{key}`: {why}"),
+                    None,
+                );
                 default
             }),
         }
@@ -170,6 +177,7 @@ pub fn check(
         let value = c.int(Some(p), "metrics_port", 1..=65_535, 6060) as u16;
         if value == port {
             c.error(
+                "port-conflict",
                 span,
                 format!("`metrics_port` {value} is also the buildkitd `port`"),
                 None,
@@ -284,13 +292,13 @@ fn buildkit_version(
         Some(v) => match Version::parse(v.get_ref()) {
             None => {
                 let message = format!("`buildkit_version` = `{}` is not a version", v.get_ref());
-                c.error(v.span(), message, Some("write a release like `0.17.1`".into()));
+                c.error("invalid-value", v.span(), message, Some("write a release like `0.17.1`".into()));
                 Version::new(0, 0, 0)
             }
             Some(ver) => {
                 if let Some(tag) = from_tag.filter(|t| *t != ver) {
                     let message = format!("`buildkit_version` {ver} disagrees with the image tag, which says {tag}");
-                    c.error(v.span(), message, Some("remove `buildkit_version`: the tag already tells".into()));
+                    c.error("buildkit-version-mismatch", v.span(), message, Some("remove `buildkit_version`: the tag already tells".into()));
                 }
                 ver
             }
@@ -298,7 +306,7 @@ fn buildkit_version(
         None => from_tag.unwrap_or_else(|| {
             let message = format!("cannot tell which BuildKit release `{image}` runs");
             let hint = "buildkitd.toml keys depend on it: pin a release tag such as `moby/buildkit:v0.32.2`, or set `buildkit_version = \"0.32.2\"`";
-            c.error(image_span.unwrap_or(0..0), message, Some(hint.into()));
+            c.error("buildkit-version-unknown", image_span.unwrap_or(0..0), message, Some(hint.into()));
             Version::new(0, 0, 0)
         }),
     }
@@ -316,6 +324,7 @@ fn kubernetes_version(
     let Some(version) = KubeVersion::parse(&text) else {
         let message = format!("`kubernetes` = `{text}` is not a Kubernetes version");
         c.error(
+            "invalid-value",
             span.unwrap_or(0..0),
             message,
             Some("write the oldest cluster version, like `1.30`".into()),
@@ -327,7 +336,12 @@ fn kubernetes_version(
             "Kubernetes {version} is older than the oldest supported release, {}",
             kube::OLDEST
         );
-        c.error(span.clone().unwrap_or(0..0), message, None);
+        c.error(
+            "kubernetes-too-old",
+            span.clone().unwrap_or(0..0),
+            message,
+            None,
+        );
     }
     let needed = KubeVersion::parse(&profile.min_kubernetes).expect("profiles are tested to parse");
     if version < needed {
@@ -341,7 +355,12 @@ fn kubernetes_version(
             }
             _ => "raise `kubernetes`",
         };
-        c.error(span.unwrap_or(mode_span), message, Some(hint.into()));
+        c.error(
+            "kubernetes-too-old",
+            span.unwrap_or(mode_span),
+            message,
+            Some(hint.into()),
+        );
     }
     version
 }
@@ -352,6 +371,7 @@ fn volume(c: &mut Checker, raw: Spanned<super::raw::RawVolume>, profile: &Profil
     if v.name.is_none() || v.mount_path.is_none() || v.source.is_none() {
         let hint = "write `{ name = \"registry-ca\", mount_path = \"/etc/ssl/registry\", source = { secret = { secretName = \"registry-ca\" } } }`";
         c.error(
+            "missing-key",
             span.clone(),
             "an `[[extra_volume]]` needs `name`, `mount_path` and `source`",
             Some(hint.into()),
@@ -383,6 +403,7 @@ fn volume(c: &mut Checker, raw: Spanned<super::raw::RawVolume>, profile: &Profil
         if s.get_ref().len() != 1 {
             let message = "`extra_volume.source` must hold exactly one volume type";
             c.error(
+                "invalid-value",
                 s.span(),
                 message,
                 Some("e.g. `{ configMap = { name = \"x\" } }`".into()),

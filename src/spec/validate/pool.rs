@@ -27,11 +27,21 @@ pub(super) fn pools(
     let hint = "add one per CPU architecture:\n\n[[pool]]\narch = \"amd64\"\nreplicas = 2\nstorage = \"100Gi\"";
     let list = match raw {
         None => {
-            c.error(0..0, "the farm has no `[[pool]]`", Some(hint.into()));
+            c.error(
+                "no-pools",
+                0..0,
+                "the farm has no `[[pool]]`",
+                Some(hint.into()),
+            );
             return Vec::new();
         }
         Some(l) if l.get_ref().is_empty() => {
-            c.error(l.span(), "the farm has no `[[pool]]`", Some(hint.into()));
+            c.error(
+                "no-pools",
+                l.span(),
+                "the farm has no `[[pool]]`",
+                Some(hint.into()),
+            );
             return Vec::new();
         }
         Some(l) => l.into_inner(),
@@ -55,6 +65,7 @@ fn pool(
 ) -> Option<Pool> {
     let Some(arch) = p.arch else {
         c.error(
+            "missing-key",
             span,
             "a `[[pool]]` has no `arch`",
             Some(format!(
@@ -76,6 +87,7 @@ fn pool(
             },
         };
         c.error(
+            "unknown-value",
             arch_span.clone(),
             format!("unknown arch `{arch}`"),
             Some(hint),
@@ -86,6 +98,7 @@ fn pool(
     if earlier.iter().any(|e| e.name == name) {
         let hint = "give each pool a distinct `name` (two pools of one arch need one)";
         c.error(
+            "duplicate-pool",
             name_span.clone(),
             format!("two pools are named `{name}`"),
             Some(hint.into()),
@@ -98,7 +111,7 @@ fn pool(
             object.len()
         );
         let hint = "its pods' controller-revision-hash label must fit in 63 characters: shorten `name` or the pool name";
-        c.error(name_span, message, Some(hint.into()));
+        c.error("name-too-long", name_span, message, Some(hint.into()));
     }
     let replicas = c.int(
         p.replicas,
@@ -109,6 +122,7 @@ fn pool(
     let storage = p.storage.and_then(|s| match parse_quantity(s.get_ref()) {
         Ok(0) => {
             c.error(
+                "invalid-size",
                 s.span(),
                 "`pool.storage` must be larger than 0",
                 Some("omit `storage` for an ephemeral cache".into()),
@@ -120,7 +134,12 @@ fn pool(
             bytes,
         }),
         Err(why) => {
-            c.error(s.span(), format!("`pool.storage`: {why}"), None);
+            c.error(
+                "invalid-size",
+                s.span(),
+                format!("`pool.storage`: {why}"),
+                None,
+            );
             None
         }
     });
@@ -152,6 +171,7 @@ fn pool(
         let known = ["nodeAffinity", "podAffinity", "podAntiAffinity"];
         for key in a.get_ref().keys().filter(|k| !known.contains(&k.as_str())) {
             c.error(
+                "unknown-key",
                 a.span(),
                 format!("unknown affinity `{key}`"),
                 Some(format!("expected {}", one_of(&known))),
@@ -202,18 +222,21 @@ fn string_map(
     for (k, v) in map.unwrap_or_default() {
         if reserved.contains(&k.as_str()) {
             c.error(
+                "reserved-key",
                 v.span(),
                 format!("`{key}` cannot set `{k}`: buildfarm sets it"),
                 None,
             );
         } else if let Err(why) = names::qualified_name(&k) {
             c.error(
+                "invalid-name",
                 v.span(),
                 format!("`{key}` key `{k}` is not valid: {why}"),
                 None,
             );
         } else if let Err(why) = check_value(v.get_ref()) {
             c.error(
+                "invalid-value",
                 v.span(),
                 format!("`{key}` value `{}` is not valid: {why}", v.get_ref()),
                 None,
@@ -231,6 +254,7 @@ fn toleration(c: &mut Checker, raw: Spanned<RawToleration>) -> Option<Toleration
     let operator = t.operator.map_or("Equal".to_string(), Spanned::into_inner);
     if operator != "Exists" && operator != "Equal" {
         c.error(
+            "invalid-toleration",
             span.clone(),
             format!("toleration operator `{operator}` is not valid"),
             Some("expected `Exists` or `Equal`".into()),
@@ -243,6 +267,7 @@ fn toleration(c: &mut Checker, raw: Spanned<RawToleration>) -> Option<Toleration
             format!("did you mean `{b}`?")
         });
         c.error(
+            "invalid-toleration",
             span.clone(),
             format!("toleration effect `{e}` is not valid"),
             Some(hint),
@@ -252,6 +277,7 @@ fn toleration(c: &mut Checker, raw: Spanned<RawToleration>) -> Option<Toleration
     let value = t.value.map(Spanned::into_inner);
     if key.is_none() && operator != "Exists" {
         c.error(
+            "invalid-toleration",
             span.clone(),
             "a toleration without `key` must use `operator = \"Exists\"`",
             None,
@@ -259,6 +285,7 @@ fn toleration(c: &mut Checker, raw: Spanned<RawToleration>) -> Option<Toleration
     }
     if value.is_some() && operator == "Exists" {
         c.error(
+            "invalid-toleration",
             span.clone(),
             "a toleration with `operator = \"Exists\"` takes no `value`",
             None,
@@ -267,6 +294,7 @@ fn toleration(c: &mut Checker, raw: Spanned<RawToleration>) -> Option<Toleration
     let toleration_seconds = t.toleration_seconds.map(|s| *s.get_ref());
     if toleration_seconds.is_some() && effect.as_deref() != Some("NoExecute") {
         c.error(
+            "invalid-toleration",
             span,
             "`toleration_seconds` only applies to `effect = \"NoExecute\"`",
             None,
@@ -295,6 +323,7 @@ fn resources(
                 toml::Value::Float(f) => f.to_string(),
                 other => {
                     c.error(
+                        "invalid-type",
                         v.span(),
                         format!(
                             "`resources.{which}.{k}` must be a quantity, found {}",
@@ -314,9 +343,15 @@ fn resources(
                     ),
                     |b| format!("did you mean `{b}`?"),
                 );
-                c.error(v.span(), format!("unknown resource `{k}`"), Some(hint));
+                c.error(
+                    "unknown-key",
+                    v.span(),
+                    format!("unknown resource `{k}`"),
+                    Some(hint),
+                );
             } else if let Err(why) = names::quantity(&text) {
                 c.error(
+                    "invalid-quantity",
                     v.span(),
                     format!("`resources.{which}.{k}` = `{text}` is not valid: {why}"),
                     None,

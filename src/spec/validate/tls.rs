@@ -37,6 +37,7 @@ pub(super) fn tls(
         (TlsMode::External, None) => {
             let hint = "name the kubernetes.io/tls Secret (keys ca.crt, tls.crt, tls.key): `secret = \"buildkitd-tls\"`";
             c.error(
+                "missing-key",
                 0..0,
                 "`tls.mode = \"external\"` needs `tls.secret`",
                 Some(hint.into()),
@@ -75,6 +76,7 @@ pub(super) fn tls(
         let rc = raw_client.into_inner();
         let Some(client_name) = rc.name else {
             c.error(
+                "missing-key",
                 span,
                 "a `[[tls.client]]` has no `name`",
                 Some("add `name = \"gitlab-runner\"`".into()),
@@ -88,6 +90,7 @@ pub(super) fn tls(
             .map(|n| c.text(Some(n), "tls.client.namespace", "", names::dns_label));
         if clients.iter().any(|x| x.name == client_name) {
             c.error(
+                "duplicate-client",
                 name_span,
                 format!("two clients are named `{client_name}`"),
                 Some("client names must be unique".into()),
