@@ -275,29 +275,30 @@ fn remove_at(table: &mut toml::de::DeTable<'_>, span: &std::ops::Range<usize>) -
             hit = Some(key.get_ref().to_string());
             break;
         }
-        match value.get_mut() {
-            DeValue::Table(t) => {
-                if remove_at(t, span) {
-                    return true;
-                }
-            }
+        let found = match value.get_mut() {
+            DeValue::Table(t) => remove_at(t, span),
             DeValue::Array(items) => {
-                for item in items.iter_mut() {
-                    if let DeValue::Table(t) = item.get_mut() {
-                        if remove_at(t, span) {
-                            return true;
-                        }
-                    }
-                }
-                if items.iter().any(|item| within(item.span())) {
+                let in_a_table = items.iter_mut().any(|item| remove_in(item.get_mut(), span));
+                if !in_a_table && items.iter().any(|item| within(item.span())) {
                     hit = Some(key.get_ref().to_string());
                     break;
                 }
+                in_a_table
             }
-            _ => {}
+            _ => false,
+        };
+        if found {
+            return true;
         }
     }
     hit.is_some_and(|key| table.remove(key.as_str()).is_some())
+}
+
+fn remove_in(value: &mut toml::de::DeValue<'_>, span: &std::ops::Range<usize>) -> bool {
+    match value {
+        toml::de::DeValue::Table(t) => remove_at(t, span),
+        _ => false,
+    }
 }
 
 /// A TOML or shape error, with the unknown-key case turned into a did-you-mean.
