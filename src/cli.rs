@@ -17,7 +17,8 @@ use std::path::PathBuf;
         buildfarm render | kubectl apply -f -\n  \
         buildfarm --spec ci/farm.toml render --out deploy/\n  \
         buildfarm render --out deploy/ --no-secrets    # for GitOps repos that hold no keys\n  \
-        buildfarm certs show                           # what is issued, and until when\n\n\
+        buildfarm certs show                           # what is issued, and until when\n  \
+        buildfarm lint --format github --deny-warnings # the CI step\n\n\
         Exit codes: 0 ok, 1 invalid input (nothing written), 2 usage or I/O error."
 )]
 pub struct Cli {
@@ -35,6 +36,12 @@ pub enum Command {
     /// Certificates missing from the spec's `tls.dir` (default `certs/` beside farm.toml) are
     /// generated first; existing ones are reused, so rendering twice gives the same bytes.
     Render(RenderArgs),
+    /// Check the spec and the certificates; exits 1 when an error is found.
+    ///
+    /// Reports every problem with its rule, file:line:col and a hint: what the parser refuses,
+    /// farm settings that will hurt (GC above the volume, unpinned image, NFS storage, no
+    /// memory limit, ...) and certificates that expire, do not cover the spec or are exposed.
+    Lint(LintArgs),
     /// Issue, inspect, renew and rotate the farm's certificates (tls.mode = "generated").
     #[command(subcommand)]
     Certs(CertsCommand),
@@ -93,6 +100,19 @@ pub struct RotateArgs {
     /// End the rotation: drop the old CA (clients without the new files stop connecting).
     #[arg(long)]
     pub finish: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// Output format: human, json, github (workflow annotations), gitlab (Code Quality report).
+    #[arg(long, value_enum, default_value_t = crate::lint::format::Format::Human)]
+    pub format: crate::lint::format::Format,
+    /// Exit 1 on warnings too.
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// Certificate folder, instead of the spec's `tls.dir`.
+    #[arg(long, value_name = "DIR")]
+    pub certs: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -21,8 +21,10 @@ impl Source {
         }
     }
 
-    /// An error at `span` (byte offsets into the text); `None` points at the top of the file.
+    /// An error at `span` (byte offsets into the text); `None` is about the file as a whole
+    /// (located at its top, shown without a source excerpt).
     pub fn error(&self, span: Option<Range<usize>>, message: impl Into<String>) -> Diagnostic {
+        let whole_file = span.is_none();
         let span = span.unwrap_or(0..0);
         let start = span.start.min(self.text.len());
         let line_start = self.text[..start].rfind('\n').map_or(0, |i| i + 1);
@@ -33,7 +35,10 @@ impl Source {
         let line = self.text[..start].matches('\n').count() + 1;
         let col = self.text[line_start..start].chars().count() + 1;
         let end = span.end.clamp(start, line_end.max(start));
-        let width = self.text[start..end].chars().count().max(1);
+        let width = match whole_file {
+            true => 0,
+            false => self.text[start..end].chars().count().max(1),
+        };
         Diagnostic {
             severity: Severity::Error,
             rule: "invalid-spec",
@@ -58,7 +63,7 @@ pub struct Location {
     /// 1-based, in characters.
     pub col: usize,
     pub line_text: String,
-    /// How many characters the caret underlines.
+    /// How many characters the caret underlines; 0 for the file as a whole (no excerpt).
     pub width: usize,
 }
 
@@ -136,6 +141,9 @@ impl fmt::Display for Diagnostic {
             let gutter = loc.line.to_string().len();
             let pad = " ".repeat(gutter);
             writeln!(f, "{pad}--> {}:{}:{}", loc.file, loc.line, loc.col)?;
+        }
+        if let Some(loc) = self.location.as_ref().filter(|l| l.width > 0) {
+            let pad = " ".repeat(loc.line.to_string().len());
             writeln!(f, "{pad} |")?;
             writeln!(f, "{} | {}", loc.line, loc.line_text)?;
             let lead: String = loc

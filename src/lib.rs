@@ -5,6 +5,7 @@
 pub mod certs;
 pub mod cli;
 pub mod error;
+pub mod lint;
 pub mod profile;
 pub mod render;
 pub mod spec;
@@ -15,14 +16,35 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use cli::{CertsCommand, Cli, Command, RenderArgs, ShowFormat};
+use cli::{CertsCommand, Cli, Command, LintArgs, RenderArgs, ShowFormat};
 use spec::{Farm, Origin};
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Render(args) => render_command(cli.spec.as_deref(), &args),
         Command::Certs(command) => certs_command(cli.spec.as_deref(), command),
+        Command::Lint(args) => lint_command(cli.spec.as_deref(), &args),
     }
+}
+
+fn lint_command(spec_path: Option<&Path>, args: &LintArgs) -> anyhow::Result<ExitCode> {
+    let (source, base) = read_spec(spec_path)?;
+    let findings = lint::lint(&source, &base, args.certs.as_deref());
+    let text = lint::format::render(&findings, args.format);
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("failed to write to stdout")?;
+    let failing = |d: &error::Diagnostic| {
+        d.severity == error::Severity::Error
+            || (args.deny_warnings && d.severity == error::Severity::Warning)
+    };
+    Ok(if findings.iter().any(failing) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn certs_command(spec_path: Option<&Path>, command: CertsCommand) -> anyhow::Result<ExitCode> {
@@ -157,16 +179,23 @@ pub fn render_str(spec: &str, certs_dir: &Path) -> anyhow::Result<String> {
 
 /// The farm from `--spec`, else `./farm.toml`, else the built-in farm (with a note on stderr).
 pub fn load(spec_path: Option<&Path>, certs_dir: Option<&Path>) -> anyhow::Result<Farm> {
+    let (source, base) = read_spec(spec_path)?;
+    Ok(spec::parse(&source, &base, certs_dir)?)
+}
+
+/// The spec text and the folder its relative paths start from.
+fn read_spec(spec_path: Option<&Path>) -> anyhow::Result<(error::Source, std::path::PathBuf)> {
     let default = Path::new("farm.toml");
-    match spec_path {
-        Some(path) => spec::load(Origin::File(path), certs_dir),
-        None if default.exists() => spec::load(Origin::File(default), certs_dir),
+    let origin = match spec_path {
+        Some(path) => Origin::File(path),
+        None if default.exists() => Origin::File(default),
         None => {
             eprintln!(
                 "note: no farm.toml here, using the built-in farm (rootless, amd64 + arm64); \
                  see examples/ for specs to start from"
             );
-            spec::load(Origin::BuiltIn, certs_dir)
+            Origin::BuiltIn
         }
-    }
+    };
+    spec::read(origin)
 }

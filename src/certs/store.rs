@@ -95,8 +95,8 @@ impl Authorities {
     }
 }
 
-fn invalid(message: String, hint: &str) -> anyhow::Error {
-    Invalid::from(Diagnostic::bare(message).hint(hint)).into()
+fn invalid(rule: &'static str, message: String, hint: &str) -> anyhow::Error {
+    Invalid::from(Diagnostic::bare(message).hint(hint).rule(rule)).into()
 }
 
 pub fn now() -> i64 {
@@ -129,6 +129,7 @@ pub fn load_ca(crt: &Path, key: &Path) -> anyhow::Result<Option<Ca>> {
                 key.display()
             );
             return Err(invalid(
+                "cert-missing-file",
                 message,
                 "restore the key from a backup; buildfarm never replaces a CA on its own",
             ));
@@ -140,16 +141,23 @@ pub fn load_ca(crt: &Path, key: &Path) -> anyhow::Result<Option<Ca>> {
                 crt.display()
             );
             return Err(invalid(
+                "cert-missing-file",
                 message,
                 "restore the certificate from a backup; buildfarm never replaces a CA on its own",
             ));
         }
     };
     let hint = "restore the CA from a backup, or move the folder away to start a new PKI (every client needs new files)";
-    let info = inspect::read(&crt_text)
-        .map_err(|why| invalid(format!("`{}` cannot be used: {why}", crt.display()), hint))?;
+    let info = inspect::read(&crt_text).map_err(|why| {
+        invalid(
+            "cert-invalid",
+            format!("`{}` cannot be used: {why}", crt.display()),
+            hint,
+        )
+    })?;
     if !info.is_ca {
         return Err(invalid(
+            "cert-not-ca",
             format!(
                 "`{}` is not a CA certificate (no basicConstraints CA:TRUE)",
                 crt.display()
@@ -161,12 +169,14 @@ pub fn load_ca(crt: &Path, key: &Path) -> anyhow::Result<Option<Ca>> {
         Ok(true) => {}
         Ok(false) => {
             return Err(invalid(
+                "cert-key-mismatch",
                 format!("`{}` does not belong to `{}`", key.display(), crt.display()),
                 hint,
             ));
         }
         Err(why) => {
             return Err(invalid(
+                "cert-invalid",
                 format!("`{}` cannot be used: {why}", key.display()),
                 hint,
             ));
@@ -179,12 +189,13 @@ pub fn load_ca(crt: &Path, key: &Path) -> anyhow::Result<Option<Ca>> {
             date(info.not_after)
         );
         return Err(invalid(
+            "cert-expired",
             message,
             "run `buildfarm certs rotate-ca`; clients need the new ca.crt",
         ));
     }
     let ca = Ca::load(&crt_text, &key_text)
-        .map_err(|why| invalid(format!("`{}`: {why}", crt.display()), hint))?;
+        .map_err(|why| invalid("cert-invalid", format!("`{}`: {why}", crt.display()), hint))?;
     Ok(Some(ca))
 }
 
@@ -197,6 +208,7 @@ pub fn load_authorities(layout: &Layout) -> anyhow::Result<Option<Authorities>> 
                 layout.ca_crt().display()
             );
             return Err(invalid(
+                "cert-missing-file",
                 message,
                 "restore ca.crt and ca.key; a CA rotation was interrupted",
             ));
@@ -242,6 +254,7 @@ pub fn load_leaf(
                 missing.display()
             );
             return Err(invalid(
+                "cert-missing-file",
                 message,
                 "remove the folder to have a new pair issued",
             ));
@@ -250,6 +263,7 @@ pub fn load_leaf(
     let hint = "remove the folder to have a new pair issued by the farm's CA";
     let info = inspect::read(&crt).map_err(|why| {
         invalid(
+            "cert-invalid",
             format!("`{}` cannot be used: {why}", crt_path.display()),
             hint,
         )
@@ -258,6 +272,7 @@ pub fn load_leaf(
         Ok(true) => {}
         Ok(false) => {
             return Err(invalid(
+                "cert-key-mismatch",
                 format!(
                     "`{}` does not belong to `{}`",
                     key_path.display(),
@@ -268,6 +283,7 @@ pub fn load_leaf(
         }
         Err(why) => {
             return Err(invalid(
+                "cert-invalid",
                 format!("`{}` cannot be used: {why}", key_path.display()),
                 hint,
             ));
@@ -281,7 +297,7 @@ pub fn load_leaf(
             "`{}` was not issued by the farm's CA (`ca.crt`)",
             crt_path.display()
         );
-        return Err(invalid(message, hint));
+        return Err(invalid("cert-untrusted", message, hint));
     }
     let (usable, usage) = match purpose {
         Purpose::Server => (info.server_auth, "serverAuth"),
@@ -289,7 +305,7 @@ pub fn load_leaf(
     };
     if !usable {
         let message = format!("`{}` is not valid for {usage}", crt_path.display());
-        return Err(invalid(message, hint));
+        return Err(invalid("cert-wrong-usage", message, hint));
     }
     if !allow_expired && info.not_after < now() {
         let message = format!(
@@ -297,7 +313,11 @@ pub fn load_leaf(
             crt_path.display(),
             date(info.not_after)
         );
-        return Err(invalid(message, "run `buildfarm certs renew`"));
+        return Err(invalid(
+            "cert-expired",
+            message,
+            "run `buildfarm certs renew`",
+        ));
     }
     Ok(Some(Leaf { crt, key, info }))
 }

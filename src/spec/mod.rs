@@ -14,13 +14,17 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use indexmap::IndexMap;
 
-use crate::error::{Diagnostic, Invalid, Source};
+use crate::error::{Diagnostic, Invalid, Severity, Source};
 use crate::profile::{Mode, Profile};
 use size::DiskSpace;
 use version::{KubeVersion, Version};
 
 #[derive(Debug, Clone)]
 pub struct Farm {
+    /// The spec as written, and where each key is (`image`, `gc.max_used`, `pool.0.storage`):
+    /// later findings (lint) point at the line that causes them.
+    pub source: Source,
+    pub spans: IndexMap<String, std::ops::Range<usize>>,
     pub name: String,
     pub namespace: String,
     pub create_namespace: bool,
@@ -166,6 +170,30 @@ pub struct Toleration {
 }
 
 impl Farm {
+    /// A finding about `path` (or its nearest written parent, else the top of the file).
+    pub fn finding(
+        &self,
+        severity: Severity,
+        rule: &'static str,
+        path: &str,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        let mut at = path;
+        let span = loop {
+            if let Some(span) = self.spans.get(at) {
+                break Some(span.clone());
+            }
+            match at.rsplit_once('.') {
+                Some((parent, _)) => at = parent,
+                None => break None,
+            }
+        };
+        self.source
+            .error(span, message)
+            .rule(rule)
+            .severity(severity)
+    }
+
     /// StatefulSet, ClusterIP Service and PodDisruptionBudget of a pool.
     pub fn pool_object(&self, pool: &Pool) -> String {
         format!("{}-{}", self.name, pool.name)
@@ -198,9 +226,9 @@ pub enum Origin<'a> {
     BuiltIn,
 }
 
-/// Reads and checks a spec. `certs_dir` (from `--certs`) overrides `tls.dir`.
-pub fn load(origin: Origin<'_>, certs_dir: Option<&Path>) -> anyhow::Result<Farm> {
-    let (source, base) = match origin {
+/// Reads a spec: its text, and the folder its relative paths (`tls.dir`) start from.
+pub fn read(origin: Origin<'_>) -> anyhow::Result<(Source, PathBuf)> {
+    Ok(match origin {
         Origin::File(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("failed to read `{}`", path.display()))?;
@@ -211,7 +239,12 @@ pub fn load(origin: Origin<'_>, certs_dir: Option<&Path>) -> anyhow::Result<Farm
             Source::new("<built-in farm>", defaults::BUILT_IN_FARM),
             PathBuf::new(),
         ),
-    };
+    })
+}
+
+/// Reads and checks a spec. `certs_dir` (from `--certs`) overrides `tls.dir`.
+pub fn load(origin: Origin<'_>, certs_dir: Option<&Path>) -> anyhow::Result<Farm> {
+    let (source, base) = read(origin)?;
     Ok(parse(&source, &base, certs_dir)?)
 }
 

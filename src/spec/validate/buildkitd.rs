@@ -32,6 +32,9 @@ const OWNED_KEYS: [(&str, &str); 12] = [
 
 pub(super) fn gc(c: &mut Checker, raw: Spanned<RawGc>, buildkit: Version) -> Gc {
     let g = raw.into_inner();
+    c.at("gc.reserved", &g.reserved);
+    c.at("gc.max_used", &g.max_used);
+    c.at("gc.min_free", &g.min_free);
     let size = |c: &mut Checker,
                 v: Option<Spanned<toml::Value>>,
                 key: &str|

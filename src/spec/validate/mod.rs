@@ -4,6 +4,7 @@
 use std::ops::{Range, RangeInclusive};
 use std::path::Path;
 
+use indexmap::IndexMap;
 use toml::Spanned;
 
 use super::defaults::CERTS_DIR;
@@ -23,9 +24,18 @@ const BUILT_IN_VOLUMES: [&str; 3] = ["state", "config", "certs"];
 pub(super) struct Checker<'a> {
     src: &'a Source,
     errors: Vec<Diagnostic>,
+    /// Where keys are, by path (`image`, `gc.max_used`, `pool.0.storage`), for later findings.
+    spans: IndexMap<String, Range<usize>>,
 }
 
 impl Checker<'_> {
+    /// Remembers where `path` is written, if it is.
+    pub(super) fn at<T>(&mut self, path: impl Into<String>, value: &Option<Spanned<T>>) {
+        if let Some(v) = value {
+            self.spans.insert(path.into(), v.span());
+        }
+    }
+
     pub(super) fn error(
         &mut self,
         rule: &'static str,
@@ -142,7 +152,24 @@ pub fn check(
     let mut c = Checker {
         src,
         errors: Vec::new(),
+        spans: IndexMap::new(),
     };
+    for (path, span) in [
+        ("name", raw.name.as_ref().map(Spanned::span)),
+        ("namespace", raw.namespace.as_ref().map(Spanned::span)),
+        ("mode", raw.mode.as_ref().map(Spanned::span)),
+        ("image", raw.image.as_ref().map(Spanned::span)),
+        ("kubernetes", raw.kubernetes.as_ref().map(Spanned::span)),
+        ("tls", raw.tls.as_ref().map(Spanned::span)),
+        ("gc", raw.gc.as_ref().map(Spanned::span)),
+        ("history", raw.history.as_ref().map(Spanned::span)),
+        ("buildkitd", raw.buildkitd.as_ref().map(Spanned::span)),
+        ("pool", raw.pool.as_ref().map(Spanned::span)),
+    ] {
+        if let Some(span) = span {
+            c.spans.insert(path.to_string(), span);
+        }
+    }
 
     let name = c.text(raw.name, "name", defaults::NAME, |s| {
         names::dns_label(s)?;
@@ -246,6 +273,8 @@ pub fn check(
 
     if c.errors.is_empty() {
         Ok(Farm {
+            source: src.clone(),
+            spans: c.spans,
             name,
             namespace,
             create_namespace: raw.create_namespace.unwrap_or(true),

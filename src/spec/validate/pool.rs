@@ -47,9 +47,21 @@ pub(super) fn pools(
         Some(l) => l.into_inner(),
     };
     let mut pools: Vec<Pool> = Vec::new();
-    for raw_pool in list {
+    for (i, raw_pool) in list.into_iter().enumerate() {
         let span = raw_pool.span();
-        if let Some(pool) = pool(c, raw_pool.into_inner(), span, farm_name, &pools) {
+        c.spans.insert(format!("pool.{i}"), span.clone());
+        let p = raw_pool.into_inner();
+        c.at(format!("pool.{i}.arch"), &p.arch);
+        c.at(format!("pool.{i}.name"), &p.name);
+        c.at(format!("pool.{i}.replicas"), &p.replicas);
+        c.at(format!("pool.{i}.storage"), &p.storage);
+        c.at(format!("pool.{i}.storage_class"), &p.storage_class);
+        c.at(format!("pool.{i}.resources"), &p.resources);
+        for (key, value) in p.node_selector.iter().flatten() {
+            c.spans
+                .insert(format!("pool.{i}.node_selector.{key}"), value.span());
+        }
+        if let Some(pool) = pool(c, p, span, farm_name, &pools) {
             pools.push(pool);
         }
     }
