@@ -4,5 +4,6 @@ mod certs;
 mod cli;
 mod common;
 mod errors;
+mod lint;
 mod render;
 mod tls;

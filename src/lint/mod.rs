@@ -69,7 +69,7 @@ fn gc(farm: &Farm, out: &mut Vec<Diagnostic>) {
         let volume = storage.bytes;
         if let Some(cap) = gc.max_used.and_then(|m| m.bytes_of(Some(volume))) {
             let shown = gc.max_used.map(|m| m.to_string()).unwrap_or_default();
-            let at = format!("pool {} ({} volume)", pool.name, storage.quantity);
+            let at = format!("pool `{}` ({} volume)", pool.name, storage.quantity);
             if cap >= volume {
                 let message = format!(
                     "`gc.max_used` ({shown}) does not fit the {at}: the cache fills the disk before GC runs"
@@ -274,11 +274,10 @@ fn pools(farm: &Farm, out: &mut Vec<Diagnostic>) {
         }
     }
     if farm.kubernetes < KubeVersion::new(1, 33) {
-        for v in farm
-            .extra_volumes
-            .iter()
-            .filter(|v| v.source.contains_key("image"))
-        {
+        for (i, v) in farm.extra_volumes.iter().enumerate() {
+            if !v.source.contains_key("image") {
+                continue;
+            }
             let message = format!(
                 "image volume `{}` needs Kubernetes 1.33 or newer, the farm targets {}",
                 v.name, farm.kubernetes
@@ -286,7 +285,7 @@ fn pools(farm: &Farm, out: &mut Vec<Diagnostic>) {
             out.push(farm.finding(
                 Severity::Warning,
                 "kubernetes-field-unsupported",
-                "extra_volume",
+                &format!("extra_volume.{i}"),
                 message,
             ));
         }

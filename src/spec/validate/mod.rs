@@ -170,6 +170,9 @@ pub fn check(
             c.spans.insert(path.to_string(), span);
         }
     }
+    for (i, v) in raw.extra_volume.iter().flatten().enumerate() {
+        c.spans.insert(format!("extra_volume.{i}"), v.span());
+    }
 
     let name = c.text(raw.name, "name", defaults::NAME, |s| {
         names::dns_label(s)?;

@@ -57,6 +57,7 @@ pub(super) fn pools(
         c.at(format!("pool.{i}.storage"), &p.storage);
         c.at(format!("pool.{i}.storage_class"), &p.storage_class);
         c.at(format!("pool.{i}.resources"), &p.resources);
+        c.at(format!("pool.{i}.affinity"), &p.affinity);
         for (key, value) in p.node_selector.iter().flatten() {
             c.spans
                 .insert(format!("pool.{i}.node_selector.{key}"), value.span());

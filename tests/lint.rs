@@ -1,0 +1,459 @@
+//! `buildfarm lint`: every check fires where it should (and not where it should not), the four
+//! output formats are pinned, and the exit code follows the worst finding.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use buildfarm::error::{Diagnostic, Severity, Source};
+
+fn lint_in(spec: &str, certs: &Path) -> Vec<Diagnostic> {
+    buildfarm::lint::lint(&Source::new("farm.toml", spec), Path::new(""), Some(certs))
+}
+
+fn lint(spec: &str) -> Vec<Diagnostic> {
+    let certs = tempfile::tempdir().unwrap();
+    lint_in(spec, certs.path())
+}
+
+/// (rule, severity, line) of every finding.
+fn found(spec: &str) -> Vec<(&'static str, Severity, usize)> {
+    lint(spec)
+        .iter()
+        .map(|d| {
+            (
+                d.rule,
+                d.severity,
+                d.location.as_ref().map_or(0, |l| l.line),
+            )
+        })
+        .collect()
+}
+
+fn has(spec: &str, rule: &str, severity: Severity, line: usize) {
+    let all = found(spec);
+    assert!(
+        all.contains(&(rule_static(rule), severity, line)),
+        "expected {rule} ({severity:?}) at line {line}, got {all:?}"
+    );
+}
+
+fn lacks(spec: &str, rule: &str) {
+    let all = found(spec);
+    assert!(
+        all.iter().all(|(r, _, _)| *r != rule),
+        "did not expect {rule}: {all:?}"
+    );
+}
+
+fn rule_static(rule: &str) -> &'static str {
+    Box::leak(rule.to_string().into_boxed_str())
+}
+
+/// A clean pool: pinned, a memory limit, two replicas.
+const POOL: &str = "[[pool]]\narch = \"amd64\"\nreplicas = 2\nstorage = \"100Gi\"\nresources = { limits = { memory = \"8Gi\" } }\n";
+
+#[test]
+fn a_clean_farm_has_only_the_rootless_note() {
+    assert_eq!(
+        found(POOL),
+        [("rootless-no-process-sandbox", Severity::Note, 1)]
+    );
+}
+
+#[test]
+fn gc_cap_against_the_volume() {
+    has(
+        &format!("[gc]\nmax_used = \"100GiB\"\n{POOL}"),
+        "gc-cap-above-volume",
+        Severity::Error,
+        2,
+    );
+    has(
+        &format!("[gc]\nmax_used = \"100%\"\n{POOL}"),
+        "gc-cap-above-volume",
+        Severity::Error,
+        2,
+    );
+    has(
+        &format!("[gc]\nmax_used = \"95GiB\"\n{POOL}"),
+        "gc-cap-near-volume",
+        Severity::Warning,
+        2,
+    );
+    lacks(
+        &format!("[gc]\nmax_used = \"75GiB\"\n{POOL}"),
+        "gc-cap-near-volume",
+    );
+    lacks(
+        &format!("[gc]\nmax_used = \"75GiB\"\n{POOL}"),
+        "gc-cap-above-volume",
+    );
+    // "100GB" in BuildKit's reading is 100 GiB: exactly the 100Gi volume.
+    has(
+        &format!("[gc]\nmax_used = \"100GB\"\n{POOL}"),
+        "gc-cap-above-volume",
+        Severity::Error,
+        2,
+    );
+}
+
+#[test]
+fn gc_floor_without_cap_and_above_the_volume() {
+    has(
+        &format!("[gc]\nreserved = \"10GB\"\n{POOL}"),
+        "gc-floor-without-cap",
+        Severity::Warning,
+        2,
+    );
+    lacks(
+        &format!("[gc]\nreserved = \"10GB\"\nmax_used = \"70GB\"\n{POOL}"),
+        "gc-floor-without-cap",
+    );
+    has(
+        &format!("[gc]\nreserved = \"200GB\"\n{POOL}"),
+        "gc-floor-above-volume",
+        Severity::Error,
+        2,
+    );
+}
+
+#[test]
+fn gc_table_without_sizes() {
+    has(
+        &format!("[gc]\nkeep_duration = \"24h\"\n{POOL}"),
+        "gc-without-sizes",
+        Severity::Warning,
+        1,
+    );
+    let d = lint(&format!("[gc]\nkeep_duration = \"24h\"\n{POOL}"));
+    assert!(d.iter().any(|d| {
+        d.message
+            .ends_with("`keep_duration` has no effect without them")
+    }));
+    lacks(POOL, "gc-without-sizes");
+}
+
+#[test]
+fn unpinned_images() {
+    let spec = |image: &str| format!("image = \"{image}\"\nbuildkit_version = \"0.32.2\"\n{POOL}");
+    has(
+        &spec("moby/buildkit:master-rootless"),
+        "image-unpinned",
+        Severity::Warning,
+        1,
+    );
+    has(
+        &spec("moby/buildkit:rootless"),
+        "image-unpinned",
+        Severity::Warning,
+        1,
+    );
+    has(
+        &spec("moby/buildkit"),
+        "image-unpinned",
+        Severity::Warning,
+        1,
+    );
+    lacks(&spec("moby/buildkit@sha256:0123abcd"), "image-unpinned");
+    lacks(
+        &format!("image = \"moby/buildkit:v0.30.0-rootless\"\n{POOL}"),
+        "image-unpinned",
+    );
+}
+
+#[test]
+fn mode_and_image_must_agree() {
+    has(
+        &format!("image = \"moby/buildkit:v0.32.2\"\n{POOL}"),
+        "image-mode-mismatch",
+        Severity::Error,
+        1,
+    );
+    has(
+        &format!("mode = \"privileged\"\nimage = \"moby/buildkit:v0.32.2-rootless\"\n{POOL}"),
+        "image-mode-mismatch",
+        Severity::Error,
+        2,
+    );
+    lacks(
+        &format!("mode = \"privileged\"\nimage = \"moby/buildkit:v0.32.2\"\n{POOL}"),
+        "image-mode-mismatch",
+    );
+}
+
+#[test]
+fn network_file_systems() {
+    has(
+        &format!("{POOL}storage_class = \"efs-sc\"\n"),
+        "storage-network-fs",
+        Severity::Warning,
+        6,
+    );
+    has(
+        &format!("{POOL}storage_class = \"nfs-client\"\n"),
+        "storage-network-fs",
+        Severity::Warning,
+        6,
+    );
+    lacks(
+        &format!("{POOL}storage_class = \"ebs-sc\"\n"),
+        "storage-network-fs",
+    );
+}
+
+#[test]
+fn pools_without_memory_limits() {
+    has(
+        "[[pool]]\narch = \"amd64\"\nresources = { requests = { memory = \"1Gi\" } }\n",
+        "memory-limit-missing",
+        Severity::Warning,
+        3,
+    );
+    has(
+        "[[pool]]\narch = \"amd64\"\n",
+        "memory-limit-missing",
+        Severity::Warning,
+        1,
+    );
+    lacks(POOL, "memory-limit-missing");
+}
+
+#[test]
+fn replica_counts() {
+    let spec = |n: u32| POOL.replace("replicas = 2", &format!("replicas = {n}"));
+    has(&spec(0), "replicas-zero", Severity::Warning, 3);
+    has(&spec(1), "single-replica", Severity::Note, 3);
+    has(&spec(12), "slow-rollout", Severity::Note, 3);
+    for rule in ["replicas-zero", "single-replica", "slow-rollout"] {
+        lacks(&spec(2), rule);
+    }
+}
+
+#[test]
+fn deprecated_node_labels() {
+    has(
+        &format!("{POOL}node_selector = {{ \"beta.kubernetes.io/arch\" = \"amd64\" }}\n"),
+        "deprecated-node-label",
+        Severity::Warning,
+        6,
+    );
+    lacks(
+        &format!("{POOL}node_selector = {{ \"topology.kubernetes.io/zone\" = \"a\" }}\n"),
+        "deprecated-node-label",
+    );
+}
+
+#[test]
+fn fields_the_target_kubernetes_lacks() {
+    let volume = "[[extra_volume]]\nname = \"tools\"\nmount_path = \"/tools\"\nsource = { image = { reference = \"tools:1\" } }\n";
+    has(
+        &format!("kubernetes = \"1.30\"\n{volume}{POOL}"),
+        "kubernetes-field-unsupported",
+        Severity::Warning,
+        2,
+    );
+    lacks(
+        &format!("kubernetes = \"1.33\"\n{volume}{POOL}"),
+        "kubernetes-field-unsupported",
+    );
+    let affinity = "affinity = { podAntiAffinity = { requiredDuringSchedulingIgnoredDuringExecution = [{ topologyKey = \"kubernetes.io/hostname\", matchLabelKeys = [\"pod-template-hash\"] }] } }\n";
+    has(
+        &format!("kubernetes = \"1.30\"\n{POOL}{affinity}"),
+        "kubernetes-field-unsupported",
+        Severity::Warning,
+        7,
+    );
+}
+
+#[test]
+fn security_notes() {
+    has(
+        &format!("mode = \"privileged\"\n{POOL}"),
+        "privileged-mode",
+        Severity::Note,
+        1,
+    );
+    lacks(
+        &format!("mode = \"privileged\"\n{POOL}"),
+        "rootless-no-process-sandbox",
+    );
+    has(
+        &format!("create_namespace = false\n{POOL}"),
+        "namespace-pod-security",
+        Severity::Note,
+        1,
+    );
+    has(
+        &format!("[tls]\nmode = \"cert-manager\"\n{POOL}"),
+        "cert-manager-restart",
+        Severity::Note,
+        1,
+    );
+    let userns = found(&format!("mode = \"userns\"\nkubernetes = \"1.33\"\n{POOL}"));
+    assert!(userns.is_empty(), "{userns:?}");
+}
+
+#[test]
+fn buildkitd_passthrough_keys() {
+    let spec = |t: &str| format!("{POOL}[buildkitd]\n{t}\n");
+    has(
+        &spec("worker.oci.cniPoolsize = 16"),
+        "buildkitd-unknown-key",
+        Severity::Warning,
+        6,
+    );
+    let d = lint(&spec("worker.oci.cniPoolsize = 16"));
+    assert!(d.iter().any(|d| {
+        d.hint
+            .as_deref()
+            .is_some_and(|h| h.starts_with("did you mean `cniPoolSize`?"))
+    }));
+    has(
+        &spec("registry.\"docker.io\".mirror = [\"m\"]"),
+        "buildkitd-unknown-key",
+        Severity::Warning,
+        6,
+    );
+    has(
+        &spec("worker.containerd.gckeepstorage = 1000"),
+        "buildkitd-deprecated-key",
+        Severity::Warning,
+        6,
+    );
+    lacks(
+        &spec(
+            "worker.oci.cniPoolSize = 16\nworker.oci.max-parallelism = 4\nregistry.\"docker.io\".mirrors = [\"m\"]\nregistry.\"r:5000\".http = true\nfrontend.\"dockerfile.v0\".enabled = true\nworker.oci.labels.team = \"ci\"",
+        ),
+        "buildkitd-unknown-key",
+    );
+    let old = format!(
+        "image = \"moby/buildkit:v0.16.0-rootless\"\n{POOL}[buildkitd]\nworker.containerd.reservedSpace = 1000\n"
+    );
+    has(&old, "buildkitd-unknown-key", Severity::Warning, 7);
+}
+
+#[test]
+fn parse_errors_are_findings() {
+    has(
+        "[[pool]]\narch = \"amd64\"\nreplica = 2\n",
+        "unknown-key",
+        Severity::Error,
+        3,
+    );
+    has(
+        "mode = \"rootles\"\n[[pool]]\narch = \"amd64\"\n",
+        "unknown-value",
+        Severity::Error,
+        1,
+    );
+}
+
+fn issue(certs: &Path, spec: &str) {
+    let farm = buildfarm::spec::parse(&Source::new("farm.toml", spec), Path::new(""), Some(certs))
+        .unwrap();
+    buildfarm::certs::ensure(&farm).unwrap();
+}
+
+#[test]
+fn certificate_audit() {
+    let certs = tempfile::tempdir().unwrap();
+    let spec = format!("[tls]\nclient_days = 10\n[[tls.client]]\nname = \"ci\"\n{POOL}");
+    issue(certs.path(), &spec);
+    let rules = |spec: &str| {
+        lint_in(spec, certs.path())
+            .iter()
+            .map(|d| (d.rule, d.severity))
+            .collect::<Vec<_>>()
+    };
+    let r = rules(&spec);
+    assert!(r.contains(&("cert-expiring", Severity::Warning)), "{r:?}");
+    assert!(!r.iter().any(|(rule, _)| *rule == "cert-san-missing"));
+
+    // The spec grows a pool: the certificate on disk no longer covers it.
+    let grown = format!(
+        "{spec}[[pool]]\narch = \"arm64\"\nreplicas = 2\nresources = {{ limits = {{ memory = \"8Gi\" }} }}\n"
+    );
+    assert!(rules(&grown).contains(&("cert-san-missing", Severity::Warning)));
+
+    fs::set_permissions(
+        certs.path().join("daemon/tls.key"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    assert!(rules(&spec).contains(&("key-permissions", Severity::Warning)));
+
+    fs::copy(
+        certs.path().join("client/ci/tls.key"),
+        certs.path().join("daemon/tls.key"),
+    )
+    .unwrap();
+    assert!(rules(&spec).contains(&("cert-key-mismatch", Severity::Error)));
+}
+
+#[test]
+fn lint_writes_nothing() {
+    let certs = tempfile::tempdir().unwrap();
+    let dir = certs.path().join("never");
+    lint_in(POOL, &dir);
+    assert!(!dir.exists());
+}
+
+const MIXED: &str = "mode = \"privileged\"\nimage = \"moby/buildkit:latest\"\nbuildkit_version = \"0.32.2\"\n[gc]\nmax_used = \"120GB\"\n[[pool]]\narch = \"amd64\"\nreplicas = 2\nstorage = \"100Gi\"\n";
+
+#[test]
+fn every_format_is_pinned() {
+    let findings = lint(MIXED);
+    for (name, format) in [
+        ("human", buildfarm::lint::format::Format::Human),
+        ("json", buildfarm::lint::format::Format::Json),
+        ("github", buildfarm::lint::format::Format::Github),
+        ("gitlab", buildfarm::lint::format::Format::Gitlab),
+    ] {
+        insta::assert_snapshot!(
+            format!("lint_{name}"),
+            buildfarm::lint::format::render(&findings, format)
+        );
+    }
+    let json: serde_json::Value = serde_json::from_str(&buildfarm::lint::format::render(
+        &findings,
+        buildfarm::lint::format::Format::Gitlab,
+    ))
+    .unwrap();
+    let prints: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["fingerprint"].as_str().unwrap())
+        .collect();
+    let mut unique = prints.clone();
+    unique.dedup();
+    assert_eq!(prints.len(), unique.len(), "fingerprints are distinct");
+}
+
+#[test]
+fn exit_codes_follow_the_worst_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |spec: &str, args: &[&str]| {
+        fs::write(dir.path().join("farm.toml"), spec).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_buildfarm"))
+            .arg("lint")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        out.status.code()
+    };
+    assert_eq!(run(POOL, &[]), Some(0), "notes only");
+    assert_eq!(run(POOL, &["--deny-warnings"]), Some(0));
+    let warned = POOL.replace("resources = { limits = { memory = \"8Gi\" } }\n", "");
+    assert_eq!(run(&warned, &[]), Some(0), "warnings pass by default");
+    assert_eq!(run(&warned, &["--deny-warnings"]), Some(1));
+    assert_eq!(run(MIXED, &[]), Some(1));
+    assert_eq!(run(MIXED, &["--format", "xml"]), Some(2));
+    assert!(
+        !dir.path().join("certs").exists(),
+        "lint issues no certificates"
+    );
+}
