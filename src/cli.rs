@@ -121,6 +121,10 @@ pub struct RenderArgs {
     /// replacing what an earlier `render --out` wrote there.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Compare DIR (from `render --out`) with what the spec renders now; print a unified diff
+    /// per file that differs and exit 1. Writes nothing, issues no certificates.
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    pub check: Option<PathBuf>,
     /// Leave Secrets out (for GitOps repos that must not hold private keys).
     #[arg(long)]
     pub no_secrets: bool,

@@ -147,6 +147,9 @@ fn render_command(spec_path: Option<&Path>, args: &RenderArgs) -> anyhow::Result
     let options = render::Options {
         secrets: !args.no_secrets,
     };
+    if let Some(dir) = &args.check {
+        return check_command(&farm, options, dir);
+    }
     let objects = render_farm(&farm, options)?;
     match &args.out {
         Some(dir) => render::out::write_dir(dir, &objects)?,
@@ -159,6 +162,33 @@ fn render_command(spec_path: Option<&Path>, args: &RenderArgs) -> anyhow::Result
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn check_command(farm: &Farm, options: render::Options, dir: &Path) -> anyhow::Result<ExitCode> {
+    let material = certs::load(farm)?;
+    let objects = render::render(farm, material.as_ref(), options)?;
+    let drifts = render::check::compare(dir, &objects)?;
+    let mut stdout = std::io::stdout().lock();
+    for d in &drifts {
+        stdout
+            .write_all(d.diff.as_bytes())
+            .context("failed to write to stdout")?;
+    }
+    stdout.flush().context("failed to write to stdout")?;
+    if drifts.is_empty() {
+        eprintln!("`{}` matches the spec", dir.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let files: Vec<&str> = drifts.iter().map(|d| d.file.as_str()).collect();
+    eprintln!(
+        "error: `{}` differs from the spec in {} file{}: {}\n  = hint: run `buildfarm render --out {}` and commit the result",
+        dir.display(),
+        files.len(),
+        if files.len() == 1 { "" } else { "s" },
+        files.join(", "),
+        dir.display()
+    );
+    Ok(ExitCode::from(1))
 }
 
 /// The whole pipeline after the spec: certificates (issued when missing), then objects.

@@ -270,3 +270,127 @@ fn a_corrupt_ca_key_is_refused() {
         stderr(&out)
     );
 }
+
+#[test]
+fn check_passes_on_a_fresh_out_folder_and_catches_a_one_character_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("farm.toml"), "[[pool]]\narch = \"amd64\"\n").unwrap();
+    assert_eq!(
+        buildfarm(dir.path(), &["render", "--out", "deploy"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let ok = buildfarm(dir.path(), &["render", "--check", "deploy"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    assert!(ok.stdout.is_empty());
+
+    let sts = dir
+        .path()
+        .join("deploy/06-statefulset-buildkitd-amd64.yaml");
+    let text = fs::read_to_string(&sts).unwrap();
+    fs::write(&sts, text.replacen("replicas: 2", "replicas: 3", 1)).unwrap();
+    let drift = buildfarm(dir.path(), &["render", "--check", "deploy"]);
+    assert_eq!(drift.status.code(), Some(1));
+    let diff = String::from_utf8(drift.stdout.clone()).unwrap();
+    assert!(
+        diff.starts_with(
+            "--- a/06-statefulset-buildkitd-amd64.yaml\n+++ b/06-statefulset-buildkitd-amd64.yaml\n"
+        ),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("\n-  replicas: 3\n+  replicas: 2\n"),
+        "{diff}"
+    );
+    assert!(stderr(&drift).starts_with(
+        "error: `deploy` differs from the spec in 1 file: 06-statefulset-buildkitd-amd64.yaml\n"
+    ));
+}
+
+#[test]
+fn check_reports_missing_and_unexpected_files() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("farm.toml"), "[[pool]]\narch = \"amd64\"\n").unwrap();
+    assert_eq!(
+        buildfarm(dir.path(), &["render", "--out", "deploy"])
+            .status
+            .code(),
+        Some(0)
+    );
+    fs::remove_file(
+        dir.path()
+            .join("deploy/07-poddisruptionbudget-buildkitd-amd64.yaml"),
+    )
+    .unwrap();
+    fs::write(dir.path().join("deploy/99-stray.yaml"), "kind: Stray\n").unwrap();
+    let out = buildfarm(dir.path(), &["render", "--check", "deploy"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out)
+            .contains("in 2 files: 07-poddisruptionbudget-buildkitd-amd64.yaml, 99-stray.yaml"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn check_compares_secrets_by_certificate_not_by_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("farm.toml"), "[[pool]]\narch = \"amd64\"\n").unwrap();
+    assert_eq!(
+        buildfarm(dir.path(), &["render", "--out", "deploy"])
+            .status
+            .code(),
+        Some(0)
+    );
+    // The same certificates, written differently: reordered keys and a block-style `data`.
+    let secret = dir
+        .path()
+        .join("deploy/03-secret-buildkitd-daemon-tls.yaml");
+    let mut doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&fs::read_to_string(&secret).unwrap()).unwrap();
+    let data = doc["data"].as_mapping().unwrap().clone();
+    let mut reordered = serde_yaml_ng::Mapping::new();
+    for key in ["tls.key", "tls.crt", "ca.crt"] {
+        reordered.insert(key.into(), data[key].clone());
+    }
+    doc["data"] = reordered.into();
+    fs::write(&secret, serde_yaml_ng::to_string(&doc).unwrap()).unwrap();
+    let same = buildfarm(dir.path(), &["render", "--check", "deploy"]);
+    assert_eq!(same.status.code(), Some(0), "{}", stderr(&same));
+
+    // A new daemon certificate is a real drift, reported without printing key material.
+    fs::remove_dir_all(dir.path().join("certs/daemon")).unwrap();
+    assert_eq!(
+        buildfarm(dir.path(), &["certs", "generate"]).status.code(),
+        Some(0)
+    );
+    let drift = buildfarm(dir.path(), &["render", "--check", "deploy"]);
+    assert_eq!(drift.status.code(), Some(1));
+    let stdout = String::from_utf8(drift.stdout).unwrap();
+    assert!(
+        stdout.contains("03-secret-buildkitd-daemon-tls.yaml: the Secret holds other certificates"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("tls.key:"),
+        "no key material in the output"
+    );
+}
+
+#[test]
+fn check_issues_no_certificates_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("farm.toml"), "[[pool]]\narch = \"amd64\"\n").unwrap();
+    fs::create_dir(dir.path().join("deploy")).unwrap();
+    let out = buildfarm(dir.path(), &["render", "--check", "deploy"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("error: no complete set of certificates in `certs`\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("certs").exists());
+    assert_eq!(fs::read_dir(dir.path().join("deploy")).unwrap().count(), 0);
+}

@@ -150,6 +150,48 @@ pub fn ensure(farm: &Farm) -> anyhow::Result<Option<Material>> {
     }))
 }
 
+/// The farm's certificates as they are on disk, without issuing or writing anything (for
+/// `render --check`). `None` unless `tls.mode = "generated"`; an error when something is missing.
+pub fn load(farm: &Farm) -> anyhow::Result<Option<Material>> {
+    if farm.tls.mode != TlsMode::Generated {
+        return Ok(None);
+    }
+    let layout = Layout::new(&farm.tls.dir);
+    let missing = || {
+        let message = format!(
+            "no complete set of certificates in `{}`",
+            layout.root.display()
+        );
+        let hint = "the check compares with the certificates rendering would use: restore the folder, or run `buildfarm certs generate`";
+        anyhow::Error::new(Invalid::from(
+            Diagnostic::bare(message)
+                .hint(hint)
+                .rule("cert-missing-file"),
+        ))
+    };
+    let cas = store::load_authorities(&layout)?.ok_or_else(missing)?;
+    let leaf = |dir: &Path, purpose| -> anyhow::Result<Pair> {
+        let leaf = store::load_leaf(dir, &cas, purpose, false)?.ok_or_else(missing)?;
+        Ok(Pair {
+            crt: leaf.crt,
+            key: leaf.key,
+        })
+    };
+    let daemon = leaf(&layout.daemon(), Purpose::Server)?;
+    let mut clients = Vec::new();
+    for client in &farm.tls.clients {
+        clients.push((
+            client.name.clone(),
+            leaf(&layout.client(&client.name), Purpose::Client)?,
+        ));
+    }
+    Ok(Some(Material {
+        ca_bundle: cas.bundle(),
+        daemon,
+        clients,
+    }))
+}
+
 fn create_ca(farm: &Farm, layout: &Layout) -> anyhow::Result<Authorities> {
     if layout.daemon().join("tls.crt").exists() || layout.root.join("client").exists() {
         let message = format!("`{}` holds certificates but no CA", layout.root.display());

@@ -2,6 +2,7 @@
 //! template, and the stream parsed back before anyone sees it.
 
 mod cert_manager;
+pub mod check;
 mod config;
 mod context;
 mod env;
