@@ -343,3 +343,52 @@ fn syntax_errors_are_all_reported() {
     assert!(all.len() >= 2, "{all:#?}");
     assert!(all.iter().all(|d| d.rule == "toml-syntax"));
 }
+
+/// `tests/bad/*.toml`: broken specs, each starting `# expect: <rule> <line>`. Lint must report
+/// that rule on that line, as an error unless it is a lint-only warning.
+#[test]
+fn bad_input_corpus() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let expect = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# expect: "))
+            .expect("an expect line");
+        let (rule, line) = expect.split_once(' ').unwrap();
+        let line: usize = line.parse().unwrap();
+        let certs = tempfile::tempdir().unwrap();
+        let findings = buildfarm::lint::lint(
+            &Source::new("farm.toml", text.as_str()),
+            Path::new(""),
+            Some(certs.path()),
+        );
+        let hit = findings
+            .iter()
+            .find(|d| d.rule == rule && d.location.as_ref().is_some_and(|l| l.line == line));
+        let name = path.file_name().unwrap().to_string_lossy();
+        let got: Vec<(&str, usize)> = findings
+            .iter()
+            .map(|d| (d.rule, d.location.as_ref().map_or(0, |l| l.line)))
+            .collect();
+        let hit =
+            hit.unwrap_or_else(|| panic!("{name}: expected {rule} at line {line}, got {got:?}"));
+        assert!(!hit.message.is_empty(), "{name}");
+        if rule != "buildkitd-unknown-key" {
+            assert!(
+                findings
+                    .iter()
+                    .any(|d| d.severity == buildfarm::error::Severity::Error),
+                "{name}: an error"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 40, "the corpus holds {checked} specs");
+}

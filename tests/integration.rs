@@ -4,6 +4,7 @@ mod certs;
 mod cli;
 mod common;
 mod errors;
+mod fuzz;
 mod lint;
 mod render;
 mod tls;

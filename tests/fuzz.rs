@@ -1,0 +1,232 @@
+//! Property tests: arbitrary specs (built from farm.toml's own keys with values of every type,
+//! and plain garbage) through parse → lint → render must never panic, and whatever renders
+//! must parse back as YAML.
+
+use std::path::Path;
+
+use proptest::prelude::*;
+
+use buildfarm::error::Source;
+
+const KEYS: &[&str] = &[
+    "name",
+    "namespace",
+    "mode",
+    "image",
+    "buildkit_version",
+    "kubernetes",
+    "port",
+    "cluster_domain",
+    "debug",
+    "metrics_port",
+    "extra_args",
+    "drain_seconds",
+    "create_namespace",
+];
+const POOL_KEYS: &[&str] = &[
+    "arch",
+    "name",
+    "replicas",
+    "storage",
+    "storage_class",
+    "node_selector",
+    "tolerations",
+    "resources",
+    "pod_annotations",
+    "affinity",
+    "priority_class_name",
+    "pod_management_policy",
+];
+const SECTIONS: &[(&str, &[&str])] = &[
+    ("gc", &["reserved", "max_used", "min_free", "keep_duration"]),
+    ("history", &["max_age", "max_entries"]),
+    (
+        "tls",
+        &["mode", "dir", "secret", "server_days", "key", "extra_sans"],
+    ),
+    ("probes", &["timeout_seconds", "startup_seconds"]),
+];
+
+/// A TOML value of any type, biased towards values the spec could plausibly hold.
+fn value() -> impl Strategy<Value = String> {
+    let plausible = prop::sample::select(vec![
+        "\"amd64\"",
+        "\"arm64\"",
+        "\"rootless\"",
+        "\"privileged\"",
+        "\"userns\"",
+        "\"100Gi\"",
+        "\"50GB\"",
+        "\"80%\"",
+        "\"48h\"",
+        "\"1.30\"",
+        "\"1.33\"",
+        "\"moby/buildkit:v0.16.0\"",
+        "\"generated\"",
+        "\"cert-manager\"",
+        "\"external\"",
+        "0",
+        "1",
+        "2",
+        "-1",
+        "1234",
+        "true",
+        "{}",
+        "[]",
+        "{ memory = \"8Gi\" }",
+        "[{ key = \"a\", operator = \"Exists\" }]",
+        "\"\"",
+    ])
+    .prop_map(String::from);
+    let leaf = prop_oneof![
+        plausible,
+        any::<i64>().prop_map(|n| n.to_string()),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| format!("{f:?}")),
+        any::<bool>().prop_map(|b| b.to_string()),
+        ".{0,12}".prop_map(|s| toml::Value::String(s).to_string()),
+    ];
+    leaf.prop_recursive(2, 8, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(|v| format!("[{}]", v.join(", "))),
+            prop::collection::vec(("[a-z]{1,6}", inner), 0..3).prop_map(|kv| format!(
+                "{{ {} }}",
+                kv.into_iter()
+                    .map(|(k, v)| format!("{k} = {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        ]
+    })
+}
+
+/// Values a key accepts; most generated values come from here so that many specs are valid
+/// and the renderer is exercised, not only the parser.
+fn valid(key: &str) -> &'static [&'static str] {
+    match key {
+        "name" => &["\"ci\"", "\"bk\""],
+        "namespace" => &["\"builds\""],
+        "mode" => &["\"rootless\"", "\"privileged\""],
+        "image" => &[
+            "\"moby/buildkit:v0.16.0-rootless\"",
+            "\"moby/buildkit:v0.32.2-rootless\"",
+        ],
+        "kubernetes" => &["\"1.29\"", "\"1.34\""],
+        "port" => &["1234", "8372"],
+        "metrics_port" => &["6060"],
+        "debug" | "create_namespace" => &["true", "false"],
+        "extra_args" => &["[\"--oci-max-parallelism\", \"4\"]"],
+        "drain_seconds" => &["60"],
+        "cluster_domain" => &["\"corp.internal\""],
+        "arch" => &["\"amd64\"", "\"arm64\""],
+        "replicas" => &["0", "1", "3"],
+        "storage" => &["\"100Gi\"", "\"1Ti\"", "\"200G\""],
+        "storage_class" => &["\"ssd\""],
+        "node_selector" => &["{ disk = \"ssd\" }"],
+        "tolerations" => &["[{ key = \"a\", operator = \"Exists\" }]"],
+        "resources" => &["{ limits = { memory = \"8Gi\" } }"],
+        "pod_annotations" => &["{ note = \"x: y\" }"],
+        "affinity" => &["{ nodeAffinity = {} }"],
+        "priority_class_name" => &["\"high\""],
+        "pod_management_policy" => &["\"OrderedReady\""],
+        "reserved" | "min_free" => &["\"10GB\""],
+        "max_used" => &["\"60%\"", "\"50GB\""],
+        "keep_duration" | "max_age" => &["\"48h\""],
+        "max_entries" => &["10"],
+        "dir" => &["\"pki\""],
+        "server_days" | "timeout_seconds" | "startup_seconds" => &["30"],
+        "key" => &["\"ed25519\"", "\"ecdsa-p384\""],
+        "extra_sans" => &["[\"a.example\", \"10.0.0.1\"]"],
+        _ => &["1"],
+    }
+}
+
+fn value_for(key: &'static str) -> BoxedStrategy<String> {
+    prop_oneof![4 => prop::sample::select(valid(key)).prop_map(String::from), 1 => value()].boxed()
+}
+
+fn entries(
+    keys: &'static [&'static str],
+    n: std::ops::Range<usize>,
+) -> impl Strategy<Value = Vec<(&'static str, String)>> {
+    prop::collection::vec(
+        prop::sample::select(keys).prop_flat_map(|k| value_for(k).prop_map(move |v| (k, v))),
+        n,
+    )
+}
+
+fn spec() -> impl Strategy<Value = String> {
+    let top = entries(KEYS, 0..5);
+    let section = prop::collection::vec(
+        prop::sample::select(SECTIONS)
+            .prop_flat_map(|(name, keys)| entries(keys, 0..3).prop_map(move |kv| (name, kv))),
+        0..2,
+    );
+    let pools = prop::collection::vec(entries(POOL_KEYS, 0..5), 0..3);
+    (top, section, pools).prop_map(|(top, sections, pools)| {
+        let mut out = String::new();
+        let mut seen = std::collections::HashSet::new();
+        for (k, v) in top {
+            if seen.insert(k) {
+                out.push_str(&format!("{k} = {v}\n"));
+            }
+        }
+        for (name, kv) in sections {
+            if !seen.insert(name) {
+                continue;
+            }
+            out.push_str(&format!("[{name}]\n"));
+            let mut keys = std::collections::HashSet::new();
+            for (k, v) in kv {
+                if keys.insert(k) {
+                    out.push_str(&format!("{k} = {v}\n"));
+                }
+            }
+        }
+        for (i, pool) in pools.into_iter().enumerate() {
+            out.push_str(&format!("[[pool]]\narch = \"amd64\"\nname = \"p{i}\"\n"));
+            let mut keys = std::collections::HashSet::from(["arch", "name"]);
+            for (k, v) in pool {
+                if keys.insert(k) {
+                    out.push_str(&format!("{k} = {v}\n"));
+                }
+            }
+        }
+        out
+    })
+}
+
+fn exercise(text: &str) {
+    let certs = tempfile::tempdir().unwrap();
+    let source = Source::new("farm.toml", text);
+    let findings = buildfarm::lint::lint(&source, Path::new(""), Some(certs.path()));
+    for d in &findings {
+        assert!(!d.message.is_empty());
+        let _ = d.with_rule();
+    }
+    for format in [
+        buildfarm::lint::format::Format::Json,
+        buildfarm::lint::format::Format::Github,
+        buildfarm::lint::format::Format::Gitlab,
+    ] {
+        let _ = buildfarm::lint::format::render(&findings, format);
+    }
+    if let Ok(yaml) = buildfarm::render_str(text, certs.path()) {
+        crate::common::parse_stream(&yaml);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn specs_from_the_grammar_never_panic(text in spec()) {
+        exercise(&text);
+    }
+
+    #[test]
+    fn garbage_never_panics(text in ".{0,200}") {
+        exercise(&text);
+    }
+}
