@@ -340,6 +340,14 @@ fn render_refuses_an_expired_certificate_instead_of_replacing_it() {
     let before = std::fs::read(ci.join("tls.crt")).unwrap();
     let err = buildfarm::certs::ensure(&farm).unwrap_err().to_string();
     assert!(err.contains("client/ci/tls.crt` expired on "), "{err}");
+    let findings = buildfarm::certs::audit(&farm);
+    let expired: Vec<_> = findings
+        .iter()
+        .filter(|d| d.rule == "cert-expired")
+        .collect();
+    assert_eq!(expired.len(), 1, "{findings:?}");
+    assert_eq!(expired[0].severity, buildfarm::error::Severity::Error);
+    assert!(expired[0].message.contains("client/ci/tls.crt"));
     assert_eq!(
         std::fs::read(ci.join("tls.crt")).unwrap(),
         before,
