@@ -42,6 +42,9 @@ pub enum Command {
     /// farm settings that will hurt (GC above the volume, unpinned image, NFS storage, no
     /// memory limit, ...) and certificates that expire, do not cover the spec or are exposed.
     Lint(LintArgs),
+    /// Connect CI to the farm: buildx and buildctl commands, GitLab/GitHub snippets, pinning.
+    #[command(subcommand)]
+    Client(ClientCommand),
     /// Issue, inspect, renew and rotate the farm's certificates (tls.mode = "generated").
     #[command(subcommand)]
     Certs(CertsCommand),
@@ -131,4 +134,98 @@ pub struct RenderArgs {
     /// Certificate folder, instead of the spec's `tls.dir`.
     #[arg(long, value_name = "DIR")]
     pub certs: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct IdentityArgs {
+    /// Client whose certificate to use [default: the first `[[tls.client]]`].
+    #[arg(long, value_name = "NAME")]
+    pub client: Option<String>,
+    /// Folder holding the client's ca.crt, tls.crt and tls.key on the machine that will run the
+    /// commands [default: certs/client/<NAME>/ under tls.dir].
+    #[arg(long, value_name = "DIR")]
+    pub certs: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ClientCommand {
+    /// Print `docker buildx create` commands: one node per pool (first --use, the rest --append),
+    /// so `docker buildx build --platform linux/amd64,linux/arm64` builds each arch natively.
+    Buildx(BuildxArgs),
+    /// Print BUILDKIT_HOST and a buildctl function with the TLS flags, for `eval "$(...)"`.
+    Buildctl(BuildctlArgs),
+    /// Print a .gitlab-ci.yml job using File-type variables for the client certificate.
+    Gitlab(GitlabArgs),
+    /// Print a GitHub Actions step using docker/setup-buildx-action's remote driver.
+    Github(GithubArgs),
+    /// Pick the pod of a pool for KEY (e.g. a project path) by rendezvous hashing, so the same
+    /// project always lands on the same warm cache; --all lists every pod in fallback order.
+    Endpoint(EndpointArgs),
+    /// Print a rootless buildkitd sidecar (socket shared through an emptyDir) for runner pods
+    /// that want isolation instead of the shared farm.
+    Sidecar(SidecarArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BuildxArgs {
+    /// Builder name.
+    #[arg(long, default_value = "remote")]
+    pub name: String,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+    /// Reach the daemons through their Services (in the cluster) or kubectl port-forward (a laptop).
+    #[arg(long, value_enum, default_value_t = crate::client::Via::Service)]
+    pub via: crate::client::Via,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BuildctlArgs {
+    /// Pool to use [default: the first].
+    #[arg(long, value_name = "POOL")]
+    pub pool: Option<String>,
+    /// Pin to the pod rendezvous hashing picks for KEY (see `client endpoint`).
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GitlabArgs {
+    /// Client whose certificate the job uses [default: the first `[[tls.client]]`].
+    #[arg(long, value_name = "NAME")]
+    pub client: Option<String>,
+    /// Build with buildctl (one arch) or docker buildx (every pool's arch).
+    #[arg(long, value_enum, default_value_t = crate::client::Tool::Buildctl)]
+    pub tool: crate::client::Tool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GithubArgs {
+    /// Client whose certificate the workflow uses [default: the first `[[tls.client]]`].
+    #[arg(long, value_name = "NAME")]
+    pub client: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EndpointArgs {
+    /// What to pin, e.g. the project path (`group/project`).
+    #[arg(long)]
+    pub key: String,
+    /// Pool [default: the first].
+    #[arg(long, value_name = "POOL")]
+    pub pool: Option<String>,
+    /// Every pod, best first (for fallback).
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SidecarArgs {
+    /// Output: a pod spec snippet, or a strategic-merge patch for kustomize.
+    #[arg(long, value_enum, default_value_t = crate::client::SidecarFormat::Yaml)]
+    pub format: crate::client::SidecarFormat,
+    /// Object the patch targets, KIND/NAME.
+    #[arg(long, value_name = "KIND/NAME", default_value = "Deployment/runner")]
+    pub target: String,
 }

@@ -4,6 +4,7 @@
 
 pub mod certs;
 pub mod cli;
+pub mod client;
 pub mod error;
 pub mod lint;
 pub mod profile;
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use cli::{CertsCommand, Cli, Command, LintArgs, RenderArgs, ShowFormat};
+use cli::{CertsCommand, Cli, ClientCommand, Command, LintArgs, RenderArgs, ShowFormat};
 use spec::{Farm, Origin};
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -24,7 +25,58 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Render(args) => render_command(cli.spec.as_deref(), &args),
         Command::Certs(command) => certs_command(cli.spec.as_deref(), command),
         Command::Lint(args) => lint_command(cli.spec.as_deref(), &args),
+        Command::Client(command) => client_command(cli.spec.as_deref(), command),
     }
+}
+
+fn client_command(spec_path: Option<&Path>, command: ClientCommand) -> anyhow::Result<ExitCode> {
+    let farm = load(spec_path, None)?;
+    let client_name = |c: &Option<String>| -> anyhow::Result<String> {
+        let id = client::Identity::new(&farm, c.as_deref(), None)?;
+        Ok(id
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default())
+    };
+    let out = match command {
+        ClientCommand::Buildx(a) => {
+            let id = client::Identity::new(
+                &farm,
+                a.identity.client.as_deref(),
+                a.identity.certs.as_deref(),
+            )?;
+            client::buildx(&farm, &a.name, &id, a.via)
+        }
+        ClientCommand::Buildctl(a) => {
+            let id = client::Identity::new(
+                &farm,
+                a.identity.client.as_deref(),
+                a.identity.certs.as_deref(),
+            )?;
+            client::buildctl(
+                &farm,
+                client::pool(&farm, a.pool.as_deref())?,
+                &id,
+                a.key.as_deref(),
+            )
+        }
+        ClientCommand::Gitlab(a) => client::gitlab(&farm, &client_name(&a.client)?, a.tool),
+        ClientCommand::Github(a) => client::github(&farm, &client_name(&a.client)?),
+        ClientCommand::Endpoint(a) => client::endpoints(
+            &farm,
+            client::pool(&farm, a.pool.as_deref())?,
+            &a.key,
+            a.all,
+        ),
+        ClientCommand::Sidecar(a) => client::sidecar(&farm, a.format, &a.target),
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("failed to write to stdout")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn lint_command(spec_path: Option<&Path>, args: &LintArgs) -> anyhow::Result<ExitCode> {

@@ -2,6 +2,7 @@
 
 mod certs;
 mod cli;
+mod client;
 mod common;
 mod errors;
 mod fuzz;

@@ -1,0 +1,233 @@
+//! How CI reaches the farm, derived from the same farm.toml as the daemons so the two can never
+//! disagree: `docker buildx` and `buildctl` commands, GitLab and GitHub snippets, rendezvous
+//! pinning of projects to pods, and the isolated sidecar variant.
+
+pub mod endpoint;
+mod snippets;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::error::{Diagnostic, Invalid, did_you_mean, one_of};
+use crate::spec::version::Version;
+use crate::spec::{Farm, Pool};
+pub use snippets::{SidecarFormat, Tool, github, gitlab, sidecar};
+
+/// `buildctl --tlsdir` reads `ca.crt`, `tls.crt` and `tls.key` from BuildKit v0.21 on.
+const TLSDIR_NAMES: Version = Version::new(0, 21, 0);
+
+/// The client certificate files a CI job presents.
+pub struct Identity {
+    pub dir: PathBuf,
+}
+
+impl Identity {
+    /// `--certs DIR` when given (where the files are on the CI machine), else the client's folder
+    /// under `tls.dir`, made absolute (buildx wants absolute paths).
+    pub fn new(
+        farm: &Farm,
+        client: Option<&str>,
+        certs: Option<&Path>,
+    ) -> anyhow::Result<Identity> {
+        let name = match client {
+            None => farm.tls.clients[0].name.clone(),
+            Some(c) if farm.tls.clients.iter().any(|x| x.name == c) => c.to_string(),
+            Some(c) => {
+                let names: Vec<&str> = farm.tls.clients.iter().map(|x| x.name.as_str()).collect();
+                let hint = match did_you_mean(c, names.iter().copied()) {
+                    Some(best) => format!("did you mean `{best}`?"),
+                    None => format!("the spec's clients: {}", one_of(&names)),
+                };
+                let d = Diagnostic::bare(format!("no `[[tls.client]]` is named `{c}`"))
+                    .hint(hint)
+                    .rule("unknown-client");
+                return Err(Invalid::from(d).into());
+            }
+        };
+        let dir = certs.map_or_else(
+            || farm.tls.dir.join("client").join(&name),
+            Path::to_path_buf,
+        );
+        let dir = std::path::absolute(&dir)
+            .with_context(|| format!("failed to resolve `{}`", dir.display()))?;
+        Ok(Identity { dir })
+    }
+
+    pub fn ca(&self) -> String {
+        self.dir.join("ca.crt").display().to_string()
+    }
+    pub fn cert(&self) -> String {
+        self.dir.join("tls.crt").display().to_string()
+    }
+    pub fn key(&self) -> String {
+        self.dir.join("tls.key").display().to_string()
+    }
+}
+
+/// `linux/<arch>` as buildx and BuildKit name platforms.
+pub fn platform(arch: &str) -> String {
+    match arch {
+        "arm" => "linux/arm/v7".into(),
+        other => format!("linux/{other}"),
+    }
+}
+
+/// The pool's Service as clients in the cluster address it (a SAN of the daemon certificate).
+pub fn service_host(farm: &Farm, pool: &Pool) -> String {
+    format!("{}.{}.svc", farm.pool_object(pool), farm.namespace)
+}
+
+/// One pod of a pool by ordinal, under the headless Service (covered by the wildcard SAN).
+pub fn pod_host(farm: &Farm, pool: &Pool, ordinal: u32) -> String {
+    format!(
+        "{}-{ordinal}.{}.{}.svc",
+        farm.pool_object(pool),
+        farm.headless_service(pool),
+        farm.namespace
+    )
+}
+
+pub fn pool<'a>(farm: &'a Farm, name: Option<&str>) -> anyhow::Result<&'a Pool> {
+    let Some(name) = name else {
+        return Ok(&farm.pools[0]);
+    };
+    farm.pools.iter().find(|p| p.name == name).ok_or_else(|| {
+        let names: Vec<&str> = farm.pools.iter().map(|p| p.name.as_str()).collect();
+        let hint = match did_you_mean(name, names.iter().copied()) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => format!("the spec's pools: {}", one_of(&names)),
+        };
+        Invalid::from(
+            Diagnostic::bare(format!("no pool is named `{name}`"))
+                .hint(hint)
+                .rule("unknown-pool"),
+        )
+        .into()
+    })
+}
+
+/// A word for POSIX shells: as is when safe, else single-quoted.
+pub fn sh(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c));
+    if safe {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// A CSV field, as buildx reads `--driver-opt` values.
+fn csv(field: &str) -> String {
+    if field.contains([',', '"', '\n']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_string()
+    }
+}
+
+/// How `client buildx` reaches the daemons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Via {
+    /// The pool's Service, from inside the cluster.
+    Service,
+    /// `kubectl port-forward` to 127.0.0.1, from a laptop.
+    PortForward,
+}
+
+/// `docker buildx create` for every pool: the first with `--use`, the others `--append`, so
+/// `docker buildx build --platform linux/amd64,linux/arm64` builds each arch natively.
+pub fn buildx(farm: &Farm, name: &str, id: &Identity, via: Via) -> String {
+    let mut out = String::new();
+    if via == Via::PortForward {
+        out.push_str("# Forward each pool's Service to this machine (leave these running):\n");
+        for (i, pool) in farm.pools.iter().enumerate() {
+            let local = local_port(farm, i);
+            out.push_str(&format!(
+                "kubectl -n {} port-forward svc/{} {local}:{} &\n",
+                sh(&farm.namespace),
+                sh(&farm.pool_object(pool)),
+                farm.port
+            ));
+        }
+    }
+    for (i, pool) in farm.pools.iter().enumerate() {
+        let host = service_host(farm, pool);
+        let endpoint = match via {
+            Via::Service => format!("tcp://{host}:{}", farm.port),
+            Via::PortForward => format!("tcp://127.0.0.1:{}", local_port(farm, i)),
+        };
+        let opts = [
+            ("cacert", id.ca()),
+            ("cert", id.cert()),
+            ("key", id.key()),
+            ("servername", host),
+        ]
+        .map(|(k, v)| csv(&format!("{k}={v}")))
+        .join(",");
+        let role = if i == 0 { "--use" } else { "--append" };
+        out.push_str(&format!(
+            "docker buildx create --name {} {role} --node {} --platform {} --driver remote --driver-opt {} {}\n",
+            sh(name),
+            sh(&pool.name),
+            sh(&platform(&pool.arch)),
+            sh(&opts),
+            sh(&endpoint)
+        ));
+    }
+    let platforms: Vec<String> = farm.pools.iter().map(|p| platform(&p.arch)).collect();
+    out.push_str(&format!(
+        "# then: docker buildx build --platform {} .\n",
+        platforms.join(",")
+    ));
+    out
+}
+
+fn local_port(farm: &Farm, i: usize) -> u32 {
+    10_000 + u32::from(farm.port) + i as u32
+}
+
+/// `BUILDKIT_HOST` and a `buildctl` shell function carrying the TLS flags, for `eval`. With
+/// `key`, the endpoint is the pool's pod that rendezvous hashing picks for it.
+pub fn buildctl(farm: &Farm, pool: &Pool, id: &Identity, key: Option<&str>) -> String {
+    let host = match key {
+        Some(k) => pod_host(
+            farm,
+            pool,
+            endpoint::preference(k, &farm.pool_object(pool), pool.replicas)[0],
+        ),
+        None => service_host(farm, pool),
+    };
+    let tls = if farm.buildkit >= TLSDIR_NAMES {
+        format!(
+            "--tlsdir {} --tlsservername {}",
+            sh(&id.dir.display().to_string()),
+            sh(&host)
+        )
+    } else {
+        format!(
+            "--tlscacert {} --tlscert {} --tlskey {} --tlsservername {}",
+            sh(&id.ca()),
+            sh(&id.cert()),
+            sh(&id.key()),
+            sh(&host)
+        )
+    };
+    format!(
+        "export BUILDKIT_HOST={}\nbuildctl() {{ command buildctl {tls} \"$@\"; }}\n",
+        sh(&format!("tcp://{host}:{}", farm.port))
+    )
+}
+
+/// `client endpoint`: the pod for `key` (or every pod, in preference order).
+pub fn endpoints(farm: &Farm, pool: &Pool, key: &str, all: bool) -> String {
+    let order = endpoint::preference(key, &farm.pool_object(pool), pool.replicas);
+    let take = if all { order.len() } else { order.len().min(1) };
+    order[..take]
+        .iter()
+        .map(|i| format!("tcp://{}:{}\n", pod_host(farm, pool, *i), farm.port))
+        .collect()
+}

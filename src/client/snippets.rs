@@ -1,0 +1,177 @@
+//! CI snippets: a GitLab job template (File variables, as in seed 000), a GitHub Actions step
+//! (setup-buildx-action's remote driver) and the isolated sidecar of seed 001. Values from the
+//! spec go through the same quoting as the manifests.
+
+use super::{platform, service_host};
+use crate::render::filters::quote;
+use crate::spec::Farm;
+
+/// Which client a GitLab job uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Tool {
+    Buildctl,
+    Buildx,
+}
+
+const GITLAB_VARS: [(&str, &str); 3] = [
+    ("BUILDKIT_CA_CERT", "ca.crt"),
+    ("BUILDKIT_CLIENT_CERT", "tls.crt"),
+    ("BUILDKIT_CLIENT_KEY", "tls.key"),
+];
+
+/// A `.gitlab-ci.yml` job building on the farm, plus the File variables it needs.
+pub fn gitlab(farm: &Farm, client: &str, tool: Tool) -> String {
+    let mut out = format!(
+        "# Create these File-type CI/CD variables (Settings > CI/CD > Variables, type \"File\",\n\
+         # protected) from certs/client/{client}/ ; GitLab hands the job a path to each file:\n"
+    );
+    for (var, file) in GITLAB_VARS {
+        out.push_str(&format!("#   {var:<21} {file}\n"));
+    }
+    out.push_str("# The runner must reach the farm's Services (a runner in the same cluster).\n");
+    let first = &farm.pools[0];
+    let first_host = service_host(farm, first);
+    match tool {
+        Tool::Buildctl => {
+            // The non-rootless image ships buildctl; its entrypoint is buildkitd, so clear it.
+            let image = crate::profile::Profile::load(crate::profile::Mode::Privileged).image;
+            out.push_str(&format!(
+                "build-image:\n  stage: build\n  image:\n    name: {}\n    entrypoint: [\"\"]\n  variables:\n    BUILDKIT_HOST: {}\n  script:\n",
+                quote(&image),
+                quote(&format!("tcp://{first_host}:{}", farm.port))
+            ));
+            let command = format!(
+                "buildctl --tlscacert \"$BUILDKIT_CA_CERT\" --tlscert \"$BUILDKIT_CLIENT_CERT\" --tlskey \"$BUILDKIT_CLIENT_KEY\" \
+                 --tlsservername {first_host} build --frontend dockerfile.v0 --local context=. --local dockerfile=. \
+                 --output \"type=image,name=$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA,push=true\""
+            );
+            out.push_str(&format!("    - {}\n", quote(&command)));
+        }
+        Tool::Buildx => {
+            out.push_str("build-image:\n  stage: build\n  image: \"docker:cli\"\n  script:\n");
+            for (i, pool) in farm.pools.iter().enumerate() {
+                let host = service_host(farm, pool);
+                let role = if i == 0 { "--use" } else { "--append" };
+                let command = format!(
+                    "docker buildx create --name farm {role} --node {} --platform {} --driver remote \
+                     --driver-opt \"cacert=$BUILDKIT_CA_CERT,cert=$BUILDKIT_CLIENT_CERT,key=$BUILDKIT_CLIENT_KEY,servername={host}\" \
+                     tcp://{host}:{}",
+                    pool.name,
+                    platform(&pool.arch),
+                    farm.port
+                );
+                out.push_str(&format!("    - {}\n", quote(&command)));
+            }
+            let platforms: Vec<String> = farm.pools.iter().map(|p| platform(&p.arch)).collect();
+            let build = format!(
+                "docker buildx build --platform {} --push -t \"$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA\" .",
+                platforms.join(",")
+            );
+            out.push_str(&format!("    - {}\n", quote(&build)));
+        }
+    }
+    out
+}
+
+/// A GitHub Actions step: setup-buildx-action with the remote driver, one node per pool.
+pub fn github(farm: &Farm, client: &str) -> String {
+    let mut out = format!(
+        "# Add repository secrets BUILDKIT_CA_CERT, BUILDKIT_CLIENT_CERT and BUILDKIT_CLIENT_KEY with the\n\
+         # contents of certs/client/{client}/ca.crt, tls.crt and tls.key. The runner must reach the\n\
+         # farm's Services (a self-hosted runner in the same cluster).\n"
+    );
+    let first = &farm.pools[0];
+    let host = service_host(farm, first);
+    out.push_str("- name: Use the BuildKit farm\n  uses: docker/setup-buildx-action@v3\n  with:\n");
+    out.push_str(&format!(
+        "    driver: remote\n    endpoint: {}\n    platforms: {}\n    driver-opts: {}\n",
+        quote(&format!("tcp://{host}:{}", farm.port)),
+        quote(&platform(&first.arch)),
+        quote(&format!("servername={host}"))
+    ));
+    if farm.pools.len() > 1 {
+        out.push_str("    append: |\n");
+        for pool in &farm.pools[1..] {
+            let host = service_host(farm, pool);
+            out.push_str(&format!(
+                "      - name: {}\n        endpoint: {}\n        platforms: {}\n        driver-opts:\n          - {}\n",
+                quote(&pool.name),
+                quote(&format!("tcp://{host}:{}", farm.port)),
+                quote(&platform(&pool.arch)),
+                quote(&format!("servername={host}"))
+            ));
+        }
+    }
+    out.push_str("  env:\n");
+    for i in 0..farm.pools.len() {
+        for (var, secret) in [
+            ("CACERT", "BUILDKIT_CA_CERT"),
+            ("CERT", "BUILDKIT_CLIENT_CERT"),
+            ("KEY", "BUILDKIT_CLIENT_KEY"),
+        ] {
+            out.push_str(&format!(
+                "    BUILDER_NODE_{i}_AUTH_TLS_{var}: ${{{{ secrets.{secret} }}}}\n"
+            ));
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SidecarFormat {
+    /// `containers:` and `volumes:` to paste into a runner pod spec.
+    Yaml,
+    /// A strategic-merge patch for kustomize, targeting `--target KIND/NAME`.
+    Patch,
+}
+
+/// Where the sidecar's socket is shared with the job container.
+pub const SIDECAR_SOCKET_DIR: &str = "/run/buildkit-shared";
+
+/// The isolated variant: a rootless buildkitd beside the job, reached over a shared unix socket.
+/// No TLS (the socket never leaves the pod) and no shared cache (it dies with the pod).
+pub fn sidecar(farm: &Farm, format: SidecarFormat, target: &str) -> String {
+    let profile = crate::profile::Profile::load(crate::profile::Mode::Rootless);
+    let socket = format!("unix://{SIDECAR_SOCKET_DIR}/buildkitd.sock");
+    let image = if farm.mode == crate::profile::Mode::Rootless {
+        farm.image.clone()
+    } else {
+        profile.image.clone()
+    };
+    let apparmor = if farm.kubernetes >= crate::spec::version::kube::APPARMOR_FIELD {
+        "\n    appArmorProfile:\n      type: Unconfined"
+    } else {
+        ""
+    };
+    let body = format!(
+        "containers:\n\
+         - name: buildkitd\n  image: {image}\n  args:\n  - \"--addr\"\n  - {socket}\n  - \"--oci-worker-no-process-sandbox\"\n\
+         \x20 securityContext:\n    runAsUser: 1000\n    runAsGroup: 1000\n    seccompProfile:\n      type: Unconfined{apparmor}\n\
+         \x20 readinessProbe:\n    exec:\n      command: [\"buildctl\", \"--addr\", {socket}, \"debug\", \"workers\"]\n    periodSeconds: 10\n    timeoutSeconds: 10\n\
+         \x20 volumeMounts:\n  - name: buildkit-socket\n    mountPath: {dir}\n  - name: buildkit-state\n    mountPath: {state}\n\
+         volumes:\n- name: buildkit-socket\n  emptyDir: {{}}\n- name: buildkit-state\n  emptyDir: {{}}\n",
+        image = quote(&image),
+        socket = quote(&socket),
+        dir = quote(SIDECAR_SOCKET_DIR),
+        state = quote(&profile.state_dir),
+    );
+    let usage = format!(
+        "# In the job container, mount `buildkit-socket` at {SIDECAR_SOCKET_DIR} and build with:\n\
+         #   buildctl --addr {socket} build --frontend dockerfile.v0 --local context=. --local dockerfile=.\n"
+    );
+    match format {
+        SidecarFormat::Yaml => {
+            format!("# A rootless buildkitd sidecar for a runner pod spec.\n{usage}{body}")
+        }
+        SidecarFormat::Patch => {
+            let (kind, name) = target.split_once('/').unwrap_or(("Deployment", target));
+            let indented: String = body.lines().map(|l| format!("      {l}\n")).collect();
+            format!(
+                "# Strategic-merge patch adding a rootless buildkitd sidecar (kustomize `patches:`).\n{usage}\
+                 apiVersion: apps/v1\nkind: {}\nmetadata:\n  name: {}\nspec:\n  template:\n    spec:\n{indented}",
+                quote(kind),
+                quote(name)
+            )
+        }
+    }
+}

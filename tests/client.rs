@@ -1,0 +1,459 @@
+//! The client side: the commands are parsed back like a shell would and checked flag by flag,
+//! the snippets parse as YAML, and rendezvous hashing is stable and fair.
+
+use std::path::Path;
+use std::process::Command;
+
+use buildfarm::client::endpoint::preference;
+
+use crate::common::shell_words;
+
+const TWO_ARCHES: &str = "[[tls.client]]\nname = \"ci\"\n[[pool]]\narch = \"amd64\"\nreplicas = 3\n[[pool]]\narch = \"arm64\"\n";
+
+/// A farm folder with its certificates issued; runs `buildfarm client ARGS` there.
+struct Farm {
+    dir: tempfile::TempDir,
+}
+
+impl Farm {
+    fn new(spec: &str) -> Farm {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("farm.toml"), spec).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_buildfarm"))
+            .args(["certs", "generate"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        Farm { dir }
+    }
+
+    fn client(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_buildfarm"))
+            .arg("client")
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn daemon_sans(&self) -> Vec<String> {
+        let pem = std::fs::read_to_string(self.dir.path().join("certs/daemon/tls.crt")).unwrap();
+        buildfarm::certs::inspect::read(&pem).unwrap().sans
+    }
+}
+
+/// Whether a certificate SAN (possibly `*.`) covers `host`.
+fn covers(san: &str, host: &str) -> bool {
+    match san.strip_prefix("*.") {
+        Some(rest) => host
+            .split_once('.')
+            .is_some_and(|(label, tail)| !label.is_empty() && tail == rest),
+        None => san == host,
+    }
+}
+
+fn flag<'a>(words: &'a [String], name: &str) -> Vec<&'a str> {
+    words
+        .windows(2)
+        .filter(|w| w[0] == name)
+        .map(|w| w[1].as_str())
+        .collect()
+}
+
+#[test]
+fn buildx_commands_use_the_first_pool_and_append_the_rest() {
+    let farm = Farm::new(TWO_ARCHES);
+    let out = farm.client(&["buildx"]);
+    let commands: Vec<Vec<String>> = out
+        .lines()
+        .filter(|l| l.starts_with("docker "))
+        .map(shell_words)
+        .collect();
+    assert_eq!(commands.len(), 2);
+    let sans = farm.daemon_sans();
+    for (i, (words, (node, platform))) in commands
+        .iter()
+        .zip([("amd64", "linux/amd64"), ("arm64", "linux/arm64")])
+        .enumerate()
+    {
+        assert_eq!(words[..3], ["docker", "buildx", "create"]);
+        assert_eq!(flag(words, "--name"), ["remote"]);
+        assert_eq!(
+            words.iter().filter(|w| *w == "--use").count(),
+            usize::from(i == 0)
+        );
+        assert_eq!(
+            words.iter().filter(|w| *w == "--append").count(),
+            usize::from(i > 0)
+        );
+        assert_eq!(flag(words, "--node"), [node]);
+        assert_eq!(flag(words, "--platform"), [platform]);
+        assert_eq!(flag(words, "--driver"), ["remote"]);
+        let opts: std::collections::HashMap<&str, &str> = flag(words, "--driver-opt")[0]
+            .split(',')
+            .map(|kv| kv.split_once('=').unwrap())
+            .collect();
+        for key in ["cacert", "cert", "key"] {
+            assert!(
+                Path::new(opts[key]).is_absolute() && Path::new(opts[key]).exists(),
+                "{key}: {}",
+                opts[key]
+            );
+        }
+        assert!(
+            opts["cacert"].ends_with("client/ci/ca.crt")
+                && opts["key"].ends_with("client/ci/tls.key")
+        );
+        assert!(
+            sans.iter().any(|s| covers(s, opts["servername"])),
+            "servername {} is a SAN",
+            opts["servername"]
+        );
+        let endpoint = words.last().unwrap();
+        assert_eq!(
+            *endpoint,
+            format!("tcp://buildkitd-{node}.buildkit.svc:1234")
+        );
+    }
+    assert!(out.ends_with("# then: docker buildx build --platform linux/amd64,linux/arm64 .\n"));
+}
+
+#[test]
+fn buildx_through_port_forward_uses_distinct_local_ports() {
+    let farm = Farm::new(TWO_ARCHES);
+    let out = farm.client(&["buildx", "--via", "port-forward"]);
+    let forwards: Vec<Vec<String>> = out
+        .lines()
+        .filter(|l| l.starts_with("kubectl "))
+        .map(shell_words)
+        .collect();
+    let ports: Vec<&str> = forwards
+        .iter()
+        .map(|w| w[5].split_once(':').unwrap().0)
+        .collect();
+    assert_eq!(forwards.len(), 2);
+    assert_ne!(ports[0], ports[1]);
+    assert_eq!(
+        forwards[0][..5],
+        [
+            "kubectl",
+            "-n",
+            "buildkit",
+            "port-forward",
+            "svc/buildkitd-amd64"
+        ]
+    );
+    let creates: Vec<Vec<String>> = out
+        .lines()
+        .filter(|l| l.starts_with("docker "))
+        .map(shell_words)
+        .collect();
+    for (words, port) in creates.iter().zip(&ports) {
+        assert_eq!(*words.last().unwrap(), format!("tcp://127.0.0.1:{port}"));
+    }
+    assert!(farm.daemon_sans().contains(&"127.0.0.1".to_string()));
+}
+
+#[test]
+fn paths_are_quoted_for_the_shell() {
+    let farm = Farm::new(TWO_ARCHES);
+    let out = farm.client(&["buildx", "--certs", "/mnt/ci certs/it's here"]);
+    let words = shell_words(out.lines().next().unwrap());
+    let opts = flag(&words, "--driver-opt")[0];
+    assert!(
+        opts.starts_with("cacert=/mnt/ci certs/it's here/ca.crt,"),
+        "{opts}"
+    );
+}
+
+#[test]
+fn buildctl_exports_the_host_and_the_tls_flags() {
+    let farm = Farm::new(TWO_ARCHES);
+    let out = farm.client(&["buildctl", "--pool", "arm64"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        "export BUILDKIT_HOST=tcp://buildkitd-arm64.buildkit.svc:1234"
+    );
+    let words = shell_words(lines[1]);
+    // BuildKit v0.21+ reads the Secret's file names from one folder.
+    let dir = flag(&words, "--tlsdir")[0];
+    for f in ["ca.crt", "tls.crt", "tls.key"] {
+        assert!(Path::new(dir).join(f).exists());
+    }
+    assert_eq!(
+        flag(&words, "--tlsservername"),
+        ["buildkitd-arm64.buildkit.svc"]
+    );
+
+    let old = Farm::new(&format!(
+        "image = \"moby/buildkit:v0.16.0-rootless\"\n{TWO_ARCHES}"
+    ));
+    let words = shell_words(old.client(&["buildctl"]).lines().nth(1).unwrap());
+    for (f, file) in [
+        ("--tlscacert", "ca.crt"),
+        ("--tlscert", "tls.crt"),
+        ("--tlskey", "tls.key"),
+    ] {
+        assert!(
+            flag(&words, f)[0].ends_with(&format!("client/ci/{file}")),
+            "{f}"
+        );
+    }
+}
+
+#[test]
+fn buildctl_with_a_key_pins_the_rendezvous_pod() {
+    let farm = Farm::new(TWO_ARCHES);
+    let out = farm.client(&["buildctl", "--key", "group/project"]);
+    let best = preference("group/project", "buildkitd-amd64", 3)[0];
+    let host = format!("buildkitd-amd64-{best}.buildkitd-amd64-headless.buildkit.svc");
+    assert!(
+        out.starts_with(&format!("export BUILDKIT_HOST=tcp://{host}:1234\n")),
+        "{out}"
+    );
+    assert!(farm.daemon_sans().iter().any(|s| covers(s, &host)));
+}
+
+#[test]
+fn endpoint_lists_pods_in_preference_order_and_the_cert_covers_them() {
+    let farm = Farm::new(TWO_ARCHES);
+    let one = farm.client(&["endpoint", "--key", "group/project"]);
+    let all = farm.client(&["endpoint", "--key", "group/project", "--all"]);
+    let order = preference("group/project", "buildkitd-amd64", 3);
+    let expected: String = order
+        .iter()
+        .map(|i| format!("tcp://buildkitd-amd64-{i}.buildkitd-amd64-headless.buildkit.svc:1234\n"))
+        .collect();
+    assert_eq!(all, expected);
+    assert_eq!(one, expected.lines().next().unwrap().to_string() + "\n");
+    let sans = farm.daemon_sans();
+    for line in all.lines() {
+        let host = line
+            .trim_start_matches("tcp://")
+            .rsplit_once(':')
+            .unwrap()
+            .0;
+        assert!(
+            sans.iter().any(|s| covers(s, host)),
+            "{host} is covered by {sans:?}"
+        );
+    }
+}
+
+#[test]
+fn growing_a_pool_moves_about_a_quarter_of_the_keys_and_only_to_the_new_pod() {
+    let keys: Vec<String> = (0..10_000)
+        .map(|i| format!("group-{}/project-{i}", i % 97))
+        .collect();
+    let mut moved = 0;
+    for key in &keys {
+        let before = preference(key, "buildkitd-amd64", 3)[0];
+        let after = preference(key, "buildkitd-amd64", 4)[0];
+        if before != after {
+            assert_eq!(after, 3, "{key} moved between old pods");
+            moved += 1;
+        }
+    }
+    assert!(
+        (2_200..=2_800).contains(&moved),
+        "{moved} of 10000 keys moved (expect about 2500)"
+    );
+}
+
+#[test]
+fn keys_spread_evenly_over_the_pods() {
+    for replicas in [2u32, 3, 5] {
+        let mut counts = vec![0u32; replicas as usize];
+        for i in 0..10_000 {
+            counts[preference(&format!("project-{i}"), "buildkitd-arm64", replicas)[0] as usize] +=
+                1;
+        }
+        let fair = 10_000.0 / f64::from(replicas);
+        for c in &counts {
+            assert!(
+                (f64::from(*c) - fair).abs() <= fair * 0.15,
+                "{replicas} replicas: {counts:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn gitlab_snippets_parse_and_use_the_variables_they_declare() {
+    let farm = Farm::new(TWO_ARCHES);
+    for tool in ["buildctl", "buildx"] {
+        let out = farm.client(&["gitlab", "--tool", tool]);
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
+        let job = &doc["build-image"];
+        let script: Vec<&str> = job["script"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        for var in [
+            "BUILDKIT_CA_CERT",
+            "BUILDKIT_CLIENT_CERT",
+            "BUILDKIT_CLIENT_KEY",
+        ] {
+            assert!(
+                out.contains(&format!("#   {var}")),
+                "{tool}: {var} is declared"
+            );
+            assert!(
+                script.iter().any(|s| s.contains(&format!("${var}"))),
+                "{tool}: {var} is used"
+            );
+        }
+        if tool == "buildx" {
+            let creates: Vec<Vec<String>> = script
+                .iter()
+                .filter(|s| s.starts_with("docker buildx create"))
+                .map(|s| shell_words(s))
+                .collect();
+            assert_eq!(creates.len(), 2);
+            assert!(
+                creates[0].contains(&"--use".to_string())
+                    && creates[1].contains(&"--append".to_string())
+            );
+        } else {
+            assert_eq!(job["image"]["entrypoint"][0].as_str(), Some(""));
+            assert_eq!(
+                job["variables"]["BUILDKIT_HOST"].as_str(),
+                Some("tcp://buildkitd-amd64.buildkit.svc:1234")
+            );
+        }
+    }
+}
+
+#[test]
+fn github_step_parses_with_one_node_per_pool() {
+    let farm = Farm::new(TWO_ARCHES);
+    let out = farm.client(&["github"]);
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
+    let step = &doc[0];
+    assert_eq!(step["uses"].as_str(), Some("docker/setup-buildx-action@v3"));
+    let with = &step["with"];
+    assert_eq!(with["driver"].as_str(), Some("remote"));
+    assert_eq!(
+        with["endpoint"].as_str(),
+        Some("tcp://buildkitd-amd64.buildkit.svc:1234")
+    );
+    assert_eq!(with["platforms"].as_str(), Some("linux/amd64"));
+    let appended: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(with["append"].as_str().unwrap()).unwrap();
+    assert_eq!(appended[0]["platforms"].as_str(), Some("linux/arm64"));
+    assert_eq!(
+        appended[0]["driver-opts"][0].as_str(),
+        Some("servername=buildkitd-arm64.buildkit.svc")
+    );
+    let env = step["env"].as_mapping().unwrap();
+    for node in 0..2 {
+        for part in ["CACERT", "CERT", "KEY"] {
+            let var = format!("BUILDER_NODE_{node}_AUTH_TLS_{part}");
+            let value = env
+                .get(var.as_str())
+                .and_then(|v| v.as_str())
+                .unwrap_or_else(|| panic!("{var}"));
+            let secret = value
+                .trim_start_matches("${{ secrets.")
+                .trim_end_matches(" }}");
+            let header: String = out.lines().take_while(|l| l.starts_with('#')).collect();
+            assert!(
+                header.contains(secret),
+                "{secret} is declared in the header"
+            );
+        }
+    }
+}
+
+#[test]
+fn sidecar_snippet_and_patch_parse() {
+    let farm = Farm::new(TWO_ARCHES);
+    let snippet: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&farm.client(&["sidecar"])).unwrap();
+    let c = &snippet["containers"][0];
+    assert_eq!(
+        c["securityContext"]["seccompProfile"]["type"].as_str(),
+        Some("Unconfined")
+    );
+    assert_eq!(
+        c["securityContext"]["appArmorProfile"]["type"].as_str(),
+        Some("Unconfined")
+    );
+    let args: Vec<&str> = c["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        args[..2],
+        ["--addr", "unix:///run/buildkit-shared/buildkitd.sock"]
+    );
+    let mounts: Vec<&str> = c["volumeMounts"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    let volumes: Vec<&str> = snippet["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(mounts, volumes);
+
+    let patch: serde_yaml_ng::Value = serde_yaml_ng::from_str(&farm.client(&[
+        "sidecar",
+        "--format",
+        "patch",
+        "--target",
+        "StatefulSet/gitlab-runner",
+    ]))
+    .unwrap();
+    assert_eq!(patch["kind"].as_str(), Some("StatefulSet"));
+    assert_eq!(patch["metadata"]["name"].as_str(), Some("gitlab-runner"));
+    assert_eq!(
+        patch["spec"]["template"]["spec"]["containers"],
+        snippet["containers"]
+    );
+}
+
+#[test]
+fn unknown_clients_and_pools_are_refused_with_a_suggestion() {
+    let farm = Farm::new(TWO_ARCHES);
+    let out = Command::new(env!("CARGO_BIN_EXE_buildfarm"))
+        .args(["client", "buildctl", "--pool", "arm46"])
+        .current_dir(farm.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: no pool is named `arm46`\n")
+            && err.contains("did you mean `arm64`?"),
+        "{err}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_buildfarm"))
+        .args(["client", "buildx", "--client", "cj"])
+        .current_dir(farm.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: no `[[tls.client]]` is named `cj`\n")
+            && err.contains("the spec's clients: `ci`"),
+        "{err}"
+    );
+}
