@@ -90,6 +90,16 @@ pub fn objects(farm: &Farm, certs: Option<&Material>) -> Vec<ObjectSpec> {
         }
     }
 
+    // The certificates are the same for every pool: hash them once (a big farm's daemon
+    // certificate lists thousands of names).
+    let certs_digest = certs.map(|m| {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        for part in [&m.ca_bundle, &m.daemon.crt, &m.daemon.key] {
+            ctx.update(part.as_bytes());
+            ctx.update(b"\0");
+        }
+        ctx.finish()
+    });
     for (pool, config) in farm.pools.iter().zip(&configs) {
         let selector = selector(farm, pool);
         let pool_labels = labels(farm, "daemon", Some(pool));
@@ -102,7 +112,7 @@ pub fn objects(farm: &Farm, certs: Option<&Material>) -> Vec<ObjectSpec> {
             };
             push(Kind::Service, name, Some(ns), ctx);
         }
-        let checksum = checksum(config, certs);
+        let checksum = checksum(config, certs_digest.as_ref());
         let ctx = statefulset(farm, pool, &config_key(pool), &checksum);
         push(Kind::StatefulSet, farm.pool_object(pool), Some(ns), ctx);
         let ctx = context! { name => farm.pool_object(pool), namespace => ns, labels => Serde(&pool_labels), selector => Serde(&selector) };
@@ -166,14 +176,12 @@ fn selector(farm: &Farm, pool: &Pool) -> IndexMap<&'static str, String> {
 
 /// Changes whenever buildkitd.toml or the certificates change, so `kubectl apply` restarts the
 /// daemons (buildkitd reads both only at start).
-fn checksum(config: &str, certs: Option<&Material>) -> String {
+fn checksum(config: &str, certs: Option<&ring::digest::Digest>) -> String {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     ctx.update(config.as_bytes());
-    if let Some(m) = certs {
-        for part in [&m.ca_bundle, &m.daemon.crt, &m.daemon.key] {
-            ctx.update(b"\0");
-            ctx.update(part.as_bytes());
-        }
+    if let Some(digest) = certs {
+        ctx.update(b"\0");
+        ctx.update(digest.as_ref());
     }
     ctx.finish()
         .as_ref()

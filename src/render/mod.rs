@@ -8,6 +8,7 @@ mod context;
 mod env;
 pub mod filters;
 pub mod out;
+mod parallel;
 
 use anyhow::{Context as _, bail};
 
@@ -81,24 +82,29 @@ pub fn render(
     options: Options,
 ) -> anyhow::Result<Vec<Object>> {
     let env = env::environment();
-    let mut objects = Vec::new();
-    for spec in context::objects(farm, certs) {
-        if spec.kind == Kind::Secret && !options.secrets {
-            continue;
-        }
-        let yaml = env
-            .get_template(spec.kind.template())
+    let specs: Vec<context::ObjectSpec> = context::objects(farm, certs)
+        .into_iter()
+        .filter(|spec| spec.kind != Kind::Secret || options.secrets)
+        .collect();
+    let rendered = parallel::map(&specs, |spec| {
+        env.get_template(spec.kind.template())
             .and_then(|t| t.render(&spec.context))
-            .with_context(|| format!("failed to render {} `{}`", spec.kind.as_str(), spec.name))?;
+            .with_context(|| format!("failed to render {} `{}`", spec.kind.as_str(), spec.name))
+    });
+    let mut objects = Vec::with_capacity(specs.len());
+    for (spec, yaml) in specs.into_iter().zip(rendered) {
         objects.push(Object {
             kind: spec.kind,
             name: spec.name,
             namespace: spec.namespace,
-            yaml,
+            yaml: yaml?,
         });
     }
     objects.sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
-    self_check(&objects)?;
+    // Each slice of the stream parses on its own core; the documents are independent.
+    parallel::weighted_chunks(&objects, |o| o.yaml.len(), self_check)
+        .into_iter()
+        .collect::<anyhow::Result<()>>()?;
     Ok(objects)
 }
 
