@@ -45,6 +45,13 @@ pub enum Command {
     /// Connect CI to the farm: buildx and buildctl commands, GitLab/GitHub snippets, pinning.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Print a shell completion script: `buildfarm completions bash > /etc/bash_completion.d/buildfarm`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `buildfarm man > /usr/local/share/man/man1/buildfarm.1`.
+    Man,
     /// Issue, inspect, renew and rotate the farm's certificates (tls.mode = "generated").
     #[command(subcommand)]
     Certs(CertsCommand),

@@ -26,7 +26,29 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Certs(command) => certs_command(cli.spec.as_deref(), command),
         Command::Lint(args) => lint_command(cli.spec.as_deref(), &args),
         Command::Client(command) => client_command(cli.spec.as_deref(), command),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut command, "buildfarm", &mut out);
+            write_stdout(&out)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut out)
+                .context("failed to render the man page")?;
+            write_stdout(&out)
+        }
     }
+}
+
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<ExitCode> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .context("failed to write to stdout")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn client_command(spec_path: Option<&Path>, command: ClientCommand) -> anyhow::Result<ExitCode> {

@@ -394,3 +394,37 @@ fn check_issues_no_certificates_and_writes_nothing() {
     assert!(!dir.path().join("certs").exists());
     assert_eq!(fs::read_dir(dir.path().join("deploy")).unwrap().count(), 0);
 }
+
+#[test]
+fn bash_completion_completes_subcommands() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = buildfarm(dir.path(), &["completions", "bash"]);
+    assert_eq!(script.status.code(), Some(0));
+    fs::write(dir.path().join("buildfarm.bash"), &script.stdout).unwrap();
+    let out = Command::new("bash")
+        .args(["-c", "source ./buildfarm.bash; COMP_WORDS=(buildfarm ce); COMP_CWORD=1; _buildfarm buildfarm ce buildfarm; echo \"${COMPREPLY[*]}\""])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "certs");
+    for shell in ["zsh", "fish"] {
+        let out = buildfarm(dir.path(), &["completions", shell]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("render"),
+            "{shell}"
+        );
+    }
+}
+
+#[test]
+fn man_page_documents_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = buildfarm(dir.path(), &["man"]);
+    assert_eq!(out.status.code(), Some(0));
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.contains(".TH buildfarm 1") && page.contains(".SH NAME"));
+    for command in ["render", "lint", "certs", "client", "completions"] {
+        assert!(page.contains(command), "{command}");
+    }
+}
