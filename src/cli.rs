@@ -25,6 +25,12 @@ pub struct Cli {
     /// Farm spec to read [default: farm.toml, or the built-in farm when there is none].
     #[arg(long, global = true, value_name = "PATH")]
     pub spec: Option<PathBuf>,
+    /// Print no notes on stderr (errors still are).
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Say more on stderr (which certificates are used, ...).
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -194,6 +194,29 @@ impl From<Diagnostic> for Invalid {
     }
 }
 
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `--quiet` silences notes, `--verbose` adds details; errors are always printed.
+pub fn set_verbosity(quiet: bool, verbose: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+    VERBOSE.store(verbose, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A note for the user on stderr (stdout carries only the product, so pipes stay clean).
+pub fn note(message: impl std::fmt::Display) {
+    if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("note: {message}");
+    }
+}
+
+/// A detail only `--verbose` shows.
+pub fn detail(message: impl std::fmt::Display) {
+    if VERBOSE.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("info: {message}");
+    }
+}
+
 /// Prints `err` to stderr and picks the exit code.
 pub fn report(err: &anyhow::Error) -> ExitCode {
     if let Some(invalid) = err.downcast_ref::<Invalid>() {

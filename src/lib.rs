@@ -21,6 +21,7 @@ use cli::{CertsCommand, Cli, ClientCommand, Command, LintArgs, RenderArgs, ShowF
 use spec::{Farm, Origin};
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    error::set_verbosity(cli.quiet, cli.verbose);
     match cli.command {
         Command::Render(args) => render_command(cli.spec.as_deref(), &args),
         Command::Certs(command) => certs_command(cli.spec.as_deref(), command),
@@ -250,7 +251,7 @@ fn check_command(farm: &Farm, options: render::Options, dir: &Path) -> anyhow::R
     }
     stdout.flush().context("failed to write to stdout")?;
     if drifts.is_empty() {
-        eprintln!("`{}` matches the spec", dir.display());
+        error::note(format!("`{}` matches the spec", dir.display()));
         return Ok(ExitCode::SUCCESS);
     }
     let files: Vec<&str> = drifts.iter().map(|d| d.file.as_str()).collect();
@@ -294,9 +295,9 @@ fn read_spec(spec_path: Option<&Path>) -> anyhow::Result<(error::Source, std::pa
         Some(path) => Origin::File(path),
         None if default.exists() => Origin::File(default),
         None => {
-            eprintln!(
-                "note: no farm.toml here, using the built-in farm (rootless, amd64 + arm64); \
-                 see examples/ for specs to start from"
+            error::note(
+                "no farm.toml here, using the built-in farm (rootless, amd64 + arm64); \
+                 see examples/ for specs to start from",
             );
             Origin::BuiltIn
         }

@@ -428,3 +428,24 @@ fn man_page_documents_every_command() {
         assert!(page.contains(command), "{command}");
     }
 }
+
+#[test]
+fn quiet_and_verbose_only_change_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let normal = buildfarm(dir.path(), &["render"]);
+    let quiet = buildfarm(dir.path(), &["render", "--quiet"]);
+    let verbose = buildfarm(dir.path(), &["--verbose", "render"]);
+    assert!(stderr(&normal).starts_with("note: no farm.toml here"));
+    assert_eq!(stderr(&quiet), "");
+    assert!(
+        stderr(&verbose).contains("info: using the certificates in `certs`"),
+        "{}",
+        stderr(&verbose)
+    );
+    assert_eq!(normal.stdout, quiet.stdout);
+    assert_eq!(normal.stdout, verbose.stdout);
+    assert_eq!(
+        buildfarm(dir.path(), &["render", "-q", "-v"]).status.code(),
+        Some(2)
+    );
+}

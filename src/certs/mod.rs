@@ -104,7 +104,13 @@ pub fn ensure(farm: &Farm) -> anyhow::Result<Option<Material>> {
     let layout = Layout::new(&farm.tls.dir);
     let _lock = layout.lock()?;
     let cas = match store::load_authorities(&layout)? {
-        Some(cas) => cas,
+        Some(cas) => {
+            crate::error::detail(format!(
+                "using the certificates in `{}`",
+                layout.root.display()
+            ));
+            cas
+        }
         None => create_ca(farm, &layout)?,
     };
     let daemon = match store::load_leaf(&layout.daemon(), &cas, Purpose::Server, false)? {
@@ -116,14 +122,14 @@ pub fn ensure(farm: &Farm) -> anyhow::Result<Option<Material>> {
                     key: leaf.key,
                 }
             } else {
-                eprintln!(
-                    "note: reissued the daemon certificate: it did not cover {}",
+                crate::error::note(format!(
+                    "reissued the daemon certificate: it did not cover {}",
                     missing
                         .iter()
                         .map(|s| format!("`{s}`"))
                         .collect::<Vec<_>>()
                         .join(", ")
-                );
+                ));
                 issue_daemon(farm, &layout, &cas)?
             }
         }
@@ -201,7 +207,7 @@ fn create_ca(farm: &Farm, layout: &Layout) -> anyhow::Result<Authorities> {
     let ca = issue::Ca::create(&farm.name, farm.tls.ca_days, farm.tls.key)?;
     files::write_atomic(&layout.ca_key(), ca.key_pem.as_bytes(), KEY_MODE)?;
     files::write_atomic(&layout.ca_crt(), ca.cert_pem.as_bytes(), CERT_MODE)?;
-    eprintln!("note: created a new CA in `{}`", layout.root.display());
+    crate::error::note(format!("created a new CA in `{}`", layout.root.display()));
     Ok(Authorities {
         active: ca,
         previous: None,
