@@ -37,6 +37,8 @@ pub struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
+    /// Write a farm.toml with every key explained (to --spec PATH, default ./farm.toml).
+    Init(InitArgs),
     /// Write the farm's manifests to stdout, or one file per object with --out.
     ///
     /// Certificates missing from the spec's `tls.dir` (default `certs/` beside farm.toml) are
@@ -241,4 +243,17 @@ pub struct SidecarArgs {
     /// Object the patch targets, KIND/NAME.
     #[arg(long, value_name = "KIND/NAME", default_value = "Deployment/runner")]
     pub target: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// How the daemons run.
+    #[arg(long, value_parser = ["rootless", "privileged", "userns"], default_value = "rootless")]
+    pub mode: String,
+    /// CPU architectures, one pool each.
+    #[arg(long, value_delimiter = ',', default_value = "amd64,arm64")]
+    pub arch: Vec<String>,
+    /// Replace an existing file.
+    #[arg(long)]
+    pub force: bool,
 }

@@ -6,6 +6,7 @@ pub mod certs;
 pub mod cli;
 pub mod client;
 pub mod error;
+pub mod init;
 pub mod lint;
 pub mod profile;
 pub mod render;
@@ -24,6 +25,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     error::set_verbosity(cli.quiet, cli.verbose);
     match cli.command {
         Command::Render(args) => render_command(cli.spec.as_deref(), &args),
+        Command::Init(args) => {
+            let path = cli.spec.unwrap_or_else(|| "farm.toml".into());
+            let mode = profile::Mode::parse(&args.mode).expect("clap only accepts known modes");
+            init::write(&path, mode, &args.arch, args.force)?;
+            error::note(format!(
+                "wrote `{}`; next: buildfarm lint && buildfarm render",
+                path.display()
+            ));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Certs(command) => certs_command(cli.spec.as_deref(), command),
         Command::Lint(args) => lint_command(cli.spec.as_deref(), &args),
         Command::Client(command) => client_command(cli.spec.as_deref(), command),

@@ -449,3 +449,113 @@ fn quiet_and_verbose_only_change_stderr() {
         Some(2)
     );
 }
+
+#[test]
+fn init_writes_a_farm_that_renders_and_lints_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = buildfarm(dir.path(), &["init"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = fs::read_to_string(dir.path().join("farm.toml")).unwrap();
+    // Every key of the reference is named, with its explanation.
+    for key in [
+        "name =",
+        "namespace =",
+        "create_namespace",
+        "mode =",
+        "image =",
+        "buildkit_version",
+        "kubernetes =",
+        "port =",
+        "cluster_domain",
+        "debug =",
+        "metrics_port",
+        "extra_args",
+        "drain_seconds",
+        "[probes]",
+        "[tls]",
+        "[[tls.client]]",
+        "[gc]",
+        "[history]",
+        "[buildkitd]",
+        "[[extra_volume]]",
+        "[[pool]]",
+        "arch =",
+        "replicas =",
+        "storage =",
+        "storage_class",
+        "resources =",
+        "node_selector",
+        "tolerations",
+        "pod_annotations",
+        "affinity",
+        "priority_class_name",
+        "pod_management_policy",
+        "key =",
+        "server_days",
+        "max_used",
+        "keep_duration",
+    ] {
+        assert!(text.contains(key), "init mentions `{key}`");
+    }
+    assert_eq!(
+        buildfarm(dir.path(), &["lint", "--deny-warnings"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let rendered = buildfarm(dir.path(), &["render"]);
+    assert_eq!(
+        kind(
+            &parse_stream(&String::from_utf8(rendered.stdout).unwrap()),
+            "StatefulSet"
+        )
+        .len(),
+        2
+    );
+}
+
+#[test]
+fn init_takes_mode_and_arches_and_never_overwrites_unasked() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        buildfarm(
+            dir.path(),
+            &["init", "--mode", "userns", "--arch", "amd64,arm64,s390x"]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    let again = buildfarm(dir.path(), &["init"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).starts_with("error: `farm.toml` exists; pass --force to replace it"));
+    let text = fs::read_to_string(dir.path().join("farm.toml")).unwrap();
+    assert!(text.contains("mode = \"userns\"") && text.contains("\nkubernetes = \"1.33\""));
+    assert_eq!(text.matches("\n[[pool]]").count(), 3);
+    assert_eq!(
+        buildfarm(dir.path(), &["lint", "--deny-warnings"])
+            .status
+            .code(),
+        Some(0)
+    );
+
+    let bad = buildfarm(dir.path(), &["init", "--arch", "mips", "--force"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).starts_with("error: unknown arch `mips` in --arch"));
+    assert_eq!(
+        fs::read_to_string(dir.path().join("farm.toml")).unwrap(),
+        text,
+        "left as it was"
+    );
+    assert_eq!(
+        buildfarm(dir.path(), &["init", "--mode", "privileged", "--force"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert!(
+        fs::read_to_string(dir.path().join("farm.toml"))
+            .unwrap()
+            .contains("mode = \"privileged\"")
+    );
+}

@@ -19,6 +19,11 @@ use crate::profile::{Mode, Profile};
 use size::DiskSpace;
 use version::{KubeVersion, Version};
 
+/// CPU architectures a pool can have, as Kubernetes names them (`kubernetes.io/arch`).
+pub const ARCHES: [&str; 7] = [
+    "amd64", "arm64", "arm", "ppc64le", "s390x", "riscv64", "386",
+];
+
 #[derive(Debug, Clone)]
 pub struct Farm {
     /// The spec as written, and where each key is (`image`, `gc.max_used`, `pool.0.storage`):

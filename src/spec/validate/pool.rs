@@ -9,11 +9,7 @@ use super::Checker;
 use crate::error::{did_you_mean, one_of};
 use crate::spec::raw::{RawPool, RawResources, RawToleration};
 use crate::spec::size::parse_quantity;
-use crate::spec::{Pool, Storage, Toleration, defaults, names};
-
-pub const ARCHES: [&str; 7] = [
-    "amd64", "arm64", "arm", "ppc64le", "s390x", "riscv64", "386",
-];
+use crate::spec::{ARCHES, Pool, Storage, Toleration, defaults, names};
 
 /// A StatefulSet's pods carry `controller-revision-hash: <statefulset>-<hash>`, a label value
 /// (≤ 63 characters) with a hash of up to 10 characters: so a StatefulSet name is at most 52.

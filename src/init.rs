@@ -1,0 +1,136 @@
+//! `buildfarm init`: a farm.toml that names every key with what it does, its default and its
+//! unit, and that renders and lints cleanly as written.
+
+use std::path::Path;
+
+use anyhow::bail;
+
+use crate::certs::files;
+use crate::error::Source;
+use crate::profile::Mode;
+
+const HEAD: &str = r#"# farm.toml: a BuildKit build farm for Kubernetes.
+#   buildfarm lint                         check it (CI: --format github|gitlab --deny-warnings)
+#   buildfarm render | kubectl apply -f -  deploy it
+#   buildfarm client buildx                connect docker buildx to it
+# Commented lines show the defaults. Reference: README.md, "farm.toml reference".
+
+# Base name of every object: <name>-<pool> StatefulSets and Services, <name>-config, ...
+name = "buildkitd"
+# Namespace of the farm. `render` creates it (with Pod Security labels that admit the daemons)
+# unless create_namespace = false.
+namespace = "buildkit"
+# create_namespace = true
+
+# rootless: uid 1000, no privileged pods (build steps can see the daemon's processes)
+# privileged: root, full sandbox for build steps; the namespace must admit privileged pods
+# userns: privileged inside a user namespace, unprivileged on the node (Kubernetes 1.33+)
+mode = "{mode}"
+# image = "{image}"   # default: the mode's pinned, tested release
+# buildkit_version = "0.32.2"   # only when the image tag names no release (a digest, master)
+
+# Oldest Kubernetes version the farm must run on; it decides which pod fields are used.
+{kubernetes}
+# port = 1234                      # buildkitd's TCP port (mTLS)
+# cluster_domain = "cluster.local" # cluster DNS domain, for certificate names
+# debug = false                    # buildkitd debug logs
+# metrics_port = 6060              # serve Prometheus /metrics (unauthenticated, pod-internal)
+# extra_args = []                  # more buildkitd arguments
+# drain_seconds = 1800             # seconds a stopping daemon waits for running builds
+
+# [probes]                         # all run `buildctl debug workers` on the daemon's socket
+# timeout_seconds = 10             # seconds before a probe counts as failed
+# readiness_period_seconds = 10
+# liveness_period_seconds = 60
+# liveness_failure_threshold = 5   # failed liveness checks in a row before a restart
+# startup_seconds = 300            # seconds a daemon may take to start
+
+# [tls]
+# mode = "generated"               # generated (files in `dir`) | cert-manager | external
+# dir = "certs"                    # relative to this file
+# secret = "buildkitd-daemon-tls"  # the Secret the daemons mount (needed for external)
+# key = "ecdsa-p256"               # ecdsa-p256 | ecdsa-p384 | ed25519
+# server_days = 365
+# client_days = 365
+# ca_days = 3650
+# extra_sans = []                  # more names for the daemon certificate (DNS or IP)
+# [[tls.client]]                   # one per CI system; default: one client named "default"
+# name = "gitlab-runner"           # certs/client/gitlab-runner/
+# namespace = "gitlab"             # also render a Secret with its certificate there
+
+# [gc]                             # default: derived from each pool's volume (75% cap, 10% floor,
+#                                  # 15% free); BuildKit reads "GB" as GiB; "80%" = of the volume
+# reserved = "10GB"                # cache kept no matter what
+# max_used = "75GB"                # the cap
+# min_free = "15GB"                # free space GC tries to leave
+# keep_duration = "48h"            # build contexts, cache mounts, git checkouts unused this long go
+
+# [history]
+# max_age = "48h"
+# max_entries = 50
+
+# [buildkitd]                      # merged into buildkitd.toml, for what the spec does not model
+# worker.oci.max-parallelism = 4
+# registry."docker.io".mirrors = ["mirror.example.com"]
+
+# [[extra_volume]]                 # mounted into every daemon
+# name = "registry-ca"
+# mount_path = "/etc/ssl/registry"
+# source = { configMap = { name = "registry-ca" } }
+"#;
+
+const POOL: &str = r#"
+[[pool]]                           # one per CPU architecture; objects are <name>-<pool>
+arch = "{arch}"
+# name = "{arch}"                  # pool name, default: the arch
+replicas = 2                       # daemons in the pool
+storage = "100Gi"                  # cache volume per daemon; omit for an ephemeral cache
+# storage_class = "fast-ssd"       # default: the cluster's default StorageClass
+resources = { requests = { cpu = "1", memory = "2Gi" }, limits = { memory = "8Gi" } }
+# node_selector = { buildkit = "dedicated" }   # kubernetes.io/arch is set from `arch`
+# tolerations = [{ key = "buildkit", operator = "Exists", effect = "NoSchedule" }]
+# pod_annotations = { "cluster-autoscaler.kubernetes.io/safe-to-evict" = "false" }
+# affinity = { podAntiAffinity = { } }         # as in a Pod spec
+# priority_class_name = "ci"
+# pod_management_policy = "Parallel"           # or OrderedReady
+"#;
+
+/// The text of a new farm.toml.
+pub fn farm_toml(mode: Mode, arches: &[String]) -> String {
+    let image = crate::profile::Profile::load(mode).image;
+    let kubernetes = match mode {
+        Mode::Userns => "kubernetes = \"1.33\"".to_string(),
+        _ => format!("# kubernetes = \"{}\"", crate::spec::defaults::KUBERNETES),
+    };
+    let mut out = HEAD
+        .replace("{mode}", mode.as_str())
+        .replace("{image}", &image)
+        .replace("{kubernetes}", &kubernetes);
+    for arch in arches {
+        out.push_str(&POOL.replace("{arch}", arch));
+    }
+    out
+}
+
+/// Writes a new farm.toml to `path`, checked first: an invalid one is never written.
+pub fn write(path: &Path, mode: Mode, arches: &[String], force: bool) -> anyhow::Result<()> {
+    if let Some(bad) = arches
+        .iter()
+        .find(|a| !crate::spec::ARCHES.contains(&a.as_str()))
+    {
+        bail!(
+            "unknown arch `{bad}` in --arch (known: {})",
+            crate::spec::ARCHES.join(", ")
+        );
+    }
+    if path.exists() && !force {
+        bail!("`{}` exists; pass --force to replace it", path.display());
+    }
+    let text = farm_toml(mode, arches);
+    crate::spec::parse(
+        &Source::new(path.display().to_string(), text.as_str()),
+        Path::new(""),
+        None,
+    )?;
+    files::write_atomic(path, text.as_bytes(), files::CERT_MODE)
+}
