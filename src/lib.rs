@@ -65,29 +65,16 @@ fn write_stdout(bytes: &[u8]) -> anyhow::Result<ExitCode> {
 
 fn client_command(spec_path: Option<&Path>, command: ClientCommand) -> anyhow::Result<ExitCode> {
     let farm = load(spec_path, None)?;
-    let client_name = |c: &Option<String>| -> anyhow::Result<String> {
-        let id = client::Identity::new(&farm, c.as_deref(), None)?;
-        Ok(id
-            .dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default())
+    let identity = |client: &Option<String>, certs: Option<&Path>| {
+        client::Identity::new(&farm, client.as_deref(), certs)
     };
     let out = match command {
         ClientCommand::Buildx(a) => {
-            let id = client::Identity::new(
-                &farm,
-                a.identity.client.as_deref(),
-                a.identity.certs.as_deref(),
-            )?;
+            let id = identity(&a.identity.client, a.identity.certs.as_deref())?;
             client::buildx(&farm, &a.name, &id, a.via)
         }
         ClientCommand::Buildctl(a) => {
-            let id = client::Identity::new(
-                &farm,
-                a.identity.client.as_deref(),
-                a.identity.certs.as_deref(),
-            )?;
+            let id = identity(&a.identity.client, a.identity.certs.as_deref())?;
             client::buildctl(
                 &farm,
                 client::pool(&farm, a.pool.as_deref())?,
@@ -95,8 +82,8 @@ fn client_command(spec_path: Option<&Path>, command: ClientCommand) -> anyhow::R
                 a.key.as_deref(),
             )
         }
-        ClientCommand::Gitlab(a) => client::gitlab(&farm, &client_name(&a.client)?, a.tool),
-        ClientCommand::Github(a) => client::github(&farm, &client_name(&a.client)?),
+        ClientCommand::Gitlab(a) => client::gitlab(&farm, &identity(&a.client, None)?.name, a.tool),
+        ClientCommand::Github(a) => client::github(&farm, &identity(&a.client, None)?.name),
         ClientCommand::Endpoint(a) => client::endpoints(
             &farm,
             client::pool(&farm, a.pool.as_deref())?,

@@ -261,17 +261,23 @@ fn write_bundle(farm: &Farm, layout: &Layout, bundle: &str) -> anyhow::Result<()
     Ok(())
 }
 
+/// The farm's CAs, which must exist already (the `certs` operations other than `generate`).
+fn existing_authorities(layout: &Layout) -> anyhow::Result<Authorities> {
+    match store::load_authorities(layout)? {
+        Some(cas) => Ok(cas),
+        None => bail!(
+            "no CA in `{}`: run `buildfarm certs generate` first",
+            layout.root.display()
+        ),
+    }
+}
+
 /// `certs renew`: reissues the daemon and client certificates that expire within `days`
 /// (expired ones included), keeping the CA. Returns what was renewed.
 pub fn renew(farm: &Farm, days: u32) -> anyhow::Result<Vec<String>> {
     let layout = managed(farm)?;
     let _lock = layout.lock()?;
-    let Some(cas) = store::load_authorities(&layout)? else {
-        bail!(
-            "no CA in `{}`: run `buildfarm certs generate` first",
-            layout.root.display()
-        );
-    };
+    let cas = existing_authorities(&layout)?;
     let horizon = now() + i64::from(days) * 86_400;
     let due =
         |leaf: &Option<store::Leaf>| leaf.as_ref().is_none_or(|l| l.info.not_after <= horizon);
@@ -304,12 +310,7 @@ pub fn renew(farm: &Farm, days: u32) -> anyhow::Result<Vec<String>> {
 pub fn rotate_ca(farm: &Farm) -> anyhow::Result<()> {
     let layout = managed(farm)?;
     let _lock = layout.lock()?;
-    let Some(cas) = store::load_authorities(&layout)? else {
-        bail!(
-            "no CA in `{}`: run `buildfarm certs generate` first",
-            layout.root.display()
-        );
-    };
+    let cas = existing_authorities(&layout)?;
     if cas.previous.is_some() {
         let hint = "run `buildfarm certs rotate-ca --finish` once every client has the new ca.crt";
         return Err(Invalid::from(
@@ -368,12 +369,7 @@ pub struct Entry {
 /// `certs show`: every certificate in the folder, validated as `render` would.
 pub fn show(farm: &Farm) -> anyhow::Result<Vec<Entry>> {
     let layout = managed(farm)?;
-    let Some(cas) = store::load_authorities(&layout)? else {
-        bail!(
-            "no CA in `{}`: run `buildfarm certs generate` first",
-            layout.root.display()
-        );
-    };
+    let cas = existing_authorities(&layout)?;
     let entry = |role: String, path: std::path::PathBuf, pem: &str| -> anyhow::Result<Entry> {
         let info =
             inspect::read(pem).map_err(|why| anyhow::anyhow!("`{}`: {why}", path.display()))?;

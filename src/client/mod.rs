@@ -19,6 +19,7 @@ const TLSDIR_NAMES: Version = Version::new(0, 21, 0);
 
 /// The client certificate files a CI job presents.
 pub struct Identity {
+    pub name: String,
     pub dir: PathBuf,
 }
 
@@ -51,7 +52,7 @@ impl Identity {
         );
         let dir = std::path::absolute(&dir)
             .with_context(|| format!("failed to resolve `{}`", dir.display()))?;
-        Ok(Identity { dir })
+        Ok(Identity { name, dir })
     }
 
     pub fn ca(&self) -> String {
