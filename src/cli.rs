@@ -53,6 +53,8 @@ pub enum Command {
     /// Connect CI to the farm: buildx and buildctl commands, GitLab/GitHub snippets, pinning.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Print the JSON Schema of farm.toml, for editors (taplo, Even Better TOML) and CI.
+    Schema,
     /// Print a shell completion script: `buildfarm completions bash > /etc/bash_completion.d/buildfarm`.
     Completions {
         #[arg(value_enum)]

@@ -9,7 +9,8 @@ use crate::certs::files;
 use crate::error::Source;
 use crate::profile::Mode;
 
-const HEAD: &str = r#"# farm.toml: a BuildKit build farm for Kubernetes.
+const HEAD: &str = r#"#:schema ./farm.schema.json
+# farm.toml: a BuildKit build farm for Kubernetes.
 #   buildfarm lint                         check it (CI: --format github|gitlab --deny-warnings)
 #   buildfarm render | kubectl apply -f -  deploy it
 #   buildfarm client buildx                connect docker buildx to it
@@ -112,7 +113,8 @@ pub fn farm_toml(mode: Mode, arches: &[String]) -> String {
     out
 }
 
-/// Writes a new farm.toml to `path`, checked first: an invalid one is never written.
+/// Writes a new farm.toml to `path`, checked first (an invalid one is never written), and
+/// `farm.schema.json` beside it, which the `#:schema` line points editors to.
 pub fn write(path: &Path, mode: Mode, arches: &[String], force: bool) -> anyhow::Result<()> {
     if let Some(bad) = arches
         .iter()

@@ -44,6 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             clap_complete::generate(shell, &mut command, "buildfarm", &mut out);
             write_stdout(&out)
         }
+        Command::Schema => write_stdout(spec::schema().as_bytes()),
         Command::Man => {
             let mut out = Vec::new();
             clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())

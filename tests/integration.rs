@@ -8,4 +8,5 @@ mod errors;
 mod fuzz;
 mod lint;
 mod render;
+mod schema;
 mod tls;

@@ -2,13 +2,54 @@
 //! every value checked later, nothing is defaulted here (that is `defaults.rs`' job).
 //! The `///` docs on these fields are the farm.toml reference.
 
+use std::borrow::Cow;
+use std::ops::Range;
+
 use indexmap::IndexMap;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use toml::Spanned;
 
 type S<T> = Option<Spanned<T>>;
 
-#[derive(Debug, Default, Deserialize)]
+/// A value and where it is written. Wraps `toml::Spanned` so the JSON Schema of farm.toml can be
+/// derived from these same types (its schema is the value's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spanned<T>(toml::Spanned<T>);
+
+impl<T> Spanned<T> {
+    pub fn span(&self) -> Range<usize> {
+        self.0.span()
+    }
+    pub fn get_ref(&self) -> &T {
+        self.0.get_ref()
+    }
+    pub fn into_inner(self) -> T {
+        self.0.into_inner()
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        toml::Spanned::deserialize(d).map(Spanned)
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Spanned<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawFarm {
     /// Base name of every object (a DNS-1123 label starting with a letter). Default `buildkitd`.
@@ -47,6 +88,7 @@ pub struct RawFarm {
     pub history: Option<Spanned<RawHistory>>,
     /// Merged into the generated buildkitd.toml, for options the spec does not model
     /// (registry mirrors, `worker.oci.cniPoolSize`, `worker.oci.max-parallelism`, …).
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub buildkitd: S<toml::Table>,
     /// Extra volumes mounted into every daemon (e.g. a registry CA bundle).
     pub extra_volume: Option<Vec<Spanned<RawVolume>>>,
@@ -54,7 +96,7 @@ pub struct RawFarm {
     pub pool: Option<Spanned<Vec<Spanned<RawPool>>>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawProbes {
     /// Seconds each probe may take before it counts as failed. Default 10.
@@ -69,7 +111,7 @@ pub struct RawProbes {
     pub startup_seconds: S<i64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTls {
     /// `generated` (default: buildfarm issues the certs into `dir`), `cert-manager` (rendered
@@ -93,7 +135,7 @@ pub struct RawTls {
     pub client: Option<Vec<Spanned<RawClient>>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawClient {
     /// Client name: certificate CN and folder `certs/client/<name>/`.
@@ -103,21 +145,24 @@ pub struct RawClient {
     pub namespace: S<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawGc {
     /// Cache kept no matter what (`reservedSpace`, BuildKit v0.17+). Sizes: `"50GB"` (BuildKit
     /// reads every suffix as binary), `"50GiB"`, `"80%"` of the volume, or bytes.
+    #[schemars(with = "Option<DiskSpaceSchema>")]
     pub reserved: S<toml::Value>,
     /// Cap on the cache (`maxUsedSpace`; written as `keepBytes` before v0.17).
+    #[schemars(with = "Option<DiskSpaceSchema>")]
     pub max_used: S<toml::Value>,
     /// Free space GC tries to leave on the volume (`minFreeSpace`, BuildKit v0.17+).
+    #[schemars(with = "Option<DiskSpaceSchema>")]
     pub min_free: S<toml::Value>,
     /// Age after which build contexts, cache mounts and git checkouts go, e.g. `"48h"`. Default 48h.
     pub keep_duration: S<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHistory {
     /// Age after which build records go, e.g. `"48h"`. Default 48h.
@@ -126,7 +171,7 @@ pub struct RawHistory {
     pub max_entries: S<i64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawVolume {
     /// Volume name (DNS-1123 label).
@@ -136,10 +181,11 @@ pub struct RawVolume {
     /// Mount read-only. Default true.
     pub read_only: Option<bool>,
     /// A Kubernetes volume source as in a Pod spec, e.g. `{ secret = { secretName = "ca" } }`.
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub source: S<toml::Table>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPool {
     /// CPU architecture: `amd64`, `arm64`, `arm`, `ppc64le`, `s390x`, `riscv64` or `386`.
@@ -161,6 +207,7 @@ pub struct RawPool {
     /// Annotations on the daemon pods.
     pub pod_annotations: Option<IndexMap<String, Spanned<String>>>,
     /// A Kubernetes affinity, as in a Pod spec (camelCase keys).
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub affinity: S<toml::Table>,
     /// PriorityClass of the daemon pods.
     pub priority_class_name: S<String>,
@@ -168,7 +215,7 @@ pub struct RawPool {
     pub pod_management_policy: S<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawToleration {
     pub key: S<String>,
@@ -178,9 +225,29 @@ pub struct RawToleration {
     pub toleration_seconds: S<i64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawResources {
+    #[schemars(with = "Option<IndexMap<String, QuantitySchema>>")]
     pub requests: Option<IndexMap<String, Spanned<toml::Value>>>,
+    #[schemars(with = "Option<IndexMap<String, QuantitySchema>>")]
     pub limits: Option<IndexMap<String, Spanned<toml::Value>>>,
+}
+
+/// A GC size: `"50GB"` (BuildKit reads every suffix as binary), `"50GiB"`, `"80%"`, or bytes.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // describes the schema only
+enum DiskSpaceSchema {
+    Text(String),
+    Bytes(u64),
+}
+
+/// A Kubernetes quantity: `"500m"`, `"8Gi"`, or a number.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // describes the schema only
+enum QuantitySchema {
+    Text(String),
+    Number(f64),
 }

@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use toml::Spanned;
+use crate::spec::raw::Spanned;
 
 use super::Checker;
 use crate::spec::raw::{RawGc, RawHistory};

@@ -4,8 +4,8 @@
 use std::ops::{Range, RangeInclusive};
 use std::path::Path;
 
+use crate::spec::raw::Spanned;
 use indexmap::IndexMap;
-use toml::Spanned;
 
 use super::defaults::CERTS_DIR;
 use super::raw::RawFarm;

@@ -2,8 +2,8 @@
 
 use std::ops::Range;
 
+use crate::spec::raw::Spanned;
 use indexmap::IndexMap;
-use toml::Spanned;
 
 use super::Checker;
 use crate::error::{did_you_mean, one_of};

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use toml::Spanned;
+use crate::spec::raw::Spanned;
 
 use super::Checker;
 use crate::spec::raw::RawTls;
