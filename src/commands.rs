@@ -1,0 +1,252 @@
+//! The commands: each reads what it needs, calls the stages, and writes its product to stdout
+//! (notes and errors go to stderr, so `render | kubectl apply -f -` is never polluted).
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::cli::{
+    CertsCommand, Cli, ClientCommand, Command, InitArgs, LintArgs, RenderArgs, ShowFormat,
+};
+use crate::profile::Mode;
+use crate::spec::{self, Farm, Origin};
+use crate::{certs, client, error, lint, load, render, render_farm};
+
+/// The product goes to stdout, whole, or the command fails (a closed pipe is an I/O error).
+fn print(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .context("failed to write to stdout")
+}
+
+pub fn init(spec_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<ExitCode> {
+    let path = spec_path.unwrap_or(Path::new("farm.toml"));
+    let mode = Mode::parse(&args.mode).expect("clap only accepts known modes");
+    crate::init::write(path, mode, &args.arch, args.force)?;
+    error::note(format!(
+        "wrote `{}`; next: buildfarm lint && buildfarm render",
+        path.display()
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completions, man page, schema: generated text on stdout.
+pub fn generated(command: &Command) -> anyhow::Result<ExitCode> {
+    let mut out = Vec::new();
+    match command {
+        Command::Completions { shell } => clap_complete::generate(
+            *shell,
+            &mut <Cli as clap::CommandFactory>::command(),
+            "buildfarm",
+            &mut out,
+        ),
+        Command::Man => clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+            .render(&mut out)
+            .context("failed to render the man page")?,
+        _ => out.extend_from_slice(crate::spec::schema().as_bytes()),
+    }
+    print(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn client_command(
+    spec_path: Option<&Path>,
+    command: ClientCommand,
+) -> anyhow::Result<ExitCode> {
+    let farm = load(spec_path, None)?;
+    let identity = |client: &Option<String>, certs: Option<&Path>| {
+        client::Identity::new(&farm, client.as_deref(), certs)
+    };
+    let out = match command {
+        ClientCommand::Buildx(a) => {
+            let id = identity(&a.identity.client, a.identity.certs.as_deref())?;
+            client::buildx(&farm, &a.name, &id, a.via)
+        }
+        ClientCommand::Buildctl(a) => {
+            let id = identity(&a.identity.client, a.identity.certs.as_deref())?;
+            client::buildctl(
+                &farm,
+                client::pool(&farm, a.pool.as_deref())?,
+                &id,
+                a.key.as_deref(),
+            )
+        }
+        ClientCommand::Gitlab(a) => client::gitlab(&farm, &identity(&a.client, None)?.name, a.tool),
+        ClientCommand::Github(a) => client::github(&farm, &identity(&a.client, None)?.name),
+        ClientCommand::Endpoint(a) => client::endpoints(
+            &farm,
+            client::pool(&farm, a.pool.as_deref())?,
+            &a.key,
+            a.all,
+        ),
+        ClientCommand::Sidecar(a) => client::sidecar(&farm, a.format, &a.target),
+    };
+    print(out.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn lint_command(spec_path: Option<&Path>, args: &LintArgs) -> anyhow::Result<ExitCode> {
+    let (source, base) = read_spec(spec_path)?;
+    let findings = lint::lint(&source, &base, args.certs.as_deref());
+    let text = lint::format::render(&findings, args.format);
+    print(text.as_bytes())?;
+    let failing = |d: &error::Diagnostic| {
+        d.severity == error::Severity::Error
+            || (args.deny_warnings && d.severity == error::Severity::Warning)
+    };
+    Ok(if findings.iter().any(failing) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub fn certs_command(spec_path: Option<&Path>, command: CertsCommand) -> anyhow::Result<ExitCode> {
+    let dir = match &command {
+        CertsCommand::Generate(a) => &a.certs,
+        CertsCommand::Show(a) => &a.certs.certs,
+        CertsCommand::Renew(a) => &a.certs.certs,
+        CertsCommand::RotateCa(a) => &a.certs.certs,
+    };
+    let farm = load(spec_path, dir.as_deref())?;
+    let mut out = String::new();
+    match command {
+        CertsCommand::Generate(_) => {
+            certs::managed(&farm)?;
+            certs::ensure(&farm)?;
+            out.push_str(&format!(
+                "certificates are ready in `{}`\n",
+                farm.tls.dir.display()
+            ));
+        }
+        CertsCommand::Show(args) => {
+            let entries = certs::show(&farm)?;
+            out = match args.format {
+                ShowFormat::Json => {
+                    serde_json::to_string_pretty(&entries).expect("entries serialize") + "\n"
+                }
+                ShowFormat::Human => show_human(&entries),
+            };
+        }
+        CertsCommand::Renew(args) => {
+            let renewed = certs::renew(&farm, args.within)?;
+            out = match renewed.is_empty() {
+                true => format!("nothing expires within {} days\n", args.within),
+                false => format!(
+                    "renewed: {}\napply the rendered Secrets so the daemons restart with them\n",
+                    renewed.join(", ")
+                ),
+            };
+        }
+        CertsCommand::RotateCa(args) if args.finish => {
+            certs::finish_rotation(&farm)?;
+            out.push_str("rotation finished: the daemon certificate is issued by the new CA and the old CA is no longer trusted\n");
+        }
+        CertsCommand::RotateCa(_) => {
+            certs::rotate_ca(&farm)?;
+            out.push_str(
+                "new CA created; old and new CA are both trusted until `buildfarm certs rotate-ca --finish`.\n\
+                 1. apply the rendered Secrets (the daemons restart and trust both CAs)\n\
+                 2. give every client its new files from the client folders\n\
+                 3. run `buildfarm certs rotate-ca --finish` and apply again\n",
+            );
+        }
+    }
+    print(out.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show_human(entries: &[certs::Entry]) -> String {
+    let now = certs::now();
+    let mut out = String::new();
+    for e in entries {
+        let i = &e.info;
+        out.push_str(&format!("{} ({})\n", e.role, e.path));
+        out.push_str(&format!(
+            "  subject      {}\n  issuer       {}\n",
+            i.subject, i.issuer
+        ));
+        if !i.sans.is_empty() {
+            out.push_str(&format!("  SANs         {}\n", i.sans.join(", ")));
+        }
+        out.push_str(&format!(
+            "  valid        {} to {}\n",
+            certs::date(i.not_before),
+            certs::date(i.not_after)
+        ));
+        let left = i.days_left(now);
+        let state = if left < 0 {
+            " (EXPIRED)"
+        } else if left < 30 {
+            " (renew soon)"
+        } else {
+            ""
+        };
+        out.push_str(&format!("  days left    {left}{state}\n"));
+        out.push_str(&format!(
+            "  key          {}\n  sha256       {}\n\n",
+            i.key_type, i.fingerprint
+        ));
+    }
+    out.pop();
+    out
+}
+
+pub fn render_command(spec_path: Option<&Path>, args: &RenderArgs) -> anyhow::Result<ExitCode> {
+    let farm = load(spec_path, args.certs.as_deref())?;
+    let options = render::Options {
+        secrets: !args.no_secrets,
+    };
+    if let Some(dir) = &args.check {
+        return check_command(&farm, options, dir);
+    }
+    let objects = render_farm(&farm, options)?;
+    match &args.out {
+        Some(dir) => render::out::write_dir(dir, &objects)?,
+        None => print(render::stream(&objects).as_bytes())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_command(farm: &Farm, options: render::Options, dir: &Path) -> anyhow::Result<ExitCode> {
+    let material = certs::load(farm)?;
+    let objects = render::render(farm, material.as_ref(), options)?;
+    let drifts = render::check::compare(dir, &objects)?;
+    let diffs: String = drifts.iter().map(|d| d.diff.as_str()).collect();
+    print(diffs.as_bytes())?;
+    if drifts.is_empty() {
+        error::note(format!("`{}` matches the spec", dir.display()));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let files: Vec<&str> = drifts.iter().map(|d| d.file.as_str()).collect();
+    eprintln!(
+        "error: `{}` differs from the spec in {} file{}: {}\n  = hint: run `buildfarm render --out {}` and commit the result",
+        dir.display(),
+        files.len(),
+        if files.len() == 1 { "" } else { "s" },
+        files.join(", "),
+        dir.display()
+    );
+    Ok(ExitCode::from(1))
+}
+
+/// The spec text and the folder its relative paths start from.
+pub fn read_spec(spec_path: Option<&Path>) -> anyhow::Result<(error::Source, std::path::PathBuf)> {
+    let default = Path::new("farm.toml");
+    let origin = match spec_path {
+        Some(path) => Origin::File(path),
+        None if default.exists() => Origin::File(default),
+        None => {
+            error::note(
+                "no farm.toml here, using the built-in farm (rootless, amd64 + arm64); \
+                 see examples/ for specs to start from",
+            );
+            Origin::BuiltIn
+        }
+    };
+    spec::read(origin)
+}
