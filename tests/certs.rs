@@ -6,19 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::common::{kind, named, parse_stream, render_str, str_of};
-
-fn buildfarm(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_buildfarm"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use crate::common::{buildfarm, kind, named, parse_stream, render_str, stderr, str_of};
 
 fn farm_dir(spec: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

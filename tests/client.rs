@@ -2,11 +2,10 @@
 //! the snippets parse as YAML, and rendezvous hashing is stable and fair.
 
 use std::path::Path;
-use std::process::Command;
 
 use buildfarm::client::endpoint::preference;
 
-use crate::common::shell_words;
+use crate::common::{buildfarm, shell_words, stderr};
 
 const TWO_ARCHES: &str = "[[tls.client]]\nname = \"ci\"\n[[pool]]\narch = \"amd64\"\nreplicas = 3\n[[pool]]\narch = \"arm64\"\n";
 
@@ -19,27 +18,14 @@ impl Farm {
     fn new(spec: &str) -> Farm {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("farm.toml"), spec).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_buildfarm"))
-            .args(["certs", "generate"])
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
+        let out = buildfarm(dir.path(), &["certs", "generate"]);
         assert!(out.status.success());
         Farm { dir }
     }
 
     fn client(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_buildfarm"))
-            .arg("client")
-            .args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = buildfarm(self.dir.path(), &[&["client"], args].concat());
+        assert!(out.status.success(), "{}", stderr(&out));
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -432,25 +418,17 @@ fn sidecar_snippet_and_patch_parse() {
 #[test]
 fn unknown_clients_and_pools_are_refused_with_a_suggestion() {
     let farm = Farm::new(TWO_ARCHES);
-    let out = Command::new(env!("CARGO_BIN_EXE_buildfarm"))
-        .args(["client", "buildctl", "--pool", "arm46"])
-        .current_dir(farm.dir.path())
-        .output()
-        .unwrap();
+    let out = buildfarm(farm.dir.path(), &["client", "buildctl", "--pool", "arm46"]);
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(
         err.starts_with("error: no pool is named `arm46`\n")
             && err.contains("did you mean `arm64`?"),
         "{err}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_buildfarm"))
-        .args(["client", "buildx", "--client", "cj"])
-        .current_dir(farm.dir.path())
-        .output()
-        .unwrap();
+    let out = buildfarm(farm.dir.path(), &["client", "buildx", "--client", "cj"]);
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(
         err.starts_with("error: no `[[tls.client]]` is named `cj`\n")
             && err.contains("the spec's clients: `ci`"),

@@ -4,9 +4,10 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 
 use buildfarm::error::{Diagnostic, Severity, Source};
+
+use crate::common::buildfarm;
 
 fn lint_in(spec: &str, certs: &Path) -> Vec<Diagnostic> {
     buildfarm::lint::lint(&Source::new("farm.toml", spec), Path::new(""), Some(certs))
@@ -31,10 +32,10 @@ fn found(spec: &str) -> Vec<(&'static str, Severity, usize)> {
         .collect()
 }
 
-fn has(spec: &str, rule: &str, severity: Severity, line: usize) {
+fn has(spec: &str, rule: &'static str, severity: Severity, line: usize) {
     let all = found(spec);
     assert!(
-        all.contains(&(rule_static(rule), severity, line)),
+        all.contains(&(rule, severity, line)),
         "expected {rule} ({severity:?}) at line {line}, got {all:?}"
     );
 }
@@ -45,10 +46,6 @@ fn lacks(spec: &str, rule: &str) {
         all.iter().all(|(r, _, _)| *r != rule),
         "did not expect {rule}: {all:?}"
     );
-}
-
-fn rule_static(rule: &str) -> &'static str {
-    Box::leak(rule.to_string().into_boxed_str())
 }
 
 /// A clean pool: pinned, a memory limit, two replicas.
@@ -437,12 +434,7 @@ fn exit_codes_follow_the_worst_finding() {
     let dir = tempfile::tempdir().unwrap();
     let run = |spec: &str, args: &[&str]| {
         fs::write(dir.path().join("farm.toml"), spec).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_buildfarm"))
-            .arg("lint")
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
+        let out = buildfarm(dir.path(), &[&["lint"], args].concat());
         out.status.code()
     };
     assert_eq!(run(POOL, &[]), Some(0), "notes only");

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: parse the stream back and look things up in it.
 
 use std::path::Path;
+use std::process::{Command, Output};
 
 use serde_yaml_ng::Value;
 
@@ -124,4 +125,17 @@ pub fn shell_words(line: &str) -> Vec<String> {
         words.push(word);
     }
     words
+}
+
+/// Runs the binary in `dir` (the working directory is where it looks for farm.toml and certs/).
+pub fn buildfarm(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_buildfarm"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }
