@@ -258,16 +258,18 @@ fn a_corrupt_ca_key_is_refused() {
     );
 }
 
-#[test]
-fn check_passes_on_a_fresh_out_folder_and_catches_a_one_character_drift() {
+/// A one-pool farm, rendered with `--out deploy`.
+fn rendered_to_deploy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("farm.toml"), "[[pool]]\narch = \"amd64\"\n").unwrap();
-    assert_eq!(
-        buildfarm(dir.path(), &["render", "--out", "deploy"])
-            .status
-            .code(),
-        Some(0)
-    );
+    let out = buildfarm(dir.path(), &["render", "--out", "deploy"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    dir
+}
+
+#[test]
+fn check_passes_on_a_fresh_out_folder_and_catches_a_one_character_drift() {
+    let dir = rendered_to_deploy();
     let ok = buildfarm(dir.path(), &["render", "--check", "deploy"]);
     assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
     assert!(ok.stdout.is_empty());
@@ -297,14 +299,7 @@ fn check_passes_on_a_fresh_out_folder_and_catches_a_one_character_drift() {
 
 #[test]
 fn check_reports_missing_and_unexpected_files() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("farm.toml"), "[[pool]]\narch = \"amd64\"\n").unwrap();
-    assert_eq!(
-        buildfarm(dir.path(), &["render", "--out", "deploy"])
-            .status
-            .code(),
-        Some(0)
-    );
+    let dir = rendered_to_deploy();
     fs::remove_file(
         dir.path()
             .join("deploy/07-poddisruptionbudget-buildkitd-amd64.yaml"),
@@ -323,14 +318,7 @@ fn check_reports_missing_and_unexpected_files() {
 
 #[test]
 fn check_compares_secrets_by_certificate_not_by_bytes() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("farm.toml"), "[[pool]]\narch = \"amd64\"\n").unwrap();
-    assert_eq!(
-        buildfarm(dir.path(), &["render", "--out", "deploy"])
-            .status
-            .code(),
-        Some(0)
-    );
+    let dir = rendered_to_deploy();
     // The same certificates, written differently: reordered keys and a block-style `data`.
     let secret = dir
         .path()
