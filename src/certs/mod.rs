@@ -72,7 +72,7 @@ pub fn missing_sans(farm: &Farm, have: &[String]) -> Vec<String> {
         s.parse::<std::net::IpAddr>()
             .map_or_else(|_| s.to_ascii_lowercase(), |ip| ip.to_string())
     };
-    let have: Vec<String> = have.iter().map(|s| norm(s)).collect();
+    let have: std::collections::HashSet<String> = have.iter().map(|s| norm(s)).collect();
     daemon_sans(farm)
         .into_iter()
         .filter(|s| !have.contains(&norm(s)))

@@ -7,8 +7,8 @@ use minijinja::value::Serde;
 use minijinja::{Value, context};
 use toml::Value as T;
 
-use super::Kind;
 use super::config::buildkitd_toml;
+use super::{Kind, parallel};
 use crate::certs::{Material, Pair};
 use crate::spec::defaults::CERTS_DIR;
 use crate::spec::version::kube;
@@ -22,19 +22,76 @@ pub struct ObjectSpec {
     pub context: Value,
 }
 
+impl ObjectSpec {
+    fn new(kind: Kind, name: String, namespace: Option<&String>, context: Value) -> Self {
+        let namespace = namespace.cloned();
+        ObjectSpec {
+            kind,
+            name,
+            namespace,
+            context,
+        }
+    }
+}
+
 const POOL_LABEL: &str = "buildfarm/pool";
 const CONFIG_FILE: &str = "buildkitd.toml";
 
-pub fn objects(farm: &Farm, certs: Option<&Material>) -> Vec<ObjectSpec> {
+/// What a farm renders to: the farm-wide objects' contexts, and per pool what its objects are
+/// built from (on whichever thread renders them).
+pub struct Plan<'a> {
+    pub farm_wide: Vec<ObjectSpec>,
+    pub pools: Vec<PoolPlan<'a>>,
+}
+
+pub struct PoolPlan<'a> {
+    farm: &'a Farm,
+    pool: &'a Pool,
+    config: String,
+    config_key: String,
+    certs_digest: Option<ring::digest::Digest>,
+}
+
+impl PoolPlan<'_> {
+    /// The pool's Service, headless Service, StatefulSet and PodDisruptionBudget.
+    pub fn objects(&self) -> [ObjectSpec; 4] {
+        let (farm, pool, ns) = (self.farm, self.pool, &self.farm.namespace);
+        let selector = selector(farm, pool);
+        let pool_labels = labels(farm, "daemon", Some(pool));
+        let service = |name: String, headless| {
+            let ctx = context! {
+                name => &name, namespace => ns, labels => Serde(&pool_labels), selector => Serde(&selector), headless, port => farm.port,
+            };
+            ObjectSpec::new(Kind::Service, name, Some(ns), ctx)
+        };
+        let checksum = checksum(&self.config, self.certs_digest.as_ref());
+        let statefulset = statefulset(farm, pool, &self.config_key, &checksum);
+        let pdb = context! { name => farm.pool_object(pool), namespace => ns, labels => Serde(&pool_labels), selector => Serde(&selector) };
+        [
+            service(farm.pool_object(pool), false),
+            service(farm.headless_service(pool), true),
+            ObjectSpec::new(
+                Kind::StatefulSet,
+                farm.pool_object(pool),
+                Some(ns),
+                statefulset,
+            ),
+            ObjectSpec::new(
+                Kind::PodDisruptionBudget,
+                farm.pool_object(pool),
+                Some(ns),
+                pdb,
+            ),
+        ]
+    }
+}
+
+/// The farm's objects; Secrets (private keys) only when `secrets`.
+pub fn plan<'a>(farm: &'a Farm, certs: Option<&Material>, secrets: bool) -> Plan<'a> {
     let ns = &farm.namespace;
     let mut out = Vec::new();
-    let mut push = |kind, name: String, namespace: Option<&String>, context| {
-        out.push(ObjectSpec {
-            kind,
-            name,
-            namespace: namespace.cloned(),
-            context,
-        });
+    let mut push = |kind, name, namespace: Option<&String>, context| {
+        out.push(ObjectSpec::new(kind, name, namespace, context));
     };
 
     if farm.create_namespace {
@@ -51,7 +108,7 @@ pub fn objects(farm: &Farm, certs: Option<&Material>) -> Vec<ObjectSpec> {
     push(Kind::ServiceAccount, farm.service_account(), Some(ns), ctx);
 
     // One buildkitd.toml when the pools agree (the usual case), else one key per pool.
-    let configs: Vec<String> = farm.pools.iter().map(|p| buildkitd_toml(farm, p)).collect();
+    let configs = parallel::map(&farm.pools, 64, |p| buildkitd_toml(farm, p));
     let shared = configs.windows(2).all(|w| w[0] == w[1]);
     let config_key = |pool: &Pool| match shared {
         true => CONFIG_FILE.to_string(),
@@ -64,7 +121,7 @@ pub fn objects(farm: &Farm, certs: Option<&Material>) -> Vec<ObjectSpec> {
     let ctx = context! { name => farm.config_map(), namespace => ns, labels => Serde(labels(farm, "config", None)), data => Serde(data) };
     push(Kind::ConfigMap, farm.config_map(), Some(ns), ctx);
 
-    if let Some(m) = certs {
+    if let Some(m) = certs.filter(|_| secrets) {
         let ctx = secret_context(
             &farm.tls.secret,
             ns,
@@ -89,6 +146,9 @@ pub fn objects(farm: &Farm, certs: Option<&Material>) -> Vec<ObjectSpec> {
             push(Kind::Secret, name, Some(client_ns), ctx);
         }
     }
+    if farm.tls.mode == TlsMode::CertManager {
+        out.extend(super::cert_manager::objects(farm));
+    }
 
     // The certificates are the same for every pool: hash them once (a big farm's daemon
     // certificate lists thousands of names).
@@ -100,33 +160,22 @@ pub fn objects(farm: &Farm, certs: Option<&Material>) -> Vec<ObjectSpec> {
         }
         ctx.finish()
     });
-    for (pool, config) in farm.pools.iter().zip(&configs) {
-        let selector = selector(farm, pool);
-        let pool_labels = labels(farm, "daemon", Some(pool));
-        for (name, headless) in [
-            (farm.pool_object(pool), false),
-            (farm.headless_service(pool), true),
-        ] {
-            let ctx = context! {
-                name => &name, namespace => ns, labels => Serde(&pool_labels), selector => Serde(&selector), headless, port => farm.port,
-            };
-            push(Kind::Service, name, Some(ns), ctx);
-        }
-        let checksum = checksum(config, certs_digest.as_ref());
-        let ctx = statefulset(farm, pool, &config_key(pool), &checksum);
-        push(Kind::StatefulSet, farm.pool_object(pool), Some(ns), ctx);
-        let ctx = context! { name => farm.pool_object(pool), namespace => ns, labels => Serde(&pool_labels), selector => Serde(&selector) };
-        push(
-            Kind::PodDisruptionBudget,
-            farm.pool_object(pool),
-            Some(ns),
-            ctx,
-        );
+    let pools = farm
+        .pools
+        .iter()
+        .zip(configs)
+        .map(|(pool, config)| PoolPlan {
+            farm,
+            pool,
+            config_key: config_key(pool),
+            config,
+            certs_digest,
+        })
+        .collect();
+    Plan {
+        farm_wide: out,
+        pools,
     }
-    if farm.tls.mode == TlsMode::CertManager {
-        out.extend(super::cert_manager::objects(farm));
-    }
-    out
 }
 
 /// A kubernetes.io/tls Secret: the trusted CA bundle and one certificate with its key.

@@ -1,77 +1,45 @@
-//! Spreading independent work (rendering objects, parsing them back) over the machine's cores
-//! with scoped threads; small farms stay on one thread, where spawning would only cost time.
+//! Spreading independent work (building, rendering and parsing back each pool's objects) over
+//! the machine's cores with scoped threads; small inputs stay on one thread, where spawning
+//! would only cost time.
 
 use std::thread;
 
-/// Below this many items a second thread costs more than it saves.
-const MIN_PER_THREAD: usize = 64;
-
-/// How many items each worker takes.
-fn chunk_len(items: usize) -> usize {
-    let cores = thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    items.div_ceil(cores).max(MIN_PER_THREAD)
+fn cores() -> usize {
+    thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
-/// `f` on consecutive slices of `items`, one slice per core when there are enough items; the
-/// results in order.
-pub fn chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> R + Sync) -> Vec<R> {
-    let len = chunk_len(items.len());
+/// `f` on consecutive slices of `items` (one per core, none shorter than `min_len` items),
+/// each on its own thread, while `here` runs on this one; `here`'s result and `f`'s, in order.
+pub fn beside<T: Sync, R: Send, H>(
+    items: &[T],
+    min_len: usize,
+    f: impl Fn(&[T]) -> R + Sync,
+    here: impl FnOnce() -> H,
+) -> (H, Vec<R>) {
+    let len = items.len().div_ceil(cores()).max(min_len.max(1));
     if items.len() <= len {
-        return vec![f(items)];
+        return (here(), vec![f(items)]);
     }
     thread::scope(|scope| {
         let workers: Vec<_> = items
             .chunks(len)
             .map(|part| scope.spawn(|| f(part)))
             .collect();
-        workers
+        let mine = here();
+        let theirs = workers
             .into_iter()
             .map(|w| w.join().expect("render workers do not panic"))
-            .collect()
-    })
-}
-
-/// Like `chunks`, with slices of about equal `weight` (documents differ tenfold in size, and
-/// sorted by kind the big ones sit together).
-pub fn weighted_chunks<T: Sync, R: Send>(
-    items: &[T],
-    weight: impl Fn(&T) -> usize,
-    f: impl Fn(&[T]) -> R + Sync,
-) -> Vec<R> {
-    let cores = thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    if items.len() <= MIN_PER_THREAD || cores == 1 {
-        return vec![f(items)];
-    }
-    let total: usize = items.iter().map(&weight).sum();
-    let share = total.div_ceil(cores).max(1);
-    let mut parts = Vec::with_capacity(cores);
-    let (mut start, mut acc) = (0, 0);
-    for (i, item) in items.iter().enumerate() {
-        acc += weight(item);
-        if acc >= share && parts.len() + 1 < cores {
-            parts.push(&items[start..=i]);
-            (start, acc) = (i + 1, 0);
-        }
-    }
-    parts.push(&items[start..]);
-    thread::scope(|scope| {
-        let workers: Vec<_> = parts
-            .into_iter()
-            .map(|part| scope.spawn(|| f(part)))
             .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("render workers do not panic"))
-            .collect()
+        (mine, theirs)
     })
 }
 
-/// `items.iter().map(f)`, in order, across threads when there are enough items.
-pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    chunks(items, |part| part.iter().map(&f).collect::<Vec<R>>())
-        .into_iter()
-        .flatten()
-        .collect()
+/// `items.iter().map(f)`, in order, across threads when there are at least `min_len` items
+/// for each.
+pub fn map<T: Sync, R: Send>(items: &[T], min_len: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let map_part = |part: &[T]| part.iter().map(&f).collect::<Vec<R>>();
+    let ((), parts) = beside(items, min_len, map_part, || ());
+    parts.into_iter().flatten().collect()
 }
 
 #[cfg(test)]
@@ -82,13 +50,24 @@ mod tests {
     fn keeps_the_order_across_threads() {
         let items: Vec<u32> = (0..1000).collect();
         assert_eq!(
-            map(&items, |x| x * 2),
+            map(&items, 1, |x| x * 2),
             items.iter().map(|x| x * 2).collect::<Vec<_>>()
         );
-        assert_eq!(map(&items[..3], |x| x + 1), [1, 2, 3]);
-        let sums = chunks(&items, |part| part.iter().sum::<u32>());
-        assert_eq!(sums.iter().sum::<u32>(), items.iter().sum::<u32>());
-        let parts = weighted_chunks(&items, |x| *x as usize, <[u32]>::to_vec);
+        assert_eq!(map(&items[..3], 64, |x| x + 1), [1, 2, 3]);
+        let (here, parts) = beside(&items, 10, <[u32]>::to_vec, || "here");
+        assert_eq!(here, "here");
         assert_eq!(parts.concat(), items, "every item once, in order");
+        if cores() > 1 {
+            assert_eq!(parts.len(), cores());
+        }
+    }
+
+    #[test]
+    fn small_inputs_stay_in_one_slice() {
+        let items = [1, 2, 3];
+        let ((), parts) = beside(&items, 4, <[i32]>::to_vec, || ());
+        assert_eq!(parts, [vec![1, 2, 3]]);
+        let ((), parts) = beside(&[] as &[i32], 4, <[i32]>::len, || ());
+        assert_eq!(parts, [0]);
     }
 }
