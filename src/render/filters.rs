@@ -1,12 +1,19 @@
 //! The only ways a value reaches YAML. Every user string is double-quoted and escaped, so no
 //! spec value can add keys, documents or change a type (`"true"`, `"1.30"`, `"- x"` stay strings).
 
+use std::fmt::Write as _;
+
 use minijinja::value::{Value, ValueKind};
 use minijinja::{Error, ErrorKind};
 
 /// A YAML double-quoted scalar (JSON-compatible escapes).
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
+    quote_into(&mut out, s);
+    out
+}
+
+fn quote_into(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -15,12 +22,13 @@ pub fn quote(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if needs_escape(c) => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
             c => out.push(c),
         }
     }
     out.push('"');
-    out
 }
 
 /// Characters YAML forbids or tools mangle: controls, DEL, C1, line/paragraph separators, BOM.
@@ -41,8 +49,8 @@ pub fn yaml_str(value: &Value) -> Result<Value, Error> {
 
 /// `{{ map | to_yaml(8) }}`: a map or list as block YAML, every line indented by `indent`.
 pub fn to_yaml(value: &Value, indent: usize) -> Result<Value, Error> {
-    let mut out = String::new();
-    write_block(&mut out, value, indent)?;
+    let mut out = String::with_capacity(256);
+    write_block(&mut out, value, indent, false)?;
     out.pop(); // the template supplies the final newline
     Ok(Value::from_safe_string(out))
 }
@@ -78,36 +86,43 @@ pub fn yaml_block(value: &Value, indent: usize) -> Result<Value, Error> {
     Ok(Value::from_safe_string(out))
 }
 
-fn write_block(out: &mut String, value: &Value, indent: usize) -> Result<(), Error> {
-    let pad = " ".repeat(indent);
+/// `indent` spaces (none when the line already holds a `- `).
+fn pad(out: &mut String, indent: usize, inline: bool) {
+    if !inline {
+        out.extend(std::iter::repeat_n(' ', indent));
+    }
+}
+
+/// `value` as block lines at `indent`; with `inline`, its first line continues the current one.
+fn write_block(out: &mut String, value: &Value, indent: usize, inline: bool) -> Result<(), Error> {
     match value.kind() {
         ValueKind::Map => {
             if value.len() == Some(0) {
-                out.push_str(&pad);
+                pad(out, indent, inline);
                 out.push_str("{}\n");
             }
-            for key in value.try_iter()? {
+            for (i, key) in value.try_iter()?.enumerate() {
                 let v = value.get_item(&key)?;
-                out.push_str(&pad);
-                out.push_str(&key_text(&key)?);
+                pad(out, indent, inline && i == 0);
+                key_into(out, &key)?;
                 out.push(':');
                 write_nested(out, &v, indent + 2, indent)?;
             }
         }
         ValueKind::Seq => {
             if value.len() == Some(0) {
-                out.push_str(&pad);
+                pad(out, indent, inline);
                 out.push_str("[]\n");
             }
-            for item in value.try_iter()? {
-                out.push_str(&pad);
+            for (i, item) in value.try_iter()?.enumerate() {
+                pad(out, indent, inline && i == 0);
                 out.push('-');
                 write_nested(out, &item, indent + 2, indent)?;
             }
         }
         _ => {
-            out.push_str(&pad);
-            out.push_str(&scalar(value)?);
+            pad(out, indent, inline);
+            scalar_into(out, value)?;
             out.push('\n');
         }
     }
@@ -118,65 +133,67 @@ fn write_block(out: &mut String, value: &Value, indent: usize) -> Result<(), Err
 /// a key stay at the key's indent, the common Kubernetes style).
 fn write_nested(out: &mut String, v: &Value, child: usize, parent: usize) -> Result<(), Error> {
     let empty = v.len() == Some(0);
+    let after_dash = out.ends_with('-');
     match v.kind() {
+        // After "- ", the first key goes on the same line.
+        ValueKind::Map if !empty && after_dash => {
+            out.push(' ');
+            write_block(out, v, child, true)?;
+        }
         ValueKind::Map if !empty => {
-            // After "- ", the first key goes on the same line.
-            if out.ends_with('-') {
-                let mut inner = String::new();
-                write_block(&mut inner, v, child)?;
-                out.push(' ');
-                out.push_str(inner.trim_start());
-            } else {
-                out.push('\n');
-                write_block(out, v, child)?;
-            }
+            out.push('\n');
+            write_block(out, v, child, false)?;
         }
         ValueKind::Seq if !empty => {
             out.push('\n');
-            let level = if out[..out.len() - 1].trim_end().ends_with('-') {
-                child
-            } else {
-                parent
-            };
-            write_block(out, v, level)?;
+            let level = if after_dash { child } else { parent };
+            write_block(out, v, level, false)?;
         }
         ValueKind::Map => out.push_str(" {}\n"),
         ValueKind::Seq => out.push_str(" []\n"),
         _ => {
             out.push(' ');
-            out.push_str(&scalar(v)?);
+            scalar_into(out, v)?;
             out.push('\n');
         }
     }
     Ok(())
 }
 
-fn scalar(v: &Value) -> Result<String, Error> {
+fn scalar_into(out: &mut String, v: &Value) -> Result<(), Error> {
     match v.kind() {
-        ValueKind::String => Ok(quote(v.as_str().unwrap_or_default())),
-        ValueKind::Bool => Ok(if v.is_true() { "true" } else { "false" }.into()),
-        ValueKind::Number => Ok(v.to_string()),
-        ValueKind::None | ValueKind::Undefined => Ok("null".into()),
-        other => Err(Error::new(
-            ErrorKind::InvalidOperation,
-            format!("cannot write a {other} as YAML"),
-        )),
+        ValueKind::String => quote_into(out, v.as_str().unwrap_or_default()),
+        ValueKind::Bool => out.push_str(if v.is_true() { "true" } else { "false" }),
+        ValueKind::Number => {
+            let _ = write!(out, "{v}");
+        }
+        ValueKind::None | ValueKind::Undefined => out.push_str("null"),
+        other => {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("cannot write a {other} as YAML"),
+            ));
+        }
     }
+    Ok(())
 }
 
 /// Keys stay plain when YAML cannot read them as anything but that string.
-fn key_text(key: &Value) -> Result<String, Error> {
+fn key_into(out: &mut String, key: &Value) -> Result<(), Error> {
     let s = key
         .as_str()
         .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "map keys must be strings"))?;
     let plain = s.starts_with(|c: char| c.is_ascii_alphabetic())
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
-        && !matches!(
-            s.to_ascii_lowercase().as_str(),
-            "y" | "yes" | "n" | "no" | "true" | "false" | "on" | "off" | "null"
-        );
-    Ok(if plain { s.to_string() } else { quote(s) })
+        && !["y", "yes", "n", "no", "true", "false", "on", "off", "null"]
+            .iter()
+            .any(|word| s.eq_ignore_ascii_case(word));
+    match plain {
+        true => out.push_str(s),
+        false => quote_into(out, s),
+    }
+    Ok(())
 }
 
 #[cfg(test)]
