@@ -596,6 +596,49 @@ fn checksum_follows_config_and_certificates() {
 }
 
 #[test]
+fn pools_share_a_config_file_exactly_when_their_files_agree() {
+    let pool = |name: &str, storage: &str| {
+        format!("[[pool]]\nname = \"{name}\"\narch = \"amd64\"\nstorage = \"{storage}\"\n")
+    };
+    let pools = [pool("a", "100Gi"), pool("b", "50Gi"), pool("c", "100Gi")].concat();
+    let mount_key = |objects: &[Value], name: &str| {
+        let sts = named(objects, "StatefulSet", name);
+        let volumes = sts["spec"]["template"]["spec"]["volumes"]
+            .as_sequence()
+            .unwrap();
+        let config = volumes.iter().find(|v| v["name"] == "config").unwrap();
+        str_of(&config["configMap"]["items"][0]["key"]).to_string()
+    };
+    let sum = |objects: &[Value], name: &str| {
+        let sts = named(objects, "StatefulSet", name);
+        str_of(&sts["spec"]["template"]["metadata"]["annotations"]["checksum/config"]).to_string()
+    };
+
+    // GC derived from the volume: a file per pool; equal volumes, equal files and checksums.
+    let (yaml, _certs) = render_str(&pools);
+    let objects = parse_stream(&yaml);
+    let data = kind(&objects, "ConfigMap")[0]["data"].as_mapping().unwrap();
+    assert_eq!(data.len(), 3);
+    assert_eq!(mount_key(&objects, "buildkitd-b"), "buildkitd-b.toml");
+    assert_eq!(data["buildkitd-a.toml"], data["buildkitd-c.toml"]);
+    assert_ne!(data["buildkitd-a.toml"], data["buildkitd-b.toml"]);
+    assert!(str_of(&data["buildkitd-b.toml"]).contains("50Gi"));
+    assert_eq!(sum(&objects, "buildkitd-a"), sum(&objects, "buildkitd-c"));
+    assert_ne!(sum(&objects, "buildkitd-a"), sum(&objects, "buildkitd-b"));
+
+    // Sizes set in [gc]: the volumes no longer matter, so one file serves every pool.
+    let (yaml, _certs) = render_str(&format!("[gc]\nmax_used = \"40GB\"\n{pools}"));
+    let objects = parse_stream(&yaml);
+    let data = kind(&objects, "ConfigMap")[0]["data"].as_mapping().unwrap();
+    assert_eq!(data.len(), 1);
+    assert!(str_of(&data["buildkitd.toml"]).contains("maxUsedSpace = 42949672960"));
+    for name in ["buildkitd-a", "buildkitd-b", "buildkitd-c"] {
+        assert_eq!(mount_key(&objects, name), "buildkitd.toml");
+        assert_eq!(sum(&objects, name), sum(&objects, "buildkitd-a"));
+    }
+}
+
+#[test]
 fn hostile_strings_stay_data() {
     let hostile = r#"": \n- {}#&*!|>'"%@"#;
     let toml_str = |s: &str| toml::Value::String(s.to_string()).to_string();

@@ -9,7 +9,7 @@ use toml::{Table, Value};
 use crate::spec::defaults::{self, CERTS_DIR};
 use crate::spec::size::{DiskSpace, human_bytes};
 use crate::spec::version::buildkit;
-use crate::spec::{Farm, Pool};
+use crate::spec::{Farm, Storage};
 
 /// The GC sizes a pool gets, and how they were chosen (for the file's header comment).
 struct GcSizes {
@@ -19,7 +19,9 @@ struct GcSizes {
     origin: String,
 }
 
-pub fn buildkitd_toml(farm: &Farm, pool: &Pool) -> String {
+/// A pool's buildkitd.toml: the farm's settings, with GC sizes derived from the pool's volume
+/// (the only thing of the pool's it depends on, so pools with equal volumes share it).
+pub fn buildkitd_toml(farm: &Farm, storage: Option<&Storage>) -> String {
     let mut root = Table::new();
     if farm.debug {
         root.insert("debug".into(), Value::Boolean(true));
@@ -52,7 +54,7 @@ pub fn buildkitd_toml(farm: &Farm, pool: &Pool) -> String {
         root.insert("history".into(), Value::Table(history));
     }
 
-    let sizes = gc_sizes(farm, pool);
+    let sizes = gc_sizes(farm, storage);
     let mut oci = Table::new();
     oci.insert("enabled".into(), Value::Boolean(true));
     oci.insert("gc".into(), Value::Boolean(true));
@@ -133,7 +135,7 @@ pub fn buildkitd_toml(farm: &Farm, pool: &Pool) -> String {
     out
 }
 
-fn gc_sizes(farm: &Farm, pool: &Pool) -> GcSizes {
+fn gc_sizes(farm: &Farm, storage: Option<&Storage>) -> GcSizes {
     if let Some(gc) = &farm.gc {
         let describe = |label: &str, v: Option<DiskSpace>| v.map(|v| format!("{label} {v}"));
         let parts: Vec<String> = [
@@ -155,7 +157,7 @@ fn gc_sizes(farm: &Farm, pool: &Pool) -> GcSizes {
             origin,
         };
     }
-    let Some(storage) = &pool.storage else {
+    let Some(storage) = storage else {
         return GcSizes {
             reserved: None,
             max_used: None,

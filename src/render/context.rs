@@ -12,7 +12,7 @@ use super::{Kind, parallel};
 use crate::certs::{Material, Pair};
 use crate::spec::defaults::CERTS_DIR;
 use crate::spec::version::kube;
-use crate::spec::{Farm, Pool, TlsMode};
+use crate::spec::{Farm, Pool, Storage, TlsMode};
 
 /// An object to render: its kind, identity and template context.
 pub struct ObjectSpec {
@@ -47,9 +47,8 @@ pub struct Plan<'a> {
 pub struct PoolPlan<'a> {
     farm: &'a Farm,
     pool: &'a Pool,
-    config: String,
     config_key: String,
-    certs_digest: Option<ring::digest::Digest>,
+    checksum: String,
 }
 
 impl PoolPlan<'_> {
@@ -64,8 +63,7 @@ impl PoolPlan<'_> {
             };
             ObjectSpec::new(Kind::Service, name, Some(ns), ctx)
         };
-        let checksum = checksum(&self.config, self.certs_digest.as_ref());
-        let statefulset = statefulset(farm, pool, &self.config_key, &checksum);
+        let statefulset = statefulset(farm, pool, &self.config_key, &self.checksum);
         let pdb = context! { name => farm.pool_object(pool), namespace => ns, labels => Serde(&pool_labels), selector => Serde(&selector) };
         [
             service(farm.pool_object(pool), false),
@@ -107,16 +105,47 @@ pub fn plan<'a>(farm: &'a Farm, certs: Option<&Material>, secrets: bool) -> Plan
     let ctx = context! { name => farm.service_account(), namespace => ns, labels => Serde(labels(farm, "daemon", None)) };
     push(Kind::ServiceAccount, farm.service_account(), Some(ns), ctx);
 
+    // The certificates are the same for every pool: hash them once (a big farm's daemon
+    // certificate lists thousands of names).
+    let certs_digest = certs.map(|m| {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        for part in [&m.ca_bundle, &m.daemon.crt, &m.daemon.key] {
+            ctx.update(part.as_bytes());
+            ctx.update(b"\0");
+        }
+        ctx.finish()
+    });
+    // A buildkitd.toml per distinct volume (pools usually share one), with its checksum.
+    let mut volumes: Vec<Option<&Storage>> = Vec::new();
+    let volume_of: Vec<usize> = farm
+        .pools
+        .iter()
+        .map(|pool| {
+            let volume = pool.storage.as_ref();
+            volumes
+                .iter()
+                .position(|v| *v == volume)
+                .unwrap_or_else(|| {
+                    volumes.push(volume);
+                    volumes.len() - 1
+                })
+        })
+        .collect();
+    let configs = parallel::map(&volumes, 64, |&volume| {
+        let text = buildkitd_toml(farm, volume);
+        let checksum = checksum(&text, certs_digest.as_ref());
+        (text, checksum)
+    });
     // One buildkitd.toml when the pools agree (the usual case), else one key per pool.
-    let configs = parallel::map(&farm.pools, 64, |p| buildkitd_toml(farm, p));
-    let shared = configs.windows(2).all(|w| w[0] == w[1]);
+    let shared = configs.windows(2).all(|w| w[0].0 == w[1].0);
     let config_key = |pool: &Pool| match shared {
         true => CONFIG_FILE.to_string(),
         false => format!("buildkitd-{}.toml", pool.name),
     };
     let mut data = IndexMap::new();
-    for (pool, text) in farm.pools.iter().zip(&configs) {
-        data.insert(config_key(pool), text.clone());
+    for (pool, &v) in farm.pools.iter().zip(&volume_of) {
+        data.entry(config_key(pool))
+            .or_insert_with(|| configs[v].0.clone());
     }
     let ctx = context! { name => farm.config_map(), namespace => ns, labels => Serde(labels(farm, "config", None)), data => Serde(data) };
     push(Kind::ConfigMap, farm.config_map(), Some(ns), ctx);
@@ -150,26 +179,15 @@ pub fn plan<'a>(farm: &'a Farm, certs: Option<&Material>, secrets: bool) -> Plan
         out.extend(super::cert_manager::objects(farm));
     }
 
-    // The certificates are the same for every pool: hash them once (a big farm's daemon
-    // certificate lists thousands of names).
-    let certs_digest = certs.map(|m| {
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-        for part in [&m.ca_bundle, &m.daemon.crt, &m.daemon.key] {
-            ctx.update(part.as_bytes());
-            ctx.update(b"\0");
-        }
-        ctx.finish()
-    });
     let pools = farm
         .pools
         .iter()
-        .zip(configs)
-        .map(|(pool, config)| PoolPlan {
+        .zip(volume_of)
+        .map(|(pool, v)| PoolPlan {
             farm,
             pool,
             config_key: config_key(pool),
-            config,
-            certs_digest,
+            checksum: configs[v].1.clone(),
         })
         .collect();
     Plan {
