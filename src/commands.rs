@@ -16,9 +16,15 @@ use crate::{certs, client, error, lint, load, render, render_farm};
 
 /// The product goes to stdout, whole, or the command fails (a closed pipe is an I/O error).
 fn print(bytes: &[u8]) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(bytes)
+    print_parts([bytes])
+}
+
+/// Writes `parts` one after the other, through one buffer (a big stream is never copied whole).
+fn print_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> anyhow::Result<()> {
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    parts
+        .into_iter()
+        .try_for_each(|part| stdout.write_all(part))
         .and_then(|()| stdout.flush())
         .context("failed to write to stdout")
 }
@@ -207,7 +213,7 @@ pub fn render_command(spec_path: Option<&Path>, args: &RenderArgs) -> anyhow::Re
     let objects = render_farm(&farm, options)?;
     match &args.out {
         Some(dir) => render::out::write_dir(dir, &objects)?,
-        None => print(render::stream(&objects).as_bytes())?,
+        None => print_parts(render::stream_parts(&objects).map(str::as_bytes))?,
     }
     Ok(ExitCode::SUCCESS)
 }

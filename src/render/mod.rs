@@ -129,11 +129,14 @@ const POOLS_PER_SLICE: usize = 8;
 /// The objects as one YAML stream: `---` between documents, one final newline.
 pub fn stream(objects: &[Object]) -> String {
     let mut out = String::with_capacity(objects.iter().map(|o| o.yaml.len() + 4).sum());
-    for (i, o) in objects.iter().enumerate() {
-        if i > 0 {
-            out.push_str("---\n");
-        }
-        out.push_str(&o.yaml);
-    }
+    out.extend(stream_parts(objects));
     out
+}
+
+/// The pieces of `stream`, in order, for writing it without a copy.
+pub fn stream_parts(objects: &[Object]) -> impl Iterator<Item = &str> {
+    objects.iter().enumerate().flat_map(|(i, o)| {
+        let separator = if i > 0 { "---\n" } else { "" };
+        [separator, o.yaml.as_str()]
+    })
 }
