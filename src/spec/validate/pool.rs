@@ -1,5 +1,6 @@
 //! `[[pool]]`: names, placement, resources.
 
+use std::collections::HashSet;
 use std::ops::Range;
 
 use crate::spec::raw::Spanned;
@@ -43,6 +44,7 @@ pub(super) fn pools(
         Some(l) => l.into_inner(),
     };
     let mut pools: Vec<Pool> = Vec::new();
+    let mut names = HashSet::new();
     for (i, raw_pool) in list.into_iter().enumerate() {
         let span = raw_pool.span();
         c.spans.insert(format!("pool.{i}"), span.clone());
@@ -58,7 +60,7 @@ pub(super) fn pools(
             c.spans
                 .insert(format!("pool.{i}.node_selector.{key}"), value.span());
         }
-        if let Some(pool) = pool(c, p, span, farm_name, &pools) {
+        if let Some(pool) = pool(c, p, span, farm_name, &mut names) {
             pools.push(pool);
         }
     }
@@ -70,7 +72,7 @@ fn pool(
     p: RawPool,
     span: Range<usize>,
     farm_name: &str,
-    earlier: &[Pool],
+    names: &mut HashSet<String>,
 ) -> Option<Pool> {
     let Some(arch) = p.arch else {
         c.error(
@@ -104,7 +106,7 @@ fn pool(
     }
     let name_span = p.name.as_ref().map_or(arch_span, Spanned::span);
     let name = c.text(p.name, "pool.name", &arch, names::dns_label);
-    if earlier.iter().any(|e| e.name == name) {
+    if !names.insert(name.clone()) {
         let hint = "give each pool a distinct `name` (two pools of one arch need one)";
         c.error(
             "duplicate-pool",
