@@ -10,8 +10,10 @@ fn cores() -> usize {
 }
 
 /// `here` on this thread, and `f` on each slice of `len` items of `items`, the slices taken in
-/// turn by this thread (once `here` is done) and by one more thread per further core, so a
-/// slow slice never leaves a core idle. `here`'s result, and `f`'s in the order of the slices.
+/// turn by this thread (once `here` is done) and, when there are several, by one more thread
+/// per further core, so a slow slice never leaves a core idle. `here`'s result, and `f`'s in
+/// the order of the slices. A single slice stays on this thread: starting a thread would cost
+/// more than it saves.
 pub fn beside<T: Sync, R: Send, H>(
     items: &[T],
     len: usize,
@@ -19,7 +21,7 @@ pub fn beside<T: Sync, R: Send, H>(
     here: impl FnOnce() -> H,
 ) -> (H, Vec<R>) {
     let parts: Vec<&[T]> = items.chunks(len.max(1)).collect();
-    let helpers = cores().min(parts.len() + 1) - 1;
+    let helpers = cores().min(parts.len()).saturating_sub(1);
     if helpers == 0 {
         return (here(), parts.into_iter().map(f).collect());
     }
