@@ -117,8 +117,16 @@ pub fn signed_by(cert: &[u8], ca: &[u8]) -> bool {
 
 /// Whether the private key in `key_pem` belongs to the certificate `cert` (DER).
 pub fn key_matches(cert: &[u8], key_pem: &str) -> Result<bool, String> {
-    let key = rcgen::KeyPair::from_pem(key_pem)
-        .map_err(|e| format!("it is not a usable private key ({e})"))?;
+    private_key(key_pem).and_then(|key| belongs(cert, &key))
+}
+
+/// A private key from PEM; the error says why it is not one.
+pub fn private_key(key_pem: &str) -> Result<rcgen::KeyPair, String> {
+    rcgen::KeyPair::from_pem(key_pem).map_err(|e| format!("it is not a usable private key ({e})"))
+}
+
+/// Whether `key` belongs to the certificate `cert` (DER).
+pub fn belongs(cert: &[u8], key: &rcgen::KeyPair) -> Result<bool, String> {
     let (_, cert) =
         X509Certificate::from_der(cert).map_err(|e| format!("invalid certificate ({e})"))?;
     Ok(cert.public_key().subject_public_key.data.as_ref() == key.public_key_raw())

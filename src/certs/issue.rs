@@ -50,10 +50,9 @@ impl Ca {
         })
     }
 
-    /// An existing CA; the error says what is wrong with it.
-    pub fn load(cert_pem: &str, key_pem: &str) -> Result<Ca, String> {
-        let key = KeyPair::from_pem(key_pem)
-            .map_err(|e| format!("ca.key is not a usable private key ({e})"))?;
+    /// An existing CA from its files, `key` already parsed from `key_pem` and checked against
+    /// the certificate; the error says what is wrong with the certificate.
+    pub fn load(cert_pem: &str, key_pem: &str, key: KeyPair) -> Result<Ca, String> {
         let issuer = Issuer::from_ca_cert_pem(cert_pem, key)
             .map_err(|e| format!("ca.crt is not a usable certificate ({e})"))?;
         Ok(Ca {

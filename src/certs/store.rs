@@ -165,9 +165,11 @@ pub fn load_ca(crt: &Path, key: &Path) -> anyhow::Result<Option<Ca>> {
             hint,
         ));
     }
-    match inspect::key_matches(&info.der, &key_text) {
-        Ok(true) => {}
-        Ok(false) => {
+    let parsed =
+        inspect::private_key(&key_text).and_then(|k| Ok((inspect::belongs(&info.der, &k)?, k)));
+    let ca_key = match parsed {
+        Ok((true, k)) => k,
+        Ok((false, _)) => {
             return Err(invalid(
                 "cert-key-mismatch",
                 format!("`{}` does not belong to `{}`", key.display(), crt.display()),
@@ -181,7 +183,7 @@ pub fn load_ca(crt: &Path, key: &Path) -> anyhow::Result<Option<Ca>> {
                 hint,
             ));
         }
-    }
+    };
     if info.not_after < now() {
         let message = format!(
             "the CA `{}` expired on {}",
@@ -194,7 +196,7 @@ pub fn load_ca(crt: &Path, key: &Path) -> anyhow::Result<Option<Ca>> {
             "run `buildfarm certs rotate-ca`; clients need the new ca.crt",
         ));
     }
-    let ca = Ca::load(&crt_text, &key_text)
+    let ca = Ca::load(&crt_text, &key_text, ca_key)
         .map_err(|why| invalid("cert-invalid", format!("`{}`: {why}", crt.display()), hint))?;
     Ok(Some(ca))
 }
