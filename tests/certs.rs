@@ -303,6 +303,54 @@ fn an_unreadable_cert_folder_is_an_io_error() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+#[test]
+fn a_failed_generate_writes_no_certificate() {
+    let dir = farm_dir(ONE_POOL);
+    let out = buildfarm(dir.path(), &["certs", "generate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let before = walk(&dir.path().join("certs"));
+    let daemon_crt = fs::read(dir.path().join("certs/daemon/tls.crt")).unwrap();
+    // A new pool (the daemon certificate must be reissued) and a new client whose folder
+    // cannot be created (a dangling link is in the way), which is only found out when writing.
+    let spec = format!("{ONE_POOL}[[tls.client]]\nname = \"ci2\"\n[[pool]]\narch = \"arm64\"\n");
+    fs::write(dir.path().join("farm.toml"), spec).unwrap();
+    std::os::unix::fs::symlink("/nonexistent", dir.path().join("certs/client/ci2")).unwrap();
+    let out = buildfarm(dir.path(), &["certs", "generate"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "error: failed to create `certs/client/ci2`\ncaused by: File exists (os error 17)\n",
+        "no note about a certificate that was not written"
+    );
+    fs::remove_file(dir.path().join("certs/client/ci2")).unwrap();
+    assert_eq!(
+        walk(&dir.path().join("certs")),
+        before,
+        "no file added, none left behind"
+    );
+    assert_eq!(
+        fs::read(dir.path().join("certs/daemon/tls.crt")).unwrap(),
+        daemon_crt,
+        "the reissued daemon certificate did not land"
+    );
+}
+
+/// Every file under `dir`, as paths from its parent, sorted.
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let root = dir.parent().unwrap();
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path.strip_prefix(root).unwrap().display().to_string());
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Whether file permissions bind us (they do not for root, which CI may be).
 fn permissions_do_not_bind() -> bool {
     let probe = tempfile::tempdir().unwrap();

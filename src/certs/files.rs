@@ -1,10 +1,10 @@
 //! Files that hold keys: written atomically (temp file in the same folder, fsync, rename) with
 //! their final mode from the start, so a crash never leaves half a key or a readable one.
 
-use std::fs::{self, DirBuilder, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
@@ -23,26 +23,99 @@ pub fn create_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// Writes `contents` to `path` atomically with `mode`.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .expect("callers pass file paths")
-        .to_string_lossy();
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    let mut batch = Batch::default();
+    batch.put(path, contents, mode);
+    batch.commit()
+}
+
+/// Files written together. Nothing touches the disk until `commit`, which writes every file
+/// under a temporary name, makes them all durable, and only then renames them into place: a
+/// failure before the renames leaves the folders as they were.
+#[derive(Default)]
+pub struct Batch {
+    dirs: Vec<PathBuf>,
+    files: Vec<(PathBuf, Vec<u8>, u32)>,
+}
+
+impl Batch {
+    /// A folder (mode 0700, with its parents) to create before the files.
+    pub fn create_dir(&mut self, dir: &Path) {
+        if !self.dirs.iter().any(|d| d == dir) {
+            self.dirs.push(dir.to_path_buf());
+        }
     }
-    result.with_context(|| format!("failed to write `{}`", path.display()))
+
+    /// Adds a file; a later `put` of the same path replaces it.
+    pub fn put(&mut self, path: &Path, contents: &[u8], mode: u32) {
+        let file = (path.to_path_buf(), contents.to_vec(), mode);
+        match self.files.iter_mut().find(|(p, ..)| p == path) {
+            Some(earlier) => *earlier = file,
+            None => self.files.push(file),
+        }
+    }
+
+    pub fn commit(self) -> anyhow::Result<()> {
+        let mut temps = Vec::with_capacity(self.files.len());
+        let written = self.write_temps(&mut temps);
+        let result = written.and_then(|handles| {
+            sync_all(&handles)?;
+            for ((tmp, _), (path, ..)) in temps.iter().zip(&self.files) {
+                fs::rename(tmp, path)
+                    .with_context(|| format!("failed to write `{}`", path.display()))?;
+            }
+            Ok(())
+        });
+        if result.is_err() {
+            for (tmp, _) in &temps {
+                let _ = fs::remove_file(tmp);
+            }
+        }
+        result
+    }
+
+    /// Each file under a temporary name beside its final one; `temps` records what was created.
+    fn write_temps(&self, temps: &mut Vec<(PathBuf, PathBuf)>) -> anyhow::Result<Vec<File>> {
+        for dir in &self.dirs {
+            create_dir(dir)?;
+        }
+        let mut handles = Vec::with_capacity(self.files.len());
+        for (path, contents, mode) in &self.files {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let file_name = path
+                .file_name()
+                .expect("callers pass file paths")
+                .to_string_lossy();
+            let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+            let context = || format!("failed to write `{}`", path.display());
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(*mode)
+                .open(&tmp)
+                .with_context(context)?;
+            temps.push((tmp, path.clone()));
+            f.write_all(contents).with_context(context)?;
+            handles.push(f);
+        }
+        Ok(handles)
+    }
+}
+
+/// fsync of every file, a few at a time: the wait is the disk's, and it serves concurrent
+/// flushes together.
+fn sync_all(files: &[File]) -> anyhow::Result<()> {
+    const AT_ONCE: usize = 4;
+    let per_thread = files.len().div_ceil(AT_ONCE).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(per_thread)
+            .map(|part| scope.spawn(move || part.iter().try_for_each(File::sync_all)))
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().expect("fsync does not panic"))
+    })
+    .context("failed to make the new files durable (fsync)")
 }
 
 /// Reads a file that may be absent.
@@ -71,6 +144,39 @@ mod tests {
             0o600
         );
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_batch_writes_everything_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("x/a.key"), dir.path().join("y/b.crt"));
+        let mut batch = Batch::default();
+        batch.create_dir(&dir.path().join("x"));
+        batch.create_dir(&dir.path().join("y"));
+        batch.put(&a, b"first", KEY_MODE);
+        batch.put(&b, b"b", CERT_MODE);
+        batch.put(&a, b"second", KEY_MODE);
+        batch.commit().unwrap();
+        assert_eq!(
+            fs::read_to_string(&a).unwrap(),
+            "second",
+            "the last put wins"
+        );
+        assert_eq!(fs::read_to_string(&b).unwrap(), "b");
+        assert_eq!(fs::read_dir(dir.path().join("x")).unwrap().count(), 1);
+
+        // A file that cannot be written (its folder is a file): nothing else lands either.
+        fs::write(dir.path().join("blocked"), "").unwrap();
+        let mut batch = Batch::default();
+        batch.put(&a, b"third", KEY_MODE);
+        batch.put(&dir.path().join("blocked/c.crt"), b"c", CERT_MODE);
+        assert!(batch.commit().is_err());
+        assert_eq!(fs::read_to_string(&a).unwrap(), "second");
+        assert_eq!(
+            fs::read_dir(dir.path().join("x")).unwrap().count(),
+            1,
+            "no temp file left"
+        );
     }
 
     #[test]

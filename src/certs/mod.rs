@@ -21,7 +21,7 @@ use anyhow::bail;
 
 use crate::error::{Diagnostic, Invalid};
 use crate::spec::{Client, Farm, TlsMode};
-use files::{CERT_MODE, KEY_MODE};
+use files::{Batch, CERT_MODE, KEY_MODE};
 use inspect::CertInfo;
 use store::{Authorities, Purpose};
 pub use store::{Layout, date, now};
@@ -103,15 +103,18 @@ pub fn ensure(farm: &Farm) -> anyhow::Result<Option<Material>> {
     }
     let layout = Layout::new(&farm.tls.dir);
     let _lock = layout.lock()?;
-    let cas = match store::load_authorities(&layout)? {
+    let mut batch = Batch::default();
+    // Said once the files are written, not before.
+    let mut notes = Vec::new();
+    let (cas, created) = match store::load_authorities(&layout)? {
         Some(cas) => {
             crate::error::detail(format!(
                 "using the certificates in `{}`",
                 layout.root.display()
             ));
-            cas
+            (cas, false)
         }
-        None => create_ca(farm, &layout)?,
+        None => (create_ca(farm, &layout, &mut batch)?, true),
     };
     let daemon = match store::load_leaf(&layout.daemon(), &cas, Purpose::Server, false)? {
         Some(leaf) => {
@@ -122,7 +125,7 @@ pub fn ensure(farm: &Farm) -> anyhow::Result<Option<Material>> {
                     key: leaf.key,
                 }
             } else {
-                crate::error::note(format!(
+                notes.push(format!(
                     "reissued the daemon certificate: it did not cover {}",
                     missing
                         .iter()
@@ -130,10 +133,10 @@ pub fn ensure(farm: &Farm) -> anyhow::Result<Option<Material>> {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ));
-                issue_daemon(farm, &layout, &cas)?
+                issue_daemon(farm, &layout, &cas, &mut batch)?
             }
         }
-        None => issue_daemon(farm, &layout, &cas)?,
+        None => issue_daemon(farm, &layout, &cas, &mut batch)?,
     };
     let mut clients = Vec::new();
     for client in &farm.tls.clients {
@@ -143,12 +146,17 @@ pub fn ensure(farm: &Farm) -> anyhow::Result<Option<Material>> {
                 crt: leaf.crt,
                 key: leaf.key,
             },
-            None => issue_client(farm, &layout, &cas, client)?,
+            None => issue_client(farm, &layout, &cas, client, &mut batch)?,
         };
         clients.push((client.name.clone(), pair));
     }
     let ca_bundle = cas.bundle();
-    write_bundle(farm, &layout, &ca_bundle)?;
+    write_bundle(farm, &layout, &ca_bundle, &mut batch)?;
+    batch.commit()?;
+    if created {
+        crate::error::note(format!("created a new CA in `{}`", layout.root.display()));
+    }
+    notes.into_iter().for_each(crate::error::note);
     Ok(Some(Material {
         ca_bundle,
         daemon,
@@ -198,30 +206,34 @@ pub fn load(farm: &Farm) -> anyhow::Result<Option<Material>> {
     }))
 }
 
-fn create_ca(farm: &Farm, layout: &Layout) -> anyhow::Result<Authorities> {
+fn create_ca(farm: &Farm, layout: &Layout, batch: &mut Batch) -> anyhow::Result<Authorities> {
     if layout.daemon().join("tls.crt").exists() || layout.root.join("client").exists() {
         let message = format!("`{}` holds certificates but no CA", layout.root.display());
         let hint = "restore ca.crt and ca.key, or move the folder away to start a new PKI";
         return Err(Invalid::from(Diagnostic::bare(message).hint(hint)).into());
     }
     let ca = issue::Ca::create(&farm.name, farm.tls.ca_days, farm.tls.key)?;
-    files::write_atomic(&layout.ca_key(), ca.key_pem.as_bytes(), KEY_MODE)?;
-    files::write_atomic(&layout.ca_crt(), ca.cert_pem.as_bytes(), CERT_MODE)?;
-    crate::error::note(format!("created a new CA in `{}`", layout.root.display()));
+    batch.put(&layout.ca_key(), ca.key_pem.as_bytes(), KEY_MODE);
+    batch.put(&layout.ca_crt(), ca.cert_pem.as_bytes(), CERT_MODE);
     Ok(Authorities {
         active: ca,
         previous: None,
     })
 }
 
-fn issue_daemon(farm: &Farm, layout: &Layout, cas: &Authorities) -> anyhow::Result<Pair> {
+fn issue_daemon(
+    farm: &Farm,
+    layout: &Layout,
+    cas: &Authorities,
+    batch: &mut Batch,
+) -> anyhow::Result<Pair> {
     let (crt, key) = issue::daemon(
         cas.daemon_issuer(),
         &daemon_sans(farm),
         farm.tls.server_days,
         farm.tls.key,
     )?;
-    write_leaf(&layout.daemon(), &cas.bundle(), &crt, &key)?;
+    write_leaf(&layout.daemon(), &cas.bundle(), &crt, &key, batch);
     Ok(Pair { crt, key })
 }
 
@@ -230,6 +242,7 @@ fn issue_client(
     layout: &Layout,
     cas: &Authorities,
     client: &Client,
+    batch: &mut Batch,
 ) -> anyhow::Result<Pair> {
     let (crt, key) = issue::client(
         &cas.active,
@@ -237,25 +250,36 @@ fn issue_client(
         farm.tls.client_days,
         farm.tls.key,
     )?;
-    write_leaf(&layout.client(&client.name), &cas.bundle(), &crt, &key)?;
+    write_leaf(
+        &layout.client(&client.name),
+        &cas.bundle(),
+        &crt,
+        &key,
+        batch,
+    );
     Ok(Pair { crt, key })
 }
 
-fn write_leaf(dir: &Path, ca: &str, crt: &str, key: &str) -> anyhow::Result<()> {
-    files::create_dir(dir)?;
-    files::write_atomic(&dir.join("tls.key"), key.as_bytes(), KEY_MODE)?;
-    files::write_atomic(&dir.join("tls.crt"), crt.as_bytes(), CERT_MODE)?;
-    files::write_atomic(&dir.join("ca.crt"), ca.as_bytes(), CERT_MODE)
+fn write_leaf(dir: &Path, ca: &str, crt: &str, key: &str, batch: &mut Batch) {
+    batch.create_dir(dir);
+    batch.put(&dir.join("tls.key"), key.as_bytes(), KEY_MODE);
+    batch.put(&dir.join("tls.crt"), crt.as_bytes(), CERT_MODE);
+    batch.put(&dir.join("ca.crt"), ca.as_bytes(), CERT_MODE);
 }
 
 /// Keeps every folder's `ca.crt` equal to the trusted bundle (it changes during a rotation).
-fn write_bundle(farm: &Farm, layout: &Layout, bundle: &str) -> anyhow::Result<()> {
+fn write_bundle(
+    farm: &Farm,
+    layout: &Layout,
+    bundle: &str,
+    batch: &mut Batch,
+) -> anyhow::Result<()> {
     let dirs = std::iter::once(layout.daemon())
         .chain(farm.tls.clients.iter().map(|c| layout.client(&c.name)));
     for dir in dirs {
         let path = dir.join("ca.crt");
         if files::read_optional(&path)?.as_deref() != Some(bundle) {
-            files::write_atomic(&path, bundle.as_bytes(), CERT_MODE)?;
+            batch.put(&path, bundle.as_bytes(), CERT_MODE);
         }
     }
     Ok(())
@@ -282,13 +306,14 @@ pub fn renew(farm: &Farm, days: u32) -> anyhow::Result<Vec<String>> {
     let due =
         |leaf: &Option<store::Leaf>| leaf.as_ref().is_none_or(|l| l.info.not_after <= horizon);
     let mut renewed = Vec::new();
+    let mut batch = Batch::default();
     if due(&store::load_leaf(
         &layout.daemon(),
         &cas,
         Purpose::Server,
         true,
     )?) {
-        issue_daemon(farm, &layout, &cas)?;
+        issue_daemon(farm, &layout, &cas, &mut batch)?;
         renewed.push("daemon".to_string());
     }
     for client in &farm.tls.clients {
@@ -298,10 +323,11 @@ pub fn renew(farm: &Farm, days: u32) -> anyhow::Result<Vec<String>> {
             Purpose::Client,
             true,
         )?) {
-            issue_client(farm, &layout, &cas, client)?;
+            issue_client(farm, &layout, &cas, client, &mut batch)?;
             renewed.push(format!("client/{}", client.name));
         }
     }
+    batch.commit()?;
     Ok(renewed)
 }
 
@@ -319,19 +345,21 @@ pub fn rotate_ca(farm: &Farm) -> anyhow::Result<()> {
         .into());
     }
     let old = cas.active;
-    files::write_atomic(&layout.previous_key(), old.key_pem.as_bytes(), KEY_MODE)?;
-    files::write_atomic(&layout.previous_crt(), old.cert_pem.as_bytes(), CERT_MODE)?;
     let new = issue::Ca::create(&farm.name, farm.tls.ca_days, farm.tls.key)?;
-    files::write_atomic(&layout.ca_key(), new.key_pem.as_bytes(), KEY_MODE)?;
-    files::write_atomic(&layout.ca_crt(), new.cert_pem.as_bytes(), CERT_MODE)?;
+    let mut batch = Batch::default();
+    batch.put(&layout.previous_key(), old.key_pem.as_bytes(), KEY_MODE);
+    batch.put(&layout.previous_crt(), old.cert_pem.as_bytes(), CERT_MODE);
+    batch.put(&layout.ca_key(), new.key_pem.as_bytes(), KEY_MODE);
+    batch.put(&layout.ca_crt(), new.cert_pem.as_bytes(), CERT_MODE);
     let cas = Authorities {
         active: new,
         previous: Some(old),
     };
     for client in &farm.tls.clients {
-        issue_client(farm, &layout, &cas, client)?;
+        issue_client(farm, &layout, &cas, client, &mut batch)?;
     }
-    write_bundle(farm, &layout, &cas.bundle())
+    write_bundle(farm, &layout, &cas.bundle(), &mut batch)?;
+    batch.commit()
 }
 
 /// `certs rotate-ca --finish`: the daemon moves to the new CA and the old one is dropped.
@@ -348,8 +376,10 @@ pub fn finish_rotation(farm: &Farm) -> anyhow::Result<()> {
         active: cas.active,
         previous: None,
     };
-    issue_daemon(farm, &layout, &cas)?;
-    write_bundle(farm, &layout, &cas.bundle())?;
+    let mut batch = Batch::default();
+    issue_daemon(farm, &layout, &cas, &mut batch)?;
+    write_bundle(farm, &layout, &cas.bundle(), &mut batch)?;
+    batch.commit()?;
     for path in [layout.previous_key(), layout.previous_crt()] {
         std::fs::remove_file(&path)
             .map_err(|e| anyhow::anyhow!("failed to remove `{}`: {e}", path.display()))?;
