@@ -7,6 +7,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use indexmap::IndexMap;
 
 pub const KEY_MODE: u32 = 0o600;
 pub const CERT_MODE: u32 = 0o644;
@@ -34,7 +35,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<(
 #[derive(Default)]
 pub struct Batch {
     dirs: Vec<PathBuf>,
-    files: Vec<(PathBuf, Vec<u8>, u32)>,
+    files: IndexMap<PathBuf, (Vec<u8>, u32)>,
 }
 
 impl Batch {
@@ -47,19 +48,15 @@ impl Batch {
 
     /// Adds a file; a later `put` of the same path replaces it.
     pub fn put(&mut self, path: &Path, contents: &[u8], mode: u32) {
-        let file = (path.to_path_buf(), contents.to_vec(), mode);
-        match self.files.iter_mut().find(|(p, ..)| p == path) {
-            Some(earlier) => *earlier = file,
-            None => self.files.push(file),
-        }
+        self.files
+            .insert(path.to_path_buf(), (contents.to_vec(), mode));
     }
 
     pub fn commit(self) -> anyhow::Result<()> {
         let mut temps = Vec::with_capacity(self.files.len());
-        let written = self.write_temps(&mut temps);
-        let result = written.and_then(|handles| {
-            sync_all(&handles)?;
-            for ((tmp, _), (path, ..)) in temps.iter().zip(&self.files) {
+        let result = self.write_temps(&mut temps).and_then(|()| {
+            sync_all(&temps)?;
+            for (tmp, path) in &temps {
                 fs::rename(tmp, path)
                     .with_context(|| format!("failed to write `{}`", path.display()))?;
             }
@@ -74,12 +71,11 @@ impl Batch {
     }
 
     /// Each file under a temporary name beside its final one; `temps` records what was created.
-    fn write_temps(&self, temps: &mut Vec<(PathBuf, PathBuf)>) -> anyhow::Result<Vec<File>> {
+    fn write_temps(&self, temps: &mut Vec<(PathBuf, PathBuf)>) -> anyhow::Result<()> {
         for dir in &self.dirs {
             create_dir(dir)?;
         }
-        let mut handles = Vec::with_capacity(self.files.len());
-        for (path, contents, mode) in &self.files {
+        for (path, (contents, mode)) in &self.files {
             let dir = path.parent().unwrap_or(Path::new("."));
             let file_name = path
                 .file_name()
@@ -95,27 +91,33 @@ impl Batch {
                 .with_context(context)?;
             temps.push((tmp, path.clone()));
             f.write_all(contents).with_context(context)?;
-            handles.push(f);
         }
-        Ok(handles)
+        Ok(())
     }
 }
 
-/// fsync of every file, a few at a time: the wait is the disk's, and it serves concurrent
-/// flushes together.
-fn sync_all(files: &[File]) -> anyhow::Result<()> {
+/// fsync of every temporary file, a few at a time: the wait is the disk's, and it serves
+/// concurrent flushes together. Each is opened again, so no more than a few are open at once.
+fn sync_all(temps: &[(PathBuf, PathBuf)]) -> anyhow::Result<()> {
     const AT_ONCE: usize = 4;
-    let per_thread = files.len().div_ceil(AT_ONCE).max(1);
+    let sync = |(tmp, path): &(PathBuf, PathBuf)| {
+        File::open(tmp)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("failed to write `{}` (fsync)", path.display()))
+    };
+    if temps.len() <= 1 {
+        return temps.iter().try_for_each(sync);
+    }
+    let per_thread = temps.len().div_ceil(AT_ONCE);
     std::thread::scope(|scope| {
-        let workers: Vec<_> = files
+        let workers: Vec<_> = temps
             .chunks(per_thread)
-            .map(|part| scope.spawn(move || part.iter().try_for_each(File::sync_all)))
+            .map(|part| scope.spawn(move || part.iter().try_for_each(sync)))
             .collect();
         workers
             .into_iter()
             .try_for_each(|w| w.join().expect("fsync does not panic"))
     })
-    .context("failed to make the new files durable (fsync)")
 }
 
 /// Reads a file that may be absent.

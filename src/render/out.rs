@@ -65,9 +65,11 @@ pub fn write_dir(dir: &Path, objects: &[Object]) -> anyhow::Result<()> {
     let result = (|| {
         fs::create_dir_all(&staging)
             .with_context(|| format!("failed to create `{}`", staging.display()))?;
+        let mut batch = files::Batch::default();
         for (name, contents, mode) in files_for(objects) {
-            files::write_atomic(&staging.join(name), contents.as_bytes(), mode)?;
+            batch.put(&staging.join(name), contents.as_bytes(), mode);
         }
+        batch.commit()?;
         swap_in(&staging, dir, parent, &base)
     })();
     if result.is_err() {
