@@ -15,12 +15,8 @@ pub fn objects(farm: &Farm) -> Vec<ObjectSpec> {
     let ns = &farm.namespace;
     let selfsigned = format!("{}-selfsigned", farm.name);
     let ca = format!("{}-ca", farm.name);
-    let spec = |kind, name: &str, context| ObjectSpec {
-        kind,
-        name: name.to_string(),
-        namespace: Some(ns.clone()),
-        context,
-    };
+    let spec =
+        |kind, name: &str, context| ObjectSpec::new(kind, name.to_string(), Some(ns), context);
     let issuer = |name: &str, ca_secret: Option<&str>| {
         spec(
             Kind::Issuer,

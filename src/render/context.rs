@@ -1,5 +1,6 @@
-//! The one function that turns a `Farm` into template contexts: every name, label, path and
-//! version-dependent choice is made here, so templates only lay out YAML.
+//! Where a `Farm` turns into template contexts (`plan`, and `PoolPlan::objects` on the thread
+//! that renders them): every name, label, path and version-dependent choice is made here, so
+//! templates only lay out YAML.
 
 use base64::Engine as _;
 use indexmap::IndexMap;
@@ -23,7 +24,12 @@ pub struct ObjectSpec {
 }
 
 impl ObjectSpec {
-    fn new(kind: Kind, name: String, namespace: Option<&String>, context: Value) -> Self {
+    pub(super) fn new(
+        kind: Kind,
+        name: String,
+        namespace: Option<&String>,
+        context: Value,
+    ) -> Self {
         let namespace = namespace.cloned();
         ObjectSpec {
             kind,
