@@ -165,25 +165,7 @@ pub fn load_ca(crt: &Path, key: &Path) -> anyhow::Result<Option<Ca>> {
             hint,
         ));
     }
-    let parsed =
-        inspect::private_key(&key_text).and_then(|k| Ok((inspect::belongs(&info.der, &k)?, k)));
-    let ca_key = match parsed {
-        Ok((true, k)) => k,
-        Ok((false, _)) => {
-            return Err(invalid(
-                "cert-key-mismatch",
-                format!("`{}` does not belong to `{}`", key.display(), crt.display()),
-                hint,
-            ));
-        }
-        Err(why) => {
-            return Err(invalid(
-                "cert-invalid",
-                format!("`{}` cannot be used: {why}", key.display()),
-                hint,
-            ));
-        }
-    };
+    let ca_key = matching_key(&info.der, &key_text, crt, key, hint)?;
     if info.not_after < now() {
         let message = format!(
             "the CA `{}` expired on {}",
@@ -219,6 +201,31 @@ pub fn load_authorities(layout: &Layout) -> anyhow::Result<Option<Authorities>> 
     };
     let previous = load_ca(&layout.previous_crt(), &layout.previous_key())?;
     Ok(Some(Authorities { active, previous }))
+}
+
+/// The private key in `key_text` (from `key`), parsed, when it belongs to the certificate `cert`
+/// (DER, from `crt`).
+fn matching_key(
+    cert: &[u8],
+    key_text: &str,
+    crt: &Path,
+    key: &Path,
+    hint: &str,
+) -> anyhow::Result<rcgen::KeyPair> {
+    let parsed = inspect::private_key(key_text).and_then(|k| Ok((inspect::belongs(cert, &k)?, k)));
+    match parsed {
+        Ok((true, k)) => Ok(k),
+        Ok((false, _)) => Err(invalid(
+            "cert-key-mismatch",
+            format!("`{}` does not belong to `{}`", key.display(), crt.display()),
+            hint,
+        )),
+        Err(why) => Err(invalid(
+            "cert-invalid",
+            format!("`{}` cannot be used: {why}", key.display()),
+            hint,
+        )),
+    }
 }
 
 /// A leaf certificate and its key, as found on disk.
@@ -270,27 +277,7 @@ pub fn load_leaf(
             hint,
         )
     })?;
-    match inspect::key_matches(&info.der, &key) {
-        Ok(true) => {}
-        Ok(false) => {
-            return Err(invalid(
-                "cert-key-mismatch",
-                format!(
-                    "`{}` does not belong to `{}`",
-                    key_path.display(),
-                    crt_path.display()
-                ),
-                hint,
-            ));
-        }
-        Err(why) => {
-            return Err(invalid(
-                "cert-invalid",
-                format!("`{}` cannot be used: {why}", key_path.display()),
-                hint,
-            ));
-        }
-    }
+    matching_key(&info.der, &key, &crt_path, &key_path, hint)?;
     let chained = cas.all().any(|ca| {
         inspect::pem_certs(&ca.cert_pem).is_ok_and(|ders| inspect::signed_by(&info.der, &ders[0]))
     });
