@@ -96,8 +96,9 @@ impl Batch {
     }
 }
 
-/// fsync of every temporary file, a few at a time: the wait is the disk's, and it serves
-/// concurrent flushes together. Each is opened again, so no more than a few are open at once.
+/// fsync of every temporary file, a few at a time (the first share on this thread): the wait is
+/// the disk's, and it serves concurrent flushes together. Each is opened again, so no more than
+/// a few are open at once.
 fn sync_all(temps: &[(PathBuf, PathBuf)]) -> anyhow::Result<()> {
     const AT_ONCE: usize = 4;
     let sync = |(tmp, path): &(PathBuf, PathBuf)| {
@@ -105,18 +106,17 @@ fn sync_all(temps: &[(PathBuf, PathBuf)]) -> anyhow::Result<()> {
             .and_then(|f| f.sync_all())
             .with_context(|| format!("failed to write `{}` (fsync)", path.display()))
     };
-    if temps.len() <= 1 {
-        return temps.iter().try_for_each(sync);
-    }
-    let per_thread = temps.len().div_ceil(AT_ONCE);
+    let mut shares = temps.chunks(temps.len().div_ceil(AT_ONCE).max(1));
+    let mine = shares.next().unwrap_or_default();
     std::thread::scope(|scope| {
-        let workers: Vec<_> = temps
-            .chunks(per_thread)
-            .map(|part| scope.spawn(move || part.iter().try_for_each(sync)))
+        let others: Vec<_> = shares
+            .map(|share| scope.spawn(move || share.iter().try_for_each(sync)))
             .collect();
-        workers
+        let result = mine.iter().try_for_each(sync);
+        others
             .into_iter()
-            .try_for_each(|w| w.join().expect("fsync does not panic"))
+            .map(|w| w.join().expect("fsync does not panic"))
+            .fold(result, anyhow::Result::and)
     })
 }
 

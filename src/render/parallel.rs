@@ -51,9 +51,6 @@ pub fn beside<T: Sync, R: Send, H>(
 
 /// `items.iter().map(f)`, in order, across threads in slices of `len` items.
 pub fn map<T: Sync, R: Send>(items: &[T], len: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    if items.len() <= len {
-        return items.iter().map(f).collect();
-    }
     let map_part = |part: &[T]| part.iter().map(&f).collect::<Vec<R>>();
     let ((), parts) = beside(items, len, map_part, || ());
     parts.into_iter().flatten().collect()
