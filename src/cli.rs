@@ -62,6 +62,12 @@ pub enum Command {
     },
     /// Print the man page (roff): `buildfarm man > /usr/local/share/man/man1/buildfarm.1`.
     Man,
+    /// Say how fresh this build's knowledge is: the pinned BuildKit release, the Kubernetes
+    /// releases it targets, and the day its release tables were last checked.
+    ///
+    /// Every version-dependent choice (buildkitd.toml keys, advisories, end of life, pod
+    /// fields) comes from those tables; a build older than your clusters may judge them wrong.
+    Versions(VersionsArgs),
     /// Issue, inspect, renew and rotate the farm's certificates (tls.mode = "generated").
     #[command(subcommand)]
     Certs(CertsCommand),
@@ -95,6 +101,12 @@ pub struct ShowArgs {
     pub certs: CertsArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ShowFormat::Human)]
+    pub format: ShowFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VersionsArgs {
+    #[arg(long, value_enum, default_value = "human")]
     pub format: ShowFormat,
 }
 

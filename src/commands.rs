@@ -59,6 +59,53 @@ pub fn generated(command: &Command) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `buildfarm versions`: the pinned releases and the release tables' date.
+pub fn versions(args: &crate::cli::VersionsArgs) -> anyhow::Result<ExitCode> {
+    let buildkit = crate::spec::releases::buildkit();
+    let kube = crate::spec::releases::kubernetes();
+    let pinned = buildkit.newest();
+    let oldest = kube.releases[0].minor;
+    let text = match args.format {
+        crate::cli::ShowFormat::Human => format!(
+            "buildfarm {}\n\
+             BuildKit:   pins {}{}; knows {} published advisories (table checked {})\n\
+             Kubernetes: targets {} by default, the oldest release supported upstream on {}; knows {} to {}\n",
+            env!("CARGO_PKG_VERSION"),
+            pinned.latest,
+            pinned
+                .released
+                .map(|d| format!(" (released {d})"))
+                .unwrap_or_default(),
+            buildkit.advisories.len(),
+            buildkit.updated,
+            kube.default_target(),
+            kube.updated,
+            oldest,
+            kube.newest(),
+        ),
+        crate::cli::ShowFormat::Json => {
+            let doc = serde_json::json!({
+                "buildfarm": env!("CARGO_PKG_VERSION"),
+                "buildkit": {
+                    "pinned": pinned.latest.to_string(),
+                    "released": pinned.released,
+                    "advisories": buildkit.advisories.len(),
+                    "updated": buildkit.updated,
+                },
+                "kubernetes": {
+                    "default_target": kube.default_target().to_string(),
+                    "oldest": oldest.to_string(),
+                    "newest": kube.newest().to_string(),
+                    "updated": kube.updated,
+                },
+            });
+            serde_json::to_string_pretty(&doc).expect("JSON values serialize") + "\n"
+        }
+    };
+    print(text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn client_command(
     spec_path: Option<&Path>,
     command: ClientCommand,

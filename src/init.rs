@@ -28,7 +28,7 @@ namespace = "buildkit"
 # userns: privileged inside a user namespace, unprivileged on the node (Kubernetes 1.33+)
 mode = "{mode}"
 # image = "{image}"   # default: the mode's pinned, tested release
-# buildkit_version = "0.32.2"   # only when the image tag names no release (a digest, master)
+# buildkit_version = "{bare}"   # only when the image tag names no release (a digest, master)
 
 # Oldest Kubernetes version the farm must run on; it decides which pod fields are used.
 {kubernetes}
@@ -99,13 +99,19 @@ resources = { requests = { cpu = "1", memory = "2Gi" }, limits = { memory = "8Gi
 /// The text of a new farm.toml.
 pub fn farm_toml(mode: Mode, arches: &[String]) -> String {
     let image = crate::profile::Profile::load(mode).image;
-    let kubernetes = match mode {
-        Mode::Userns => "kubernetes = \"1.33\"".to_string(),
-        _ => format!("# kubernetes = \"{}\"", crate::spec::defaults::KUBERNETES),
-    };
+    let bare = crate::spec::releases::buildkit()
+        .newest()
+        .latest
+        .to_string();
+    // Commented out: the default follows the tables, the oldest minor still supported upstream.
+    let kubernetes = format!(
+        "# kubernetes = \"{}\"",
+        crate::spec::releases::kubernetes().default_target()
+    );
     let mut out = HEAD
         .replace("{mode}", mode.as_str())
         .replace("{image}", &image)
+        .replace("{bare}", bare.trim_start_matches('v'))
         .replace("{kubernetes}", &kubernetes);
     for arch in arches {
         out.push_str(&POOL.replace("{arch}", arch));

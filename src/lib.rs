@@ -29,6 +29,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lint(args) => commands::lint_command(spec, &args),
         Command::Certs(command) => commands::certs_command(spec, command),
         Command::Client(command) => commands::client_command(spec, command),
+        Command::Versions(args) => commands::versions(&args),
         generated @ (Command::Schema | Command::Completions { .. } | Command::Man) => {
             commands::generated(&generated)
         }

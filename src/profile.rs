@@ -12,6 +12,7 @@ pub enum Mode {
 
 impl Mode {
     pub const NAMES: [&'static str; 3] = ["rootless", "privileged", "userns"];
+    pub const ALL: [Mode; 3] = [Mode::Rootless, Mode::Privileged, Mode::Userns];
 
     pub fn parse(s: &str) -> Option<Mode> {
         match s {
@@ -62,10 +63,9 @@ pub struct Profile {
     pub privileged: bool,
     /// seccomp and AppArmor `Unconfined` (rootless BuildKit needs both to create namespaces).
     pub unconfined: bool,
-    /// `hostUsers`; false runs the pod in its own user namespace.
+    /// `hostUsers`; false runs the pod in its own user namespace (needs the Kubernetes release
+    /// that turned user namespaces on by default, from `data/kubernetes.toml`).
     pub host_users: bool,
-    /// Oldest Kubernetes version that can run the profile.
-    pub min_kubernetes: String,
 }
 
 impl Profile {
@@ -81,7 +81,7 @@ impl Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::version::{KubeVersion, buildkit_version_of};
+    use crate::spec::version::buildkit_version_of;
 
     #[test]
     fn every_profile_parses_and_pins_a_release() {
@@ -92,7 +92,6 @@ mod tests {
                 "{name}: {}",
                 p.image
             );
-            assert!(KubeVersion::parse(&p.min_kubernetes).is_some(), "{name}");
             assert!(p.socket.starts_with("unix:///"), "{name}");
         }
     }
@@ -117,6 +116,5 @@ mod tests {
         let p = Profile::load(Mode::Userns);
         assert!(!p.image.ends_with("-rootless"));
         assert!(p.privileged && !p.host_users);
-        assert_eq!(p.min_kubernetes, "1.33");
     }
 }

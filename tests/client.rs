@@ -299,6 +299,13 @@ fn gitlab_snippets_parse_and_use_the_variables_they_declare() {
                 "{tool}: {var} is used"
             );
         }
+        // The push needs the job's registry credentials, set up before the first push.
+        let login = script
+            .iter()
+            .position(|s| s.contains("$CI_REGISTRY_PASSWORD") && s.contains("$CI_REGISTRY_USER"))
+            .unwrap_or_else(|| panic!("{tool}: no registry login in {script:?}"));
+        let push = script.iter().position(|s| s.contains("push")).unwrap();
+        assert!(login < push, "{tool}: login before push");
         if tool == "buildx" {
             let creates: Vec<Vec<String>> = script
                 .iter()
@@ -321,12 +328,50 @@ fn gitlab_snippets_parse_and_use_the_variables_they_declare() {
 }
 
 #[test]
+fn gitlab_buildctl_login_writes_a_docker_config_buildctl_reads() {
+    let farm = Farm::new(TWO_ARCHES);
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&farm.client(&["gitlab", "--tool", "buildctl"])).unwrap();
+    let script: Vec<&str> = doc["build-image"]["script"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .take_while(|s| !s.starts_with("buildctl "))
+        .collect();
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("sh")
+        .args(["-euc", &script.join("\n")])
+        .env("HOME", home.path())
+        .env("CI_REGISTRY", "registry.example:5050")
+        .env("CI_REGISTRY_USER", "gitlab-ci-token")
+        .env("CI_REGISTRY_PASSWORD", "s3cr:et")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = std::fs::read_to_string(home.path().join(".docker/config.json")).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    let auth = config["auths"]["registry.example:5050"]["auth"]
+        .as_str()
+        .unwrap();
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(auth)
+        .unwrap();
+    assert_eq!(decoded, b"gitlab-ci-token:s3cr:et");
+}
+
+#[test]
 fn github_step_parses_with_one_node_per_pool() {
     let farm = Farm::new(TWO_ARCHES);
     let out = farm.client(&["github"]);
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
     let step = &doc[0];
-    assert_eq!(step["uses"].as_str(), Some("docker/setup-buildx-action@v3"));
+    assert_eq!(step["uses"].as_str(), Some("docker/setup-buildx-action@v4"));
     let with = &step["with"];
     assert_eq!(with["driver"].as_str(), Some("remote"));
     assert_eq!(
@@ -366,7 +411,10 @@ fn sidecar_snippet_and_patch_parse() {
     let farm = Farm::new(TWO_ARCHES);
     let snippet: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(&farm.client(&["sidecar"])).unwrap();
-    let c = &snippet["containers"][0];
+    // A native sidecar: it starts before the job and stops after it, so the job pod completes.
+    assert!(snippet.get("containers").is_none());
+    let c = &snippet["initContainers"][0];
+    assert_eq!(c["restartPolicy"].as_str(), Some("Always"));
     assert_eq!(
         c["securityContext"]["seccompProfile"]["type"].as_str(),
         Some("Unconfined")
@@ -410,9 +458,21 @@ fn sidecar_snippet_and_patch_parse() {
     assert_eq!(patch["kind"].as_str(), Some("StatefulSet"));
     assert_eq!(patch["metadata"]["name"].as_str(), Some("gitlab-runner"));
     assert_eq!(
-        patch["spec"]["template"]["spec"]["containers"],
-        snippet["containers"]
+        patch["spec"]["template"]["spec"]["initContainers"],
+        snippet["initContainers"]
     );
+}
+
+#[test]
+fn sidecar_is_a_plain_container_before_native_sidecars() {
+    let farm = Farm::new(&format!("kubernetes = \"1.28\"\n{TWO_ARCHES}"));
+    let snippet: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&farm.client(&["sidecar"])).unwrap();
+    assert!(snippet.get("initContainers").is_none());
+    let c = &snippet["containers"][0];
+    assert!(c.get("restartPolicy").is_none());
+    // No AppArmor field before 1.30 either.
+    assert!(c["securityContext"].get("appArmorProfile").is_none());
 }
 
 #[test]

@@ -148,9 +148,10 @@ fn userns_needs_kubernetes_1_33() {
         )
     );
     assert!(hint.unwrap().contains("hostUsers"));
-    // Without `kubernetes`, the default target is too old too, and the error points at the mode.
-    let (_, line, col, _) = problem(&format!("mode = \"userns\"\n{POOL}"));
-    assert_eq!((line, col), (1, 8));
+    // Without `kubernetes`, the default target (the oldest supported release) runs them.
+    let source = Source::new("farm.toml", format!("mode = \"userns\"\n{POOL}"));
+    let farm = buildfarm::spec::parse(&source, Path::new(""), None).expect("valid");
+    assert_eq!(farm.kubernetes.to_string(), "1.35");
 }
 
 #[test]
@@ -201,6 +202,19 @@ fn new_gc_keys_on_an_old_buildkit_are_refused() {
         msg.starts_with("`[history]` needs BuildKit v0.11.0"),
         "{msg}"
     );
+    let (msg, line, _, _) = problem(&format!(
+        "image = \"moby/buildkit:v0.32.2\"\nmode = \"privileged\"\n[history]\nmax_entries = 0\n{POOL}"
+    ));
+    assert_eq!(line, 4);
+    assert!(msg.contains("needs BuildKit v0.33.0 or newer"), "{msg}");
+}
+
+#[test]
+fn history_can_be_turned_off_from_v0_33() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!("[history]\nmax_entries = 0\n{POOL}");
+    let yaml = buildfarm::render_str(&spec, dir.path()).unwrap();
+    assert!(yaml.contains("\n    maxEntries = 0\n"), "{yaml}");
 }
 
 #[test]

@@ -52,10 +52,13 @@ fn lacks(spec: &str, rule: &str) {
 const POOL: &str = "[[pool]]\narch = \"amd64\"\nreplicas = 2\nstorage = \"100Gi\"\nresources = { limits = { memory = \"8Gi\" } }\n";
 
 #[test]
-fn a_clean_farm_has_only_the_rootless_note() {
+fn a_clean_farm_has_only_the_mode_notes() {
     assert_eq!(
         found(POOL),
-        [("rootless-no-process-sandbox", Severity::Note, 1)]
+        [
+            ("rootless-no-process-sandbox", Severity::Note, 1),
+            ("userns-available", Severity::Note, 1)
+        ]
     );
 }
 
@@ -288,7 +291,7 @@ fn security_notes() {
         Severity::Note,
         1,
     );
-    let userns = found(&format!("mode = \"userns\"\nkubernetes = \"1.33\"\n{POOL}"));
+    let userns = found(&format!("mode = \"userns\"\nkubernetes = \"1.36\"\n{POOL}"));
     assert!(userns.is_empty(), "{userns:?}");
 }
 
@@ -296,12 +299,12 @@ fn security_notes() {
 fn buildkitd_passthrough_keys() {
     let spec = |t: &str| format!("{POOL}[buildkitd]\n{t}\n");
     has(
-        &spec("worker.oci.cniPoolsize = 16"),
+        &spec("worker.oci.cniPoolSze = 16"),
         "buildkitd-unknown-key",
         Severity::Warning,
         6,
     );
-    let d = lint(&spec("worker.oci.cniPoolsize = 16"));
+    let d = lint(&spec("worker.oci.cniPoolSze = 16"));
     assert!(d.iter().any(|d| {
         d.hint
             .as_deref()
@@ -321,7 +324,7 @@ fn buildkitd_passthrough_keys() {
     );
     lacks(
         &spec(
-            "worker.oci.cniPoolSize = 16\nworker.oci.max-parallelism = 4\nregistry.\"docker.io\".mirrors = [\"m\"]\nregistry.\"r:5000\".http = true\nfrontend.\"dockerfile.v0\".enabled = true\nworker.oci.labels.team = \"ci\"",
+            "worker.oci.cniPoolsize = 16\nWORKER.OCI.max-parallelism = 4\nregistry.\"docker.io\".mirrors = [\"m\"]\nregistry.\"r:5000\".http = true\nfrontend.\"dockerfile.v0\".enabled = true\nworker.oci.labels.team = \"ci\"",
         ),
         "buildkitd-unknown-key",
     );
@@ -447,5 +450,124 @@ fn exit_codes_follow_the_worst_finding() {
     assert!(
         !dir.path().join("certs").exists(),
         "lint issues no certificates"
+    );
+}
+
+#[test]
+fn image_vulnerable_names_the_advisories_and_the_fix() {
+    let spec = format!("image = \"moby/buildkit:v0.32.2-rootless\"\n{POOL}");
+    has(&spec, "image-vulnerable", Severity::Warning, 1);
+    let d = lint(&spec);
+    let v = d.iter().find(|d| d.rule == "image-vulnerable").unwrap();
+    assert!(v.message.contains("GHSA-w26x-xg27-7qjc"), "{}", v.message);
+    assert!(v.message.contains("GHSA-2f5p-x9ph-g97x"), "{}", v.message);
+    assert!(
+        v.hint
+            .as_deref()
+            .unwrap()
+            .starts_with("upgrade to v0.34.2 or newer"),
+        "{:?}",
+        v.hint
+    );
+    // The fixed patch of the same minor is clean; the pinned release is clean.
+    lacks(
+        &format!("image = \"moby/buildkit:v0.34.2-rootless\"\n{POOL}"),
+        "image-vulnerable",
+    );
+    lacks(POOL, "image-vulnerable");
+    // A warning: `--deny-warnings` turns it into a failing lint.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("farm.toml"), &spec).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_buildfarm"))
+        .current_dir(dir.path())
+        .args(["lint", "--deny-warnings"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn a_digest_pinned_image_is_judged_by_its_buildkit_version() {
+    let spec = format!(
+        "image = \"moby/buildkit@sha256:{}\"\nbuildkit_version = \"0.33.0\"\n{POOL}",
+        "a".repeat(64)
+    );
+    // The finding sits on the line that says which release it is.
+    has(&spec, "image-vulnerable", Severity::Warning, 2);
+}
+
+#[test]
+fn image_outdated_when_a_newer_patch_exists() {
+    has(
+        &format!("image = \"moby/buildkit:v0.34.1-rootless\"\n{POOL}"),
+        "image-outdated",
+        Severity::Note,
+        1,
+    );
+    let d = lint(&format!(
+        "image = \"moby/buildkit:v0.35.0-rootless\"\n{POOL}"
+    ));
+    let n = d.iter().find(|d| d.rule == "image-outdated").unwrap();
+    assert!(n.message.ends_with("v0.35.1 (2026-11-19)"), "{}", n.message);
+    lacks(POOL, "image-outdated");
+}
+
+#[test]
+fn kubernetes_eol_for_targets_past_their_end_of_life() {
+    has(
+        &format!("kubernetes = \"1.30\"\n{POOL}"),
+        "kubernetes-eol",
+        Severity::Note,
+        1,
+    );
+    let d = lint(&format!("kubernetes = \"1.30\"\n{POOL}"));
+    let n = d.iter().find(|d| d.rule == "kubernetes-eol").unwrap();
+    assert!(n.message.contains("2025-07-15"), "{}", n.message);
+    lacks(&format!("kubernetes = \"1.37\"\n{POOL}"), "kubernetes-eol");
+    lacks(POOL, "kubernetes-eol");
+}
+
+#[test]
+fn userns_is_suggested_where_the_target_runs_it() {
+    has(
+        &format!("kubernetes = \"1.36\"\n{POOL}"),
+        "userns-available",
+        Severity::Note,
+        1,
+    );
+    let d = lint(&format!(
+        "mode = \"privileged\"\nkubernetes = \"1.36\"\n{POOL}"
+    ));
+    let n = d.iter().find(|d| d.rule == "userns-available").unwrap();
+    assert!(n.message.contains("stable since 1.36"), "{}", n.message);
+    assert!(n.hint.as_deref().unwrap().contains("Linux 6.3+"));
+    lacks(
+        &format!("kubernetes = \"1.32\"\n{POOL}"),
+        "userns-available",
+    );
+}
+
+#[test]
+fn deprecated_debug_key_is_reported_from_the_table() {
+    let spec = format!("{POOL}[buildkitd]\ntrace = true\n");
+    has(&spec, "buildkitd-deprecated-key", Severity::Warning, 6);
+    let d = lint(&spec);
+    let w = d
+        .iter()
+        .find(|d| d.rule == "buildkitd-deprecated-key")
+        .unwrap();
+    assert_eq!(w.hint.as_deref(), Some("use log.level"));
+    // Before v0.31 `trace` is the only way, and `[log] level` does not exist yet.
+    let old = format!(
+        "image = \"moby/buildkit:v0.30.0-rootless\"\n{POOL}[buildkitd]\ntrace = true\nlog.level = \"debug\"\n"
+    );
+    let d = lint(&old);
+    assert!(
+        d.iter().all(|d| d.rule != "buildkitd-deprecated-key"),
+        "{d:?}"
+    );
+    assert!(
+        d.iter()
+            .any(|d| d.rule == "buildkitd-unknown-key" && d.message.contains("log.level"))
     );
 }

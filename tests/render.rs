@@ -293,7 +293,7 @@ fn default_farm_is_rootless_on_two_arches_with_a_persistent_cache() {
             args.iter()
                 .any(|a| a.as_str() == Some("--oci-worker-no-process-sandbox"))
         );
-        assert!(str_of(&container(s)["image"]).ends_with("v0.32.2-rootless"));
+        assert!(str_of(&container(s)["image"]).ends_with("v0.35.1-rootless"));
     }
     let ns = named(&objects, "Namespace", "buildkit");
     assert_eq!(
@@ -348,7 +348,9 @@ fn seed_002_keeps_its_new_gc_keys_history_and_placement() {
     );
 
     let config = buildkitd_toml(&objects, s);
-    assert_eq!(config["debug"].as_bool(), Some(true));
+    // `debug = true` is deprecated from v0.31 (a warning at each start): `[log] level` instead.
+    assert_eq!(config["log"]["level"].as_str(), Some("debug"));
+    assert!(config.get("debug").is_none());
     assert_eq!(config["history"]["maxAge"].as_integer(), Some(96 * 3600));
     assert_eq!(config["history"]["maxEntries"].as_integer(), Some(100));
     let oci = &config["worker"]["oci"];
@@ -364,7 +366,7 @@ fn seed_002_keeps_its_new_gc_keys_history_and_placement() {
 }
 
 #[test]
-fn seed_003_is_privileged_multiarch_with_old_gc_keys() {
+fn seed_003_is_privileged_multiarch_with_a_gc_cap() {
     let objects = render_example("003-vouchercodes-multiarch.toml");
     let sts = kind(&objects, "StatefulSet");
     assert_eq!(
@@ -399,8 +401,30 @@ fn seed_003_is_privileged_multiarch_with_old_gc_keys() {
     let policies = config["worker"]["oci"]["gcpolicy"].as_array().unwrap();
     assert_eq!(policies[0]["keepDuration"].as_integer(), Some(96 * 3600));
     for p in &policies[1..] {
-        assert_eq!(p["keepBytes"].as_integer(), Some(200 * GIB));
+        assert_eq!(p["maxUsedSpace"].as_integer(), Some(200 * GIB));
+        assert!(p.get("keepBytes").is_none());
     }
+}
+
+#[test]
+fn an_old_buildkit_gets_its_own_keys() {
+    // v0.16: one size per GC policy (keepBytes), and `debug` rather than `[log] level`.
+    let objects = render_example("legacy-kubernetes.toml");
+    let s = kind(&objects, "StatefulSet")[0];
+    assert!(str_of(&container(s)["image"]).ends_with("v0.16.0-rootless"));
+    let config = buildkitd_toml(&objects, s);
+    let policies = config["worker"]["oci"]["gcpolicy"].as_array().unwrap();
+    assert!(policies[1]["keepBytes"].as_integer().is_some());
+    assert!(policies.iter().all(|p| p.get("maxUsedSpace").is_none()));
+    assert!(config["worker"]["oci"].get("reservedSpace").is_none());
+    let dir = tempfile::tempdir().unwrap();
+    let debug =
+        "debug = true\nimage = \"moby/buildkit:v0.30.0-rootless\"\n[[pool]]\narch = \"amd64\"\n";
+    let yaml = buildfarm::render_str(debug, dir.path()).unwrap();
+    assert!(
+        yaml.contains("\n    debug = true\n") && !yaml.contains("[log]"),
+        "{yaml}"
+    );
 }
 
 #[test]

@@ -10,12 +10,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::error::{Diagnostic, Invalid, did_you_mean, one_of};
-use crate::spec::version::Version;
 use crate::spec::{Farm, Pool};
 pub use snippets::{SidecarFormat, Tool, github, gitlab, sidecar};
-
-/// `buildctl --tlsdir` reads `ca.crt`, `tls.crt` and `tls.key` from BuildKit v0.21 on.
-const TLSDIR_NAMES: Version = Version::new(0, 21, 0);
 
 /// The client certificate files a CI job presents.
 pub struct Identity {
@@ -202,7 +198,8 @@ pub fn buildctl(farm: &Farm, pool: &Pool, id: &Identity, key: Option<&str>) -> S
         ),
         None => service_host(farm, pool),
     };
-    let tls = if farm.buildkit >= TLSDIR_NAMES {
+    // `buildctl --tlsdir` reads ca.crt, tls.crt and tls.key only from the release the table names.
+    let tls = if farm.buildkit >= crate::spec::releases::buildkit().feature("tlsdir-names") {
         format!(
             "--tlsdir {} --tlsservername {}",
             sh(&id.dir.display().to_string()),

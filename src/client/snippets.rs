@@ -40,6 +40,10 @@ pub fn gitlab(farm: &Farm, client: &str, tool: Tool) -> String {
                 quote(&image),
                 quote(&format!("tcp://{first_host}:{}", farm.port))
             ));
+            // buildctl has no login: it sends the registry credentials of ~/.docker/config.json.
+            out.push_str("    - 'mkdir -p \"$HOME/.docker\"'\n");
+            let login = r#"printf '{"auths":{"%s":{"auth":"%s"}}}' "$CI_REGISTRY" "$(printf '%s:%s' "$CI_REGISTRY_USER" "$CI_REGISTRY_PASSWORD" | base64 | tr -d '\n')" > "$HOME/.docker/config.json""#;
+            out.push_str(&format!("    - {}\n", quote(login)));
             let command = format!(
                 "buildctl --tlscacert \"$BUILDKIT_CA_CERT\" --tlscert \"$BUILDKIT_CLIENT_CERT\" --tlskey \"$BUILDKIT_CLIENT_KEY\" \
                  --tlsservername {first_host} build --frontend dockerfile.v0 --local context=. --local dockerfile=. \
@@ -49,6 +53,8 @@ pub fn gitlab(farm: &Farm, client: &str, tool: Tool) -> String {
         }
         Tool::Buildx => {
             out.push_str("build-image:\n  stage: build\n  image: \"docker:cli\"\n  script:\n");
+            let login = r#"echo "$CI_REGISTRY_PASSWORD" | docker login --username "$CI_REGISTRY_USER" --password-stdin "$CI_REGISTRY""#;
+            out.push_str(&format!("    - {}\n", quote(login)));
             for (i, pool) in farm.pools.iter().enumerate() {
                 let host = service_host(farm, pool);
                 let role = if i == 0 { "--use" } else { "--append" };
@@ -73,6 +79,10 @@ pub fn gitlab(farm: &Farm, client: &str, tool: Tool) -> String {
     out
 }
 
+/// The current major of docker/setup-buildx-action (v4.0.0 came out in 2026-03; v4.3.0 is the
+/// newest seen, 2026-08): https://github.com/docker/setup-buildx-action/releases
+const SETUP_BUILDX_ACTION: &str = "v4";
+
 /// A GitHub Actions step: setup-buildx-action with the remote driver, one node per pool.
 pub fn github(farm: &Farm, client: &str) -> String {
     let mut out = format!(
@@ -82,7 +92,9 @@ pub fn github(farm: &Farm, client: &str) -> String {
     );
     let first = &farm.pools[0];
     let host = service_host(farm, first);
-    out.push_str("- name: Use the BuildKit farm\n  uses: docker/setup-buildx-action@v3\n  with:\n");
+    out.push_str(&format!(
+        "- name: Use the BuildKit farm\n  uses: docker/setup-buildx-action@{SETUP_BUILDX_ACTION}\n  with:\n"
+    ));
     out.push_str(&format!(
         "    driver: remote\n    endpoint: {}\n    platforms: {}\n    driver-opts: {}\n",
         quote(&format!("tcp://{host}:{}", farm.port)),
@@ -138,14 +150,21 @@ pub fn sidecar(farm: &Farm, format: SidecarFormat, target: &str) -> String {
     } else {
         profile.image.clone()
     };
-    let apparmor = if farm.kubernetes >= crate::spec::version::kube::APPARMOR_FIELD {
+    let kube = crate::spec::releases::kubernetes();
+    let apparmor = if farm.kubernetes >= kube.since("apparmor-field") {
         "\n    appArmorProfile:\n      type: Unconfined"
     } else {
         ""
     };
+    // A native sidecar (an init container that keeps running) starts before the job container
+    // and is stopped after it, so a job pod still completes; before that, a plain container.
+    let (list, restart) = match farm.kubernetes >= kube.since("sidecar-containers") {
+        true => ("initContainers", "\n  restartPolicy: Always"),
+        false => ("containers", ""),
+    };
     let body = format!(
-        "containers:\n\
-         - name: buildkitd\n  image: {image}\n  args:\n  - \"--addr\"\n  - {socket}\n  - \"--oci-worker-no-process-sandbox\"\n\
+        "{list}:\n\
+         - name: buildkitd{restart}\n  image: {image}\n  args:\n  - \"--addr\"\n  - {socket}\n  - \"--oci-worker-no-process-sandbox\"\n\
          \x20 securityContext:\n    runAsUser: 1000\n    runAsGroup: 1000\n    seccompProfile:\n      type: Unconfined{apparmor}\n\
          \x20 readinessProbe:\n    exec:\n      command: [\"buildctl\", \"--addr\", {socket}, \"debug\", \"workers\"]\n    periodSeconds: 10\n    timeoutSeconds: 10\n\
          \x20 volumeMounts:\n  - name: buildkit-socket\n    mountPath: {dir}\n  - name: buildkit-state\n    mountPath: {state}\n\

@@ -7,8 +7,9 @@ pub mod format;
 
 use crate::error::{Diagnostic, Invalid, Severity, Source};
 use crate::profile::Mode;
+use crate::spec::releases;
 use crate::spec::size::DiskSpace;
-use crate::spec::version::{KubeVersion, image_ref};
+use crate::spec::version::image_ref;
 use crate::spec::{Farm, TlsMode};
 
 /// Every finding for a spec: its parse and validation errors, or, when it is valid, the checks
@@ -36,9 +37,85 @@ pub fn check(farm: &Farm) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     gc(farm, &mut out);
     image(farm, &mut out);
+    freshness(farm, &mut out);
     pools(farm, &mut out);
     security(farm, &mut out);
     out
+}
+
+/// What the release tables say of the farm's BuildKit and Kubernetes versions: published
+/// advisories the image misses, a newer patch of its minor, a target past its end of life.
+fn freshness(farm: &Farm, out: &mut Vec<Diagnostic>) {
+    let buildkit = releases::buildkit();
+    // A digest-pinned image is judged by `buildkit_version`; its span is where the fix goes.
+    let at = if farm.spans.contains_key("buildkit_version") {
+        "buildkit_version"
+    } else {
+        "image"
+    };
+    let advisories = buildkit.advisories_of(farm.buildkit);
+    if !advisories.is_empty() {
+        let ids: Vec<&str> = advisories.iter().map(|a| a.id).collect();
+        let fix = advisories
+            .iter()
+            .filter_map(|a| a.fix_for(farm.buildkit))
+            .max();
+        let message = format!(
+            "BuildKit {} misses the fix of {} published advisor{}: {}",
+            farm.buildkit,
+            ids.len(),
+            if ids.len() == 1 { "y" } else { "ies" },
+            ids.join(", ")
+        );
+        let first = advisories[0];
+        let hint = match fix {
+            Some(fix) => format!(
+                "upgrade to {fix} or newer (the newest release is {}); e.g. {}: {}",
+                buildkit.newest().latest,
+                first.id,
+                first.impact
+            ),
+            None => format!("upgrade to {}", buildkit.newest().latest),
+        };
+        out.push(
+            farm.finding(Severity::Warning, "image-vulnerable", at, message)
+                .hint(hint),
+        );
+    }
+    if let Some(release) = buildkit.latest_patch(farm.buildkit)
+        && release.latest > farm.buildkit
+    {
+        let when = release
+            .released
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default();
+        let message = format!(
+            "BuildKit {} has a newer patch release: {}{when}",
+            farm.buildkit, release.latest
+        );
+        let d = farm.finding(Severity::Note, "image-outdated", at, message);
+        out.push(d.hint(format!(
+            "patch releases only fix bugs: pin {}",
+            release.latest
+        )));
+    }
+    let kube = releases::kubernetes();
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let day = today.as_str().max(kube.updated);
+    if let Some(release) = kube.release(farm.kubernetes)
+        && release.eol < day
+    {
+        let message = format!(
+            "Kubernetes {} reached its end of life on {}: no more security patches",
+            farm.kubernetes, release.eol
+        );
+        let hint = format!(
+            "upgrade the clusters and raise `kubernetes` to at least {}, the oldest supported release",
+            kube.oldest_supported(day)
+        );
+        let d = farm.finding(Severity::Note, "kubernetes-eol", "kubernetes", message);
+        out.push(d.hint(hint));
+    }
 }
 
 fn gc(farm: &Farm, out: &mut Vec<Diagnostic>) {
@@ -124,7 +201,8 @@ fn image(farm: &Farm, out: &mut Vec<Diagnostic>) {
         let tag = r.tag.unwrap_or("latest");
         let message = format!("image `{}` is not pinned (tag `{tag}` moves)", farm.image);
         let d = farm.finding(Severity::Warning, "image-unpinned", "image", message);
-        out.push(d.hint("pin a release tag such as `v0.32.2` or a digest, so every daemon runs the same BuildKit"));
+        let newest = releases::buildkit().newest().latest;
+        out.push(d.hint(format!("pin a release tag such as `{newest}` or a digest, so every daemon runs the same BuildKit")));
     }
     if let Some(tag) = r.tag {
         let rootless_image = tag.contains("rootless");
@@ -257,11 +335,12 @@ fn pools(farm: &Farm, out: &mut Vec<Diagnostic>) {
         }
         if let Some(affinity) = &pool.affinity {
             let text = toml::to_string(affinity).unwrap_or_default();
-            if farm.kubernetes < KubeVersion::new(1, 31)
+            let needs = releases::kubernetes().since("affinity-match-label-keys");
+            if farm.kubernetes < needs
                 && (text.contains("matchLabelKeys") || text.contains("mismatchLabelKeys"))
             {
                 let message = format!(
-                    "`matchLabelKeys` in pod affinity needs Kubernetes 1.31, the farm targets {}",
+                    "`matchLabelKeys` in pod affinity needs Kubernetes {needs}, the farm targets {}",
                     farm.kubernetes
                 );
                 out.push(farm.finding(
@@ -273,13 +352,14 @@ fn pools(farm: &Farm, out: &mut Vec<Diagnostic>) {
             }
         }
     }
-    if farm.kubernetes < KubeVersion::new(1, 33) {
+    let needs = releases::kubernetes().since("image-volumes");
+    if farm.kubernetes < needs {
         for (i, v) in farm.extra_volumes.iter().enumerate() {
             if !v.source.contains_key("image") {
                 continue;
             }
             let message = format!(
-                "image volume `{}` needs Kubernetes 1.33 or newer, the farm targets {}",
+                "image volume `{}` needs Kubernetes {needs} or newer, the farm targets {}",
                 v.name, farm.kubernetes
             );
             out.push(farm.finding(
@@ -293,6 +373,7 @@ fn pools(farm: &Farm, out: &mut Vec<Diagnostic>) {
 }
 
 fn security(farm: &Farm, out: &mut Vec<Diagnostic>) {
+    let userns = releases::kubernetes().feature("user-namespaces");
     match farm.mode {
         Mode::Rootless => {
             let message = "rootless BuildKit runs without a process sandbox: a build step can see and kill the daemon's processes";
@@ -302,16 +383,33 @@ fn security(farm: &Farm, out: &mut Vec<Diagnostic>) {
                 "mode",
                 message,
             );
-            out.push(d.hint("fine for trusted builds; use `mode = \"userns\"` (Kubernetes 1.33+) to sandbox untrusted ones"));
+            out.push(d.hint(format!("fine for trusted builds; use `mode = \"userns\"` (Kubernetes {}+) to sandbox untrusted ones", userns.since)));
         }
         Mode::Privileged => {
             let message = "buildkitd runs privileged: a build step that escapes its container is root on the node";
             let d = farm.finding(Severity::Note, "privileged-mode", "mode", message);
-            out.push(d.hint(
-                "give the daemons dedicated nodes, or use `mode = \"userns\"` (Kubernetes 1.33+)",
-            ));
+            out.push(d.hint(format!(
+                "give the daemons dedicated nodes, or use `mode = \"userns\"` (Kubernetes {}+)",
+                userns.since
+            )));
         }
         Mode::Userns => {}
+    }
+    if farm.mode != Mode::Userns && farm.kubernetes >= userns.since {
+        let ga = releases::kubernetes().since("user-namespaces-ga");
+        let state = match farm.kubernetes >= ga {
+            true => format!("stable since {ga}"),
+            false => format!("on by default since {}, stable from {ga}", userns.since),
+        };
+        let message = format!(
+            "Kubernetes {} runs pods in their own user namespace ({state}): `mode = \"userns\"` keeps BuildKit's full sandbox without root on the node",
+            farm.kubernetes
+        );
+        let needs = userns
+            .requires
+            .unwrap_or("nodes that support user namespaces");
+        let d = farm.finding(Severity::Note, "userns-available", "mode", message);
+        out.push(d.hint(format!("it needs {needs}")));
     }
     if !farm.create_namespace {
         let message = format!(

@@ -7,8 +7,8 @@
 use toml::{Table, Value};
 
 use crate::spec::defaults::{self, CERTS_DIR};
+use crate::spec::releases::{self, GC_SPACE_KEY, LOG_LEVEL_KEY};
 use crate::spec::size::{DiskSpace, human_bytes};
-use crate::spec::version::buildkit;
 use crate::spec::{Farm, Storage};
 
 /// The GC sizes a pool gets, and how they were chosen (for the file's header comment).
@@ -22,9 +22,18 @@ struct GcSizes {
 /// A pool's buildkitd.toml: the farm's settings, with GC sizes derived from the pool's volume
 /// (the only thing of the pool's it depends on, so pools with equal volumes share it).
 pub fn buildkitd_toml(farm: &Farm, storage: Option<&Storage>) -> String {
+    let table = releases::buildkit();
     let mut root = Table::new();
     if farm.debug {
-        root.insert("debug".into(), Value::Boolean(true));
+        // The top-level `debug` flag is deprecated (a warning at every start) once `[log] level`
+        // exists; older releases know only the flag.
+        if farm.buildkit >= table.introduced(LOG_LEVEL_KEY) {
+            let mut log = Table::new();
+            log.insert("level".into(), Value::String("debug".into()));
+            root.insert("log".into(), Value::Table(log));
+        } else {
+            root.insert("debug".into(), Value::Boolean(true));
+        }
     }
 
     let mut grpc = Table::new();
@@ -58,7 +67,8 @@ pub fn buildkitd_toml(farm: &Farm, storage: Option<&Storage>) -> String {
     let mut oci = Table::new();
     oci.insert("enabled".into(), Value::Boolean(true));
     oci.insert("gc".into(), Value::Boolean(true));
-    let new_keys = farm.buildkit >= buildkit::NEW_GC_KEYS;
+    let new_gc_keys = table.introduced(GC_SPACE_KEY);
+    let new_keys = farm.buildkit >= new_gc_keys;
     let size_keys = |t: &mut Table| {
         if new_keys {
             put_size(t, "reservedSpace", sizes.reserved);
@@ -126,8 +136,7 @@ pub fn buildkitd_toml(farm: &Farm, storage: Option<&Storage>) -> String {
     out.push_str(&format!("# GC: {}\n", sizes.origin));
     if !new_keys && has_sizes {
         out.push_str(&format!(
-            "# BuildKit before {} has one size per policy (keepBytes); gckeepstorage is unused when policies are listed.\n",
-            buildkit::NEW_GC_KEYS
+            "# BuildKit before {new_gc_keys} has one size per policy (keepBytes); gckeepstorage is unused when policies are listed.\n",
         ));
     }
     out.push('\n');

@@ -12,7 +12,7 @@ use super::config::buildkitd_toml;
 use super::{Kind, parallel};
 use crate::certs::{Material, Pair};
 use crate::spec::defaults::CERTS_DIR;
-use crate::spec::version::kube;
+use crate::spec::releases;
 use crate::spec::{Farm, Pool, Storage, TlsMode};
 
 /// An object to render: its kind, identity and template context.
@@ -273,7 +273,7 @@ fn s(text: impl Into<String>) -> T {
 
 fn statefulset(farm: &Farm, pool: &Pool, config_key: &str, checksum: &str) -> Value {
     let profile = &farm.profile;
-    let apparmor_field = farm.kubernetes >= kube::APPARMOR_FIELD;
+    let apparmor_field = farm.kubernetes >= releases::kubernetes().since("apparmor-field");
 
     let mut annotations = IndexMap::new();
     annotations.insert("checksum/config".to_string(), checksum.to_string());

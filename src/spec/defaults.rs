@@ -8,9 +8,8 @@ pub const BUILT_IN_FARM: &str = include_str!("../../examples/default.toml");
 pub const NAME: &str = "buildkitd";
 pub const NAMESPACE: &str = "buildkit";
 pub const MODE: &str = "rootless";
-/// Oldest Kubernetes the farm targets when the spec does not say: the first release with the
-/// AppArmor securityContext field.
-pub const KUBERNETES: &str = "1.30";
+// The default `kubernetes` target is not here: it is the oldest minor still supported upstream
+// on the Kubernetes table's date (`releases::kubernetes().default_target()`).
 pub const PORT: u16 = 1234;
 pub const CLUSTER_DOMAIN: &str = "cluster.local";
 /// Long enough for most builds to finish during a rollout; SIGTERM aborts running builds.

@@ -5,6 +5,7 @@
 pub mod defaults;
 pub mod names;
 pub mod raw;
+pub mod releases;
 pub mod size;
 mod validate;
 pub mod version;

@@ -48,17 +48,6 @@ impl fmt::Display for Version {
     }
 }
 
-/// BuildKit releases whose buildkitd.toml differs in ways the renderer must respect.
-pub mod buildkit {
-    use super::Version;
-    /// `[history]` (maxAge, maxEntries).
-    pub const HISTORY: Version = Version::new(0, 11, 0);
-    /// Size strings and percentages (`"50GB"`, `"80%"`) in GC settings.
-    pub const SIZE_STRINGS: Version = Version::new(0, 12, 0);
-    /// `reservedSpace`/`maxUsedSpace`/`minFreeSpace`; `keepBytes`/`gckeepstorage` deprecated.
-    pub const NEW_GC_KEYS: Version = Version::new(0, 17, 0);
-}
-
 /// The image reference split into the parts that matter here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageRef<'a> {
@@ -110,17 +99,6 @@ impl fmt::Display for KubeVersion {
     }
 }
 
-/// Kubernetes releases whose pod fields the renderer depends on.
-pub mod kube {
-    use super::KubeVersion;
-    /// Oldest target: Pod Security admission is GA.
-    pub const OLDEST: KubeVersion = KubeVersion::new(1, 25);
-    /// `securityContext.appArmorProfile` replaces the beta annotation.
-    pub const APPARMOR_FIELD: KubeVersion = KubeVersion::new(1, 30);
-    /// User namespaces (`hostUsers: false`) are on by default.
-    pub const USER_NAMESPACES: KubeVersion = KubeVersion::new(1, 33);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,15 +128,15 @@ mod tests {
     }
 
     #[test]
-    fn gc_keys_switch_at_v0_17() {
-        assert!(Version::new(0, 16, 9) < buildkit::NEW_GC_KEYS);
-        assert!(Version::parse("v0.17.0-rc1").unwrap() >= buildkit::NEW_GC_KEYS);
+    fn release_candidates_order_with_their_release() {
+        assert!(Version::new(0, 16, 9) < Version::parse("v0.17.0-rc1").unwrap());
+        assert!(Version::parse("v0.17.0-rc1").unwrap() >= Version::new(0, 17, 0));
     }
 
     #[test]
     fn kube_versions_order() {
-        assert!(KubeVersion::parse("1.29").unwrap() < kube::APPARMOR_FIELD);
-        assert_eq!(KubeVersion::parse("v1.33.2"), Some(kube::USER_NAMESPACES));
+        assert!(KubeVersion::parse("1.29").unwrap() < KubeVersion::new(1, 30));
+        assert_eq!(KubeVersion::parse("v1.33.2"), Some(KubeVersion::new(1, 33)));
         assert_eq!(KubeVersion::parse("1"), None);
     }
 }

@@ -7,8 +7,9 @@ use crate::spec::raw::Spanned;
 
 use super::Checker;
 use crate::spec::raw::{RawGc, RawHistory};
+use crate::spec::releases::{self, GC_SPACE_KEY, HISTORY_KEY};
 use crate::spec::size::{DiskSpace, parse_disk_space};
-use crate::spec::version::{Version, buildkit};
+use crate::spec::version::Version;
 use crate::spec::{Gc, History, defaults};
 
 /// buildkitd.toml keys the spec owns, and what to write instead.
@@ -31,6 +32,7 @@ const OWNED_KEYS: [(&str, &str); 12] = [
 ];
 
 pub(super) fn gc(c: &mut Checker, raw: Spanned<RawGc>, buildkit: Version) -> Gc {
+    let table = releases::buildkit();
     let g = raw.into_inner();
     c.at("gc.reserved", &g.reserved);
     c.at("gc.max_used", &g.max_used);
@@ -49,10 +51,10 @@ pub(super) fn gc(c: &mut Checker, raw: Spanned<RawGc>, buildkit: Version) -> Gc 
             )),
         };
         match parsed {
-            Ok(DiskSpace::Percent(_)) if buildkit < buildkit::SIZE_STRINGS => {
+            Ok(DiskSpace::Percent(_)) if buildkit < table.feature("size-strings") => {
                 let message = format!(
                     "`gc.{key}` as a percentage needs BuildKit {} or newer, the image runs {buildkit}",
-                    buildkit::SIZE_STRINGS
+                    table.feature("size-strings")
                 );
                 c.error(
                     "buildkit-version-too-old",
@@ -72,19 +74,21 @@ pub(super) fn gc(c: &mut Checker, raw: Spanned<RawGc>, buildkit: Version) -> Gc 
     let reserved = size(c, g.reserved, "reserved");
     let max_used = size(c, g.max_used, "max_used");
     let min_free = size(c, g.min_free, "min_free");
-    if buildkit < buildkit::NEW_GC_KEYS {
+    let new_gc_keys = table.introduced(GC_SPACE_KEY);
+    if buildkit < new_gc_keys {
         for (key, value) in [("reserved", &reserved), ("min_free", &min_free)] {
             if let Some((_, span)) = value {
                 let message = format!(
-                    "`gc.{key}` needs BuildKit {} or newer, the image runs {buildkit}",
-                    buildkit::NEW_GC_KEYS
+                    "`gc.{key}` needs BuildKit {new_gc_keys} or newer, the image runs {buildkit}"
                 );
-                let hint = "before v0.17 a GC policy has one size, its cap: set only `gc.max_used` (written as `keepBytes`)";
+                let hint = format!(
+                    "before {new_gc_keys} a GC policy has one size, its cap: set only `gc.max_used` (written as `keepBytes`)"
+                );
                 c.error(
                     "buildkit-version-too-old",
                     span.clone(),
                     message,
-                    Some(hint.into()),
+                    Some(hint),
                 );
             }
         }
@@ -121,12 +125,11 @@ pub(super) fn history(
     raw: Option<Spanned<RawHistory>>,
     buildkit: Version,
 ) -> Option<History> {
-    if buildkit < buildkit::HISTORY {
+    let needs = releases::buildkit().introduced(HISTORY_KEY);
+    if buildkit < needs {
         if let Some(h) = raw {
-            let message = format!(
-                "`[history]` needs BuildKit {} or newer, the image runs {buildkit}",
-                buildkit::HISTORY
-            );
+            let message =
+                format!("`[history]` needs BuildKit {needs} or newer, the image runs {buildkit}");
             c.error(
                 "buildkit-version-too-old",
                 h.span(),
@@ -137,6 +140,19 @@ pub(super) fn history(
         return None;
     }
     let h = raw.map(Spanned::into_inner).unwrap_or_default();
+    let off_span = h
+        .max_entries
+        .as_ref()
+        .filter(|n| *n.get_ref() == 0)
+        .map(Spanned::span);
+    let disable = releases::buildkit().feature("history-disable");
+    if let Some(span) = off_span.filter(|_| buildkit < disable) {
+        let message = format!(
+            "turning build history off (`history.max_entries = 0`) needs BuildKit {disable} or newer, the image runs {buildkit}"
+        );
+        let hint = "keep at least one entry, or use a newer image";
+        c.error("buildkit-version-too-old", span, message, Some(hint.into()));
+    }
     Some(History {
         max_age_seconds: c.duration(
             h.max_age,
@@ -146,7 +162,7 @@ pub(super) fn history(
         max_entries: c.int(
             h.max_entries,
             "history.max_entries",
-            1..=100_000,
+            0..=100_000,
             i64::from(defaults::HISTORY_MAX_ENTRIES),
         ) as u32,
     })

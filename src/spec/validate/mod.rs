@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 
 use super::defaults::CERTS_DIR;
 use super::raw::RawFarm;
-use super::version::{KubeVersion, Version, buildkit_version_of, kube};
+use super::version::{KubeVersion, Version, buildkit_version_of};
 use super::{Farm, Probes, Volume, defaults, names};
 use crate::error::{Diagnostic, Invalid, Source, did_you_mean, one_of};
 use crate::profile::{Mode, Profile};
@@ -159,6 +159,10 @@ pub fn check(
         ("namespace", raw.namespace.as_ref().map(Spanned::span)),
         ("mode", raw.mode.as_ref().map(Spanned::span)),
         ("image", raw.image.as_ref().map(Spanned::span)),
+        (
+            "buildkit_version",
+            raw.buildkit_version.as_ref().map(Spanned::span),
+        ),
         ("kubernetes", raw.kubernetes.as_ref().map(Spanned::span)),
         ("tls", raw.tls.as_ref().map(Spanned::span)),
         ("gc", raw.gc.as_ref().map(Spanned::span)),
@@ -337,8 +341,10 @@ fn buildkit_version(
         },
         None => from_tag.unwrap_or_else(|| {
             let message = format!("cannot tell which BuildKit release `{image}` runs");
-            let hint = "buildkitd.toml keys depend on it: pin a release tag such as `moby/buildkit:v0.32.2`, or set `buildkit_version = \"0.32.2\"`";
-            c.error("buildkit-version-unknown", image_span.unwrap_or(0..0), message, Some(hint.into()));
+            let newest = super::releases::buildkit().newest().latest;
+            let bare = newest.to_string().trim_start_matches('v').to_string();
+            let hint = format!("buildkitd.toml keys depend on it: pin a release tag such as `moby/buildkit:{newest}`, or set `buildkit_version = \"{bare}\"`");
+            c.error("buildkit-version-unknown", image_span.unwrap_or(0..0), message, Some(hint));
             Version::new(0, 0, 0)
         }),
     }
@@ -351,22 +357,28 @@ fn kubernetes_version(
     mode: Mode,
     mode_span: Range<usize>,
 ) -> KubeVersion {
+    let table = super::releases::kubernetes();
     let span = value.as_ref().map(Spanned::span);
-    let text = value.map_or(defaults::KUBERNETES.to_string(), Spanned::into_inner);
-    let Some(version) = KubeVersion::parse(&text) else {
-        let message = format!("`kubernetes` = `{text}` is not a Kubernetes version");
-        c.error(
-            "invalid-value",
-            span.unwrap_or(0..0),
-            message,
-            Some("write the oldest cluster version, like `1.30`".into()),
-        );
-        return KubeVersion::parse(defaults::KUBERNETES).expect("the default parses");
+    let version = match value.as_ref().map(|v| (v, KubeVersion::parse(v.get_ref()))) {
+        None => table.default_target(),
+        Some((_, Some(version))) => version,
+        Some((text, None)) => {
+            let message = format!(
+                "`kubernetes` = `{}` is not a Kubernetes version",
+                text.get_ref()
+            );
+            let hint = format!(
+                "write the oldest cluster version, like `{}`",
+                table.default_target()
+            );
+            c.error("invalid-value", text.span(), message, Some(hint));
+            return table.default_target();
+        }
     };
-    if version < kube::OLDEST {
+    let oldest = table.releases[0].minor;
+    if version < oldest {
         let message = format!(
-            "Kubernetes {version} is older than the oldest supported release, {}",
-            kube::OLDEST
+            "Kubernetes {version} is older than the oldest release buildfarm knows, {oldest}"
         );
         c.error(
             "kubernetes-too-old",
@@ -375,24 +387,23 @@ fn kubernetes_version(
             None,
         );
     }
-    let needed = KubeVersion::parse(&profile.min_kubernetes).expect("profiles are tested to parse");
-    if version < needed {
-        let message = format!(
-            "mode `{}` needs Kubernetes {needed} or newer, the farm targets {version}",
-            mode.as_str()
-        );
-        let hint = match mode {
-            Mode::Userns => {
-                "user namespaces (`hostUsers: false`) are on by default from 1.33: raise `kubernetes`, or use `mode = \"rootless\"`"
-            }
-            _ => "raise `kubernetes`",
-        };
-        c.error(
-            "kubernetes-too-old",
-            span.unwrap_or(mode_span),
-            message,
-            Some(hint.into()),
-        );
+    if !profile.host_users {
+        let needed = table.since("user-namespaces");
+        if version < needed {
+            let message = format!(
+                "mode `{}` needs Kubernetes {needed} or newer, the farm targets {version}",
+                mode.as_str()
+            );
+            let hint = format!(
+                "user namespaces (`hostUsers: false`) are on by default from {needed}: raise `kubernetes`, or use `mode = \"rootless\"`"
+            );
+            c.error(
+                "kubernetes-too-old",
+                span.unwrap_or(mode_span),
+                message,
+                Some(hint),
+            );
+        }
     }
     version
 }
