@@ -1,4 +1,7 @@
-"""Wraps `buildfarm client sidecar` output (stdin) in a runner Pod, for schema validation."""
+"""Wraps `buildfarm client sidecar` output (stdin) in a runner Pod, for schema validation.
+
+The sidecar comes as `initContainers` (a native sidecar, `restartPolicy: Always`) or, for
+clusters without native sidecars, as extra `containers`."""
 import sys
 
 import yaml
@@ -6,7 +9,7 @@ import yaml
 snippet = yaml.safe_load(sys.stdin)
 job = {
     "name": "job",
-    "image": "moby/buildkit:v0.32.2",
+    "image": "busybox:1.37",
     "command": ["sleep", "infinity"],
     "volumeMounts": [{"name": "buildkit-socket", "mountPath": "/run/buildkit-shared"}],
 }
@@ -14,6 +17,8 @@ pod = {
     "apiVersion": "v1",
     "kind": "Pod",
     "metadata": {"name": "runner"},
-    "spec": {"containers": [job] + snippet["containers"], "volumes": snippet["volumes"]},
+    "spec": {"containers": [job] + snippet.get("containers", []), "volumes": snippet["volumes"]},
 }
+if "initContainers" in snippet:
+    pod["spec"]["initContainers"] = snippet["initContainers"]
 yaml.safe_dump(pod, sys.stdout, sort_keys=False)
