@@ -114,6 +114,13 @@ pub fn client_command(
     let identity = |client: &Option<String>, certs: Option<&Path>| {
         client::Identity::new(&farm, client.as_deref(), certs)
     };
+    // Commands that point at every pool need every pool to have daemons (`--pool` checks one).
+    if matches!(
+        command,
+        ClientCommand::Buildx(_) | ClientCommand::Gitlab(_) | ClientCommand::Github(_)
+    ) {
+        client::serving(&farm, &farm.pools)?;
+    }
     let out = match command {
         ClientCommand::Buildx(a) => {
             let id = identity(&a.identity.client, a.identity.certs.as_deref())?;

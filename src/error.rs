@@ -134,22 +134,54 @@ impl Diagnostic {
     }
 }
 
+/// Text from the spec as a terminal should show it: control characters (but tab), DEL, C1
+/// controls and bidi overrides as `\u{..}` escapes, so a spec value cannot move the cursor,
+/// recolour the terminal, fake a line or reorder what the reader sees.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\t')
+            || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match unsafe_char(c) {
+            true => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            false => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}: {}", self.severity.as_str(), self.message)?;
+        writeln!(
+            f,
+            "{}: {}",
+            self.severity.as_str(),
+            printable(&self.message)
+        )?;
         if let Some(loc) = &self.location {
             let gutter = loc.line.to_string().len();
             let pad = " ".repeat(gutter);
-            writeln!(f, "{pad}--> {}:{}:{}", loc.file, loc.line, loc.col)?;
+            writeln!(
+                f,
+                "{pad}--> {}:{}:{}",
+                printable(&loc.file),
+                loc.line,
+                loc.col
+            )?;
         }
         if let Some(loc) = self.location.as_ref().filter(|l| l.width > 0) {
             let pad = " ".repeat(loc.line.to_string().len());
             writeln!(f, "{pad} |")?;
-            writeln!(f, "{} | {}", loc.line, loc.line_text)?;
-            let lead: String = loc
-                .line_text
+            writeln!(f, "{} | {}", loc.line, printable(&loc.line_text))?;
+            // The caret follows the escaped text: an escape takes more than one column.
+            let before: String = loc.line_text.chars().take(loc.col - 1).collect();
+            let lead: String = printable(&before)
                 .chars()
-                .take(loc.col - 1)
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
             writeln!(f, "{pad} | {lead}{}", "^".repeat(loc.width))?;
@@ -159,7 +191,7 @@ impl fmt::Display for Diagnostic {
                 .location
                 .as_ref()
                 .map_or(0, |l| l.line.to_string().len());
-            writeln!(f, "{}= hint: {hint}", " ".repeat(pad + 1))?;
+            writeln!(f, "{}= hint: {}", " ".repeat(pad + 1), printable(hint))?;
         }
         Ok(())
     }
@@ -223,9 +255,9 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
         eprintln!("{invalid}");
         return ExitCode::from(1);
     }
-    eprintln!("error: {err}");
+    eprintln!("error: {}", printable(&err.to_string()));
     for cause in err.chain().skip(1) {
-        eprintln!("caused by: {cause}");
+        eprintln!("caused by: {}", printable(&cause.to_string()));
     }
     ExitCode::from(2)
 }
@@ -267,6 +299,23 @@ mod tests {
             d.to_string(),
             "error: unknown mode `rootles`\n --> farm.toml:2:8\n  |\n2 | mode = \"rootles\"\n  |        ^^^^^^^^^\n  = hint: did you mean `rootless`?\n"
         );
+    }
+
+    #[test]
+    fn terminal_control_characters_are_escaped() {
+        let src = Source::new("farm.toml", "name = \"a\u{1b}[31mb\u{202e}c\"\n");
+        let d = src.error(Some(7..21), "bad name `a\u{1b}[31mb\rfake: line\u{202e}`");
+        let shown = d.to_string();
+        assert!(!shown.contains('\u{1b}') && !shown.contains('\r') && !shown.contains('\u{202e}'));
+        assert!(
+            shown.contains("a\\u{1b}[31mb\\u{d}fake: line\\u{202e}"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("1 | name = \"a\\u{1b}[31mb\\u{202e}c\""),
+            "{shown}"
+        );
+        assert_eq!(printable("plain\ttext"), "plain\ttext");
     }
 
     #[test]

@@ -535,3 +535,98 @@ fn init_takes_mode_and_arches_and_never_overwrites_unasked() {
             .contains("mode = \"privileged\"")
     );
 }
+
+#[test]
+fn spec_must_be_a_small_regular_utf8_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // A FIFO would block and /dev/zero never ends: both refused before reading, as usage errors.
+    let fifo = dir.path().join("farm.fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for path in [
+        fifo.to_str().unwrap(),
+        "/dev/zero",
+        dir.path().to_str().unwrap(),
+    ] {
+        let out = buildfarm(dir.path(), &["--spec", path, "lint"]);
+        assert_eq!(out.status.code(), Some(2), "{path}");
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "error: `{path}` is not a regular file: --spec takes a farm.toml, not a device, FIFO or folder\n"
+            )
+        );
+    }
+    // Too large: invalid input, read no further than the limit.
+    let big = dir.path().join("big.toml");
+    fs::write(&big, "#".repeat(5 << 20)).unwrap();
+    let out = buildfarm(dir.path(), &["--spec", big.to_str().unwrap(), "render"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("is larger than 4 MiB, the most a farm.toml may be"));
+    // Not UTF-8: invalid input, located at the first bad byte.
+    let latin1 = dir.path().join("latin1.toml");
+    fs::write(&latin1, b"name = \"x\"\nmode = \"r\xe9\"\n").unwrap();
+    let out = buildfarm(dir.path(), &["--spec", latin1.to_str().unwrap(), "render"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: the spec is not UTF-8: byte 20 is not valid UTF-8\n"),
+        "{err}"
+    );
+    assert!(err.contains("latin1.toml:2:10"), "{err}");
+    assert!(!dir.path().join("certs").exists(), "nothing written");
+}
+
+#[test]
+fn diagnostics_cannot_drive_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("farm.toml"),
+        "name = \"x\u{1b}[2J\u{1b}[31mfake\u{202e}\"\n[[pool]]\narch = \"amd64\"\n",
+    )
+    .unwrap();
+    let out = buildfarm(dir.path(), &["render"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        !err.contains('\u{1b}') && !err.contains('\u{202e}'),
+        "{err:?}"
+    );
+    assert!(err.contains("x\\u{1b}[2J\\u{1b}[31mfake\\u{202e}"), "{err}");
+}
+
+#[test]
+fn client_commands_refuse_a_pool_without_daemons() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("farm.toml"),
+        "[[pool]]\narch = \"amd64\"\nreplicas = 0\n[[pool]]\narch = \"arm64\"\n",
+    )
+    .unwrap();
+    for args in [
+        &["client", "buildctl", "--key", "group/project"][..],
+        &["client", "endpoint", "--key", "group/project"],
+        &["client", "buildx"],
+        &["client", "gitlab"],
+        &["client", "github"],
+    ] {
+        let out = buildfarm(dir.path(), args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.starts_with("error: pool `amd64` has no daemons (`replicas = 0`): no client can reach it\n --> farm.toml:3:12\n"),
+            "{args:?}: {err}"
+        );
+    }
+    // The pool that has daemons still works.
+    let out = buildfarm(
+        dir.path(),
+        &["client", "endpoint", "--pool", "arm64", "--key", "k"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

@@ -87,9 +87,13 @@ pub fn pod_host(farm: &Farm, pool: &Pool, ordinal: u32) -> String {
 
 pub fn pool<'a>(farm: &'a Farm, name: Option<&str>) -> anyhow::Result<&'a Pool> {
     let Some(name) = name else {
-        return Ok(&farm.pools[0]);
+        return serving(farm, std::slice::from_ref(&farm.pools[0])).map(|()| &farm.pools[0]);
     };
-    farm.pools.iter().find(|p| p.name == name).ok_or_else(|| {
+    let found = farm.pools.iter().find(|p| p.name == name);
+    if let Some(pool) = found {
+        serving(farm, std::slice::from_ref(pool))?;
+    }
+    found.ok_or_else(|| {
         let names: Vec<&str> = farm.pools.iter().map(|p| p.name.as_str()).collect();
         let hint = match did_you_mean(name, names.iter().copied()) {
             Some(best) => format!("did you mean `{best}`?"),
@@ -102,6 +106,37 @@ pub fn pool<'a>(farm: &'a Farm, name: Option<&str>) -> anyhow::Result<&'a Pool> 
         )
         .into()
     })
+}
+
+/// Every pool a client is pointed at must have daemons: a pool with `replicas = 0` has no
+/// endpoint to print, and a CI job pointed at it would fail at its first build.
+pub fn serving(farm: &Farm, pools: &[Pool]) -> anyhow::Result<()> {
+    let idle: Vec<Diagnostic> = pools
+        .iter()
+        .filter(|p| p.replicas == 0)
+        .map(|p| {
+            let i = farm
+                .pools
+                .iter()
+                .position(|x| x.name == p.name)
+                .unwrap_or(0);
+            let message = format!(
+                "pool `{}` has no daemons (`replicas = 0`): no client can reach it",
+                p.name
+            );
+            farm.finding(
+                crate::error::Severity::Error,
+                "replicas-zero",
+                &format!("pool.{i}.replicas"),
+                message,
+            )
+            .hint("raise `replicas`, or pick another pool with `--pool`")
+        })
+        .collect();
+    match idle.is_empty() {
+        true => Ok(()),
+        false => Err(Invalid(idle).into()),
+    }
 }
 
 /// A word for POSIX shells: as is when safe, else single-quoted.

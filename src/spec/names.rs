@@ -1,6 +1,10 @@
 //! Kubernetes' rules for names, label keys and values, quantities, and Go-style durations.
 //! Each check returns `Err(reason)` phrased to follow "`x` is not valid: …".
 
+/// Namespaces a farm never runs in, nor renders or relabels: they hold everything else.
+pub const RESERVED_NAMESPACES: [&str; 4] =
+    ["default", "kube-system", "kube-public", "kube-node-lease"];
+
 /// DNS-1123 label: lowercase alphanumerics and `-`, at most 63, alphanumeric at both ends.
 pub fn dns_label(s: &str) -> Result<(), String> {
     if s.is_empty() {

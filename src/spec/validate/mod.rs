@@ -185,12 +185,23 @@ pub fn check(
             false => Err("it must start with a letter (Service names are DNS-1035 labels)".into()),
         }
     });
+    let namespace_span = raw.namespace.as_ref().map(Spanned::span);
     let namespace = c.text(
         raw.namespace,
         "namespace",
         defaults::NAMESPACE,
         names::dns_label,
     );
+    if let Some(span) =
+        namespace_span.filter(|_| names::RESERVED_NAMESPACES.contains(&namespace.as_str()))
+    {
+        // Its Pod Security labels would have to admit privileged pods, for everything else in it.
+        let message = format!(
+            "a build farm must not run in `{namespace}`: the daemons run every CI job's code and need a namespace that admits privileged pods"
+        );
+        let hint = "give the farm its own namespace, e.g. `namespace = \"buildkit\"`; if another tool creates it, add `create_namespace = false`";
+        c.error("namespace-reserved", span, message, Some(hint.into()));
+    }
     let mode_span = raw.mode.as_ref().map_or(0..0, Spanned::span);
     let mode = c.choice(raw.mode, "mode", &Mode::NAMES, defaults::MODE);
     let mode = Mode::parse(&mode).expect("choice() returns a known mode");
