@@ -235,7 +235,8 @@ fn passthrough_cannot_override_what_the_spec_owns() {
     ));
     assert_eq!(
         (msg.as_str(), line),
-        ("`buildkitd.grpc.address` is managed by buildfarm", 1)
+        ("`buildkitd.grpc.address` is managed by buildfarm", 2),
+        "at the key's own line, not the table's"
     );
     assert!(hint.unwrap().contains("`port`"));
 }

@@ -12,8 +12,9 @@ use crate::spec::size::{DiskSpace, parse_disk_space};
 use crate::spec::version::Version;
 use crate::spec::{Gc, History, defaults};
 
-/// buildkitd.toml keys the spec owns, and what to write instead.
-const OWNED_KEYS: [(&str, &str); 12] = [
+/// buildkitd.toml keys the spec owns, and what to write instead. buildkitd reads keys without
+/// regard to case, so they are matched that way: `GRPC.TLS` is `grpc.tls`.
+const OWNED_KEYS: [(&str, &str); 16] = [
     ("root", "the state folder is fixed by the profile"),
     ("debug", "set `debug` at the top of farm.toml"),
     (
@@ -23,12 +24,42 @@ const OWNED_KEYS: [(&str, &str); 12] = [
     ("grpc.tls", "use `[tls]`"),
     ("grpc.debugAddress", "set `metrics_port`"),
     ("history", "use `[history]`"),
+    ("worker.oci.enabled", "buildfarm runs the OCI worker"),
+    (
+        "worker.containerd.enabled",
+        "there is no containerd in the pod",
+    ),
     ("worker.oci.gc", "use `[gc]`"),
     ("worker.oci.gcpolicy", "use `[gc]`"),
     ("worker.oci.gckeepstorage", "use `[gc]`"),
     ("worker.oci.reservedSpace", "use `[gc]`"),
     ("worker.oci.maxUsedSpace", "use `[gc]`"),
     ("worker.oci.minFreeSpace", "use `[gc]`"),
+    ("worker.oci.rootless", "the profile decides (`mode`)"),
+    (
+        "worker.oci.noProcessSandbox",
+        "the profile decides (`mode`)",
+    ),
+];
+
+/// Tables that hold owned keys: a value of another type there would replace them all.
+const OWNED_TABLES: [&str; 4] = ["grpc", "worker", "worker.oci", "worker.containerd"];
+
+/// buildkitd flags buildfarm sets itself: the listen addresses, config, state, TLS, metrics
+/// and which worker runs, with GC.
+const OWNED_FLAGS: [(&str, &str); 12] = [
+    ("addr", "set `port`"),
+    ("config", "use `[buildkitd]` for buildkitd.toml keys"),
+    ("root", "the state folder is fixed by the profile"),
+    ("tlscert", "use `[tls]`"),
+    ("tlskey", "use `[tls]`"),
+    ("tlscacert", "use `[tls]`"),
+    ("debugaddr", "set `metrics_port`"),
+    ("oci-worker", "buildfarm runs the OCI worker"),
+    ("containerd-worker", "there is no containerd in the pod"),
+    ("oci-worker-gc", "use `[gc]`"),
+    ("oci-worker-gc-keepstorage", "use `[gc]`"),
+    ("oci-worker-rootless", "the profile decides (`mode`)"),
 ];
 
 pub(super) fn gc(c: &mut Checker, raw: Spanned<RawGc>, buildkit: Version) -> Gc {
@@ -168,23 +199,91 @@ pub(super) fn history(
     })
 }
 
+/// The `[buildkitd]` table may add keys but never replace or remove what buildfarm owns.
 pub(super) fn passthrough(c: &mut Checker, table: Spanned<toml::Table>) -> toml::Table {
-    for (path, instead) in OWNED_KEYS {
-        let mut node: Option<&toml::Value> = None;
-        let mut current = Some(table.get_ref());
-        for part in path.split('.') {
-            node = current.and_then(|t| t.get(part));
-            current = node.and_then(toml::Value::as_table);
-        }
-        if node.is_some() {
-            let message = format!("`buildkitd.{path}` is managed by buildfarm");
-            c.error(
-                "buildkitd-owned-key",
-                table.span(),
-                message,
-                Some(instead.into()),
-            );
-        }
+    let mut owned = Vec::new();
+    walk(table.get_ref(), &mut Vec::new(), &mut owned);
+    for (path, problem) in owned {
+        // Point at the key's own line; the table header when the key cannot be found.
+        let span = key_span(&c.src.text, &path).unwrap_or_else(|| table.span());
+        let shown = path[1..].join(".");
+        let (message, hint) = match problem {
+            Owned::Key(instead) => (
+                format!("`buildkitd.{shown}` is managed by buildfarm"),
+                instead.to_string(),
+            ),
+            Owned::NotATable => (
+                format!(
+                    "`buildkitd.{shown}` must be a table: another value would replace the keys buildfarm writes there"
+                ),
+                format!("write keys under it, like `[buildkitd.{shown}]`"),
+            ),
+        };
+        c.error("buildkitd-owned-key", span, message, Some(hint));
     }
     table.into_inner()
+}
+
+enum Owned {
+    Key(&'static str),
+    NotATable,
+}
+
+/// Every owned key (or owned table given another type) in `table`, by its path as written,
+/// starting with `buildkitd`.
+fn walk(table: &toml::Table, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, Owned)>) {
+    for (key, value) in table {
+        path.push(key.clone());
+        let dotted = path.join(".");
+        let is = |owned: &str| owned.eq_ignore_ascii_case(&dotted);
+        let full = || {
+            std::iter::once("buildkitd".to_string())
+                .chain(path.iter().cloned())
+                .collect()
+        };
+        if let Some((_, instead)) = OWNED_KEYS.iter().find(|(k, _)| is(k)) {
+            out.push((full(), Owned::Key(instead)));
+        } else if let toml::Value::Table(inner) = value {
+            walk(inner, path, out);
+        } else if OWNED_TABLES.iter().any(|t| is(t)) {
+            out.push((full(), Owned::NotATable));
+        }
+        path.pop();
+    }
+}
+
+/// Where the key at `path` (as written) is in the source, from a second, span-keeping parse.
+fn key_span(text: &str, path: &[String]) -> Option<Range<usize>> {
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let mut table = doc.get_ref();
+    let (last, parents) = path.split_last()?;
+    for part in parents {
+        match table.get(part.as_str())?.get_ref() {
+            toml::de::DeValue::Table(t) => table = t,
+            _ => return None,
+        }
+    }
+    table.get_key_value(last.as_str()).map(|(k, _)| k.span())
+}
+
+/// `extra_args` may add flags, but not ones that set what buildfarm owns (`--addr`, TLS, ...).
+pub(super) fn extra_arg(c: &mut Checker, arg: &Spanned<String>) {
+    let Some(flag) = arg.get_ref().strip_prefix('-') else {
+        return;
+    };
+    // buildkitd takes `-flag`, `--flag`, `--flag=value` alike.
+    let name = flag
+        .trim_start_matches('-')
+        .split('=')
+        .next()
+        .unwrap_or_default();
+    if let Some((owned, instead)) = OWNED_FLAGS.iter().find(|(f, _)| *f == name) {
+        let message = format!("`extra_args` must not set `--{owned}`: buildfarm sets it");
+        c.error(
+            "buildkitd-owned-flag",
+            arg.span(),
+            message,
+            Some((*instead).into()),
+        );
+    }
 }

@@ -240,7 +240,10 @@ pub fn check(
         .extra_args
         .unwrap_or_default()
         .into_iter()
-        .map(|a| c.text(Some(a), "extra_args", "", non_empty))
+        .map(|a| {
+            buildkitd::extra_arg(&mut c, &a);
+            c.text(Some(a), "extra_args", "", non_empty)
+        })
         .collect();
     let drain_seconds = c.seconds(raw.drain_seconds, "drain_seconds", defaults::DRAIN_SECONDS);
 
