@@ -35,9 +35,24 @@ mode = "{mode}"
 # port = 1234                      # buildkitd's TCP port (mTLS)
 # cluster_domain = "cluster.local" # cluster DNS domain, for certificate names
 # debug = false                    # buildkitd debug logs
-# metrics_port = 6060              # serve Prometheus /metrics (unauthenticated, pod-internal)
-# extra_args = []                  # more buildkitd arguments
+# extra_args = []                  # more buildkitd arguments (not --addr, --config, TLS, ...)
 # drain_seconds = 1800             # seconds a stopping daemon waits for running builds
+
+# network_policy = true            # render a NetworkPolicy: only the clients below reach the farm
+
+[network]
+# CI jobs reach the daemons from the namespaces that opt in with a label
+# (`kubectl label namespace <ci-namespace> buildfarm/client={name}`), and from the namespaces
+# of `[[tls.client]]` entries that name one. `allow = []`: only kubectl port-forward.
+allow = [{ namespace_labels = { "buildfarm/client" = "{name}" } }]
+# metrics_from = [{ namespace = "monitoring" }]   # who may scrape the metrics port (the default)
+# egress = [{ cidr = "0.0.0.0/0", ports = [443] }]  # when set, builds reach only these (and DNS)
+
+# [metrics]
+# port = 6060                      # serve Prometheus /metrics (unauthenticated; the
+#                                  # NetworkPolicy admits only `metrics_from`)
+# service_monitor = true           # a Prometheus Operator ServiceMonitor (and its Service)
+# pod_monitor = true               # or a PodMonitor
 
 # [probes]                         # all run `buildctl debug workers` on the daemon's socket
 # timeout_seconds = 10             # seconds before a probe counts as failed
@@ -112,7 +127,8 @@ pub fn farm_toml(mode: Mode, arches: &[String]) -> String {
         .replace("{mode}", mode.as_str())
         .replace("{image}", &image)
         .replace("{bare}", bare.trim_start_matches('v'))
-        .replace("{kubernetes}", &kubernetes);
+        .replace("{kubernetes}", &kubernetes)
+        .replace("{name}", crate::spec::defaults::NAME);
     for arch in arches {
         out.push_str(&POOL.replace("{arch}", arch));
     }

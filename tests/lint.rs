@@ -54,7 +54,7 @@ const POOL: &str = "[[pool]]\narch = \"amd64\"\nreplicas = 2\nstorage = \"100Gi\
 #[test]
 fn a_clean_farm_has_only_the_mode_notes() {
     assert_eq!(
-        found(POOL),
+        found(&format!("[network]\nallow = []\n{POOL}")),
         [
             ("rootless-no-process-sandbox", Severity::Note, 1),
             ("userns-available", Severity::Note, 1)
@@ -291,7 +291,9 @@ fn security_notes() {
         Severity::Note,
         1,
     );
-    let userns = found(&format!("mode = \"userns\"\nkubernetes = \"1.36\"\n{POOL}"));
+    let userns = found(&format!(
+        "mode = \"userns\"\nkubernetes = \"1.36\"\n[network]\nallow = []\n{POOL}"
+    ));
     assert!(userns.is_empty(), "{userns:?}");
 }
 
@@ -440,9 +442,10 @@ fn exit_codes_follow_the_worst_finding() {
         let out = buildfarm(dir.path(), &[&["lint"], args].concat());
         out.status.code()
     };
-    assert_eq!(run(POOL, &[]), Some(0), "notes only");
-    assert_eq!(run(POOL, &["--deny-warnings"]), Some(0));
-    let warned = POOL.replace("resources = { limits = { memory = \"8Gi\" } }\n", "");
+    let clean = format!("[network]\nallow = []\n{POOL}");
+    assert_eq!(run(&clean, &[]), Some(0), "notes only");
+    assert_eq!(run(&clean, &["--deny-warnings"]), Some(0));
+    let warned = clean.replace("resources = { limits = { memory = \"8Gi\" } }\n", "");
     assert_eq!(run(&warned, &[]), Some(0), "warnings pass by default");
     assert_eq!(run(&warned, &["--deny-warnings"]), Some(1));
     assert_eq!(run(MIXED, &[]), Some(1));
@@ -569,5 +572,33 @@ fn deprecated_debug_key_is_reported_from_the_table() {
     assert!(
         d.iter()
             .any(|d| d.rule == "buildkitd-unknown-key" && d.message.contains("log.level"))
+    );
+}
+
+#[test]
+fn network_reachability_is_reported() {
+    // No client namespace and no `[network] allow`: only port-forward reaches the farm.
+    has(POOL, "network-unreachable", Severity::Warning, 1);
+    lacks(
+        &format!("[network]\nallow = []\n{POOL}"),
+        "network-unreachable",
+    );
+    lacks(
+        &format!("[network]\nallow = [{{ namespace = \"ci\" }}]\n{POOL}"),
+        "network-unreachable",
+    );
+    lacks(
+        &format!("[[tls.client]]\nname = \"ci\"\nnamespace = \"ci\"\n{POOL}"),
+        "network-unreachable",
+    );
+    has(
+        &format!("network_policy = false\n{POOL}"),
+        "network-policy-off",
+        Severity::Note,
+        1,
+    );
+    lacks(
+        &format!("network_policy = false\n{POOL}"),
+        "network-unreachable",
     );
 }

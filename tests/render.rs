@@ -581,6 +581,9 @@ fn objects_come_out_in_kind_order() {
         "Service",
         "StatefulSet",
         "PodDisruptionBudget",
+        "NetworkPolicy",
+        "ServiceMonitor",
+        "PodMonitor",
     ];
     let rank = |k: &str| order.iter().position(|o| *o == k).unwrap();
     assert!(
@@ -686,7 +689,8 @@ fn hostile_strings_stay_data() {
             "Service",
             "Service",
             "StatefulSet",
-            "PodDisruptionBudget"
+            "PodDisruptionBudget",
+            "NetworkPolicy"
         ],
         "exactly one document per object"
     );
@@ -769,4 +773,214 @@ fn the_readme_reference_is_a_valid_farm() {
         buildkitd_toml(&objects, sts)["worker"]["oci"]["cniPoolSize"].as_integer(),
         Some(16)
     );
+}
+
+/// The daemon pods' labels (every pool's pod template).
+fn pod_labels(objects: &[Value]) -> Vec<&Value> {
+    kind(objects, "StatefulSet")
+        .iter()
+        .map(|s| &s["spec"]["template"]["metadata"]["labels"])
+        .collect()
+}
+
+#[test]
+fn network_policy_admits_only_the_listed_clients() {
+    let objects = render_example("003-vouchercodes-multiarch.toml");
+    let np = kind(&objects, "NetworkPolicy");
+    assert_eq!(np.len(), 1, "one policy for the farm");
+    let spec = &np[0]["spec"];
+    // It guards every daemon of every pool.
+    for labels in pod_labels(&objects) {
+        assert!(selects(&spec["podSelector"]["matchLabels"], labels));
+    }
+    assert_eq!(
+        spec["policyTypes"],
+        serde_yaml_ng::from_str::<Value>("[Ingress]").unwrap()
+    );
+    let rules = spec["ingress"].as_sequence().unwrap();
+    assert_eq!(rules.len(), 1, "no metrics port, no metrics rule");
+    assert_eq!(rules[0]["ports"][0]["port"].as_i64(), Some(1234));
+    // The client that names a namespace is the one admitted.
+    assert_eq!(
+        rules[0]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            .as_str(),
+        Some("gitlab")
+    );
+    assert_eq!(rules[0]["from"].as_sequence().unwrap().len(), 1);
+    assert!(
+        spec.get("egress").is_none(),
+        "egress stays open unless listed"
+    );
+}
+
+#[test]
+fn network_policy_with_metrics_and_egress() {
+    let objects = render_example("userns-everything.toml");
+    let spec = &kind(&objects, "NetworkPolicy")[0]["spec"];
+    let types: Vec<&str> = spec["policyTypes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(str_of)
+        .collect();
+    assert_eq!(types, ["Ingress", "Egress"]);
+    let rules = spec["ingress"].as_sequence().unwrap();
+    let port_of = |r: &Value| r["ports"][0]["port"].as_i64().unwrap();
+    assert_eq!(rules.iter().map(port_of).collect::<Vec<_>>(), [8372, 6060]);
+    assert_eq!(
+        rules[0]["from"][1]["ipBlock"]["cidr"].as_str(),
+        Some("10.20.0.0/16")
+    );
+    // The metrics port: only Prometheus pods in `observability`.
+    let from = &rules[1]["from"][0];
+    assert_eq!(
+        from["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"].as_str(),
+        Some("observability")
+    );
+    assert_eq!(
+        from["podSelector"]["matchLabels"]["app.kubernetes.io/name"].as_str(),
+        Some("prometheus")
+    );
+    let egress = spec["egress"].as_sequence().unwrap();
+    // DNS first, then what the spec lists.
+    assert_eq!(egress[0]["ports"][0]["port"].as_i64(), Some(53));
+    assert!(egress[0].get("to").is_none());
+    assert_eq!(
+        egress[1]["to"][0]["ipBlock"]["cidr"].as_str(),
+        Some("0.0.0.0/0")
+    );
+    assert_eq!(egress[1]["ports"][0]["port"].as_i64(), Some(443));
+    assert!(
+        egress[2].get("ports").is_none(),
+        "no ports: every port of the registry"
+    );
+}
+
+#[test]
+fn network_policy_can_admit_nobody_or_be_left_out() {
+    let (yaml, _certs) = render_str("[network]\nallow = []\n[[pool]]\narch = \"amd64\"\n");
+    let objects = parse_stream(&yaml);
+    let spec = &kind(&objects, "NetworkPolicy")[0]["spec"];
+    assert_eq!(
+        spec["ingress"].as_sequence().map(Vec::len),
+        Some(0),
+        "ingress: [] denies all"
+    );
+    let (yaml, _certs) = render_str("network_policy = false\n[[pool]]\narch = \"amd64\"\n");
+    assert!(kind(&parse_stream(&yaml), "NetworkPolicy").is_empty());
+}
+
+#[test]
+fn service_monitor_scrapes_the_metrics_port_of_every_daemon() {
+    let objects = render_example("userns-everything.toml");
+    let service = named(&objects, "Service", "bk-metrics");
+    for labels in pod_labels(&objects) {
+        assert!(
+            selects(&service["spec"]["selector"], labels),
+            "the Service covers every pool"
+        );
+    }
+    assert_eq!(
+        service["spec"]["ports"][0]["name"].as_str(),
+        Some("metrics")
+    );
+    assert_eq!(
+        service["spec"]["ports"][0]["targetPort"].as_str(),
+        Some("metrics")
+    );
+    for s in kind(&objects, "StatefulSet") {
+        let ports = container(s)["ports"].as_sequence().unwrap();
+        assert!(
+            ports.iter().any(|p| p["name"].as_str() == Some("metrics")
+                && p["containerPort"].as_i64() == Some(6060))
+        );
+    }
+    let monitor = named(&objects, "ServiceMonitor", "bk-metrics");
+    assert_eq!(
+        monitor["apiVersion"].as_str(),
+        Some("monitoring.coreos.com/v1")
+    );
+    // It selects the metrics Service, and none of the build Services.
+    for s in kind(&objects, "Service") {
+        let picked = selects(
+            &monitor["spec"]["selector"]["matchLabels"],
+            &s["metadata"]["labels"],
+        );
+        assert_eq!(
+            picked,
+            str_of(&s["metadata"]["name"]) == "bk-metrics",
+            "{}",
+            str_of(&s["metadata"]["name"])
+        );
+    }
+    assert_eq!(
+        monitor["spec"]["endpoints"][0]["port"].as_str(),
+        Some("metrics")
+    );
+}
+
+#[test]
+fn pod_monitor_selects_the_daemon_pods() {
+    let (yaml, _certs) = render_str(
+        "[metrics]\nport = 6060\npod_monitor = true\n[[pool]]\narch = \"amd64\"\n[[pool]]\narch = \"arm64\"\n",
+    );
+    let objects = parse_stream(&yaml);
+    let monitor = named(&objects, "PodMonitor", "buildkitd-metrics");
+    for labels in pod_labels(&objects) {
+        assert!(selects(&monitor["spec"]["selector"]["matchLabels"], labels));
+    }
+    assert_eq!(
+        monitor["spec"]["podMetricsEndpoints"][0]["port"].as_str(),
+        Some("metrics")
+    );
+    assert!(kind(&objects, "ServiceMonitor").is_empty());
+    // The default metrics_from: the `monitoring` namespace.
+    let rules = kind(&objects, "NetworkPolicy")[0]["spec"]["ingress"]
+        .as_sequence()
+        .unwrap()
+        .clone();
+    let metrics = rules
+        .iter()
+        .find(|r| r["ports"][0]["port"].as_i64() == Some(6060))
+        .unwrap();
+    assert_eq!(
+        metrics["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            .as_str(),
+        Some("monitoring")
+    );
+}
+
+/// The Prometheus Operator CRDs' own rules for the fields we write (operator v0.84,
+/// example/prometheus-operator-crd/monitoring.coreos.com_{servicemonitors,podmonitors}.yaml):
+/// `spec.selector` (a LabelSelector) and, for a ServiceMonitor, `spec.endpoints` are required;
+/// an endpoint's `port` names a Service (or container) port, `path` is a string.
+#[test]
+fn monitors_hold_to_their_crd_schemas() {
+    let (yaml, _certs) = render_str(
+        "[metrics]\nport = 6060\nservice_monitor = true\npod_monitor = true\n[[pool]]\narch = \"amd64\"\n",
+    );
+    let objects = parse_stream(&yaml);
+    for (kind_name, endpoints) in [
+        ("ServiceMonitor", "endpoints"),
+        ("PodMonitor", "podMetricsEndpoints"),
+    ] {
+        let m = kind(&objects, kind_name);
+        assert_eq!(m.len(), 1, "{kind_name}");
+        let m = m[0];
+        assert_eq!(m["apiVersion"].as_str(), Some("monitoring.coreos.com/v1"));
+        let spec = m["spec"].as_mapping().unwrap();
+        let keys: Vec<&str> = spec.keys().map(|k| k.as_str().unwrap()).collect();
+        assert_eq!(
+            keys,
+            ["selector", endpoints],
+            "{kind_name}: only fields the CRD defines"
+        );
+        let labels = m["spec"]["selector"]["matchLabels"].as_mapping().unwrap();
+        assert!(!labels.is_empty() && labels.values().all(Value::is_string));
+        let list = m["spec"][endpoints].as_sequence().unwrap();
+        assert!(!list.is_empty());
+        for e in list {
+            assert!(e["port"].is_string() && e["path"].as_str() == Some("/metrics"));
+        }
+    }
 }

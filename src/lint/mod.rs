@@ -38,9 +38,37 @@ pub fn check(farm: &Farm) -> Vec<Diagnostic> {
     gc(farm, &mut out);
     image(farm, &mut out);
     freshness(farm, &mut out);
+    network(farm, &mut out);
     pools(farm, &mut out);
     security(farm, &mut out);
     out
+}
+
+/// Who can reach the daemons.
+fn network(farm: &Farm, out: &mut Vec<Diagnostic>) {
+    if !farm.network_policy {
+        let message = "no NetworkPolicy: every pod in the cluster can reach the build port (guarded by mTLS alone)";
+        let mut message = message.to_string();
+        if farm.metrics_port.is_some() {
+            message.push_str(", and the unauthenticated metrics port");
+        }
+        let d = farm.finding(
+            Severity::Note,
+            "network-policy-off",
+            "network_policy",
+            message,
+        );
+        out.push(
+            d.hint("remove `network_policy = false` and list the clients in `[network] allow`"),
+        );
+        return;
+    }
+    let client_namespaces = farm.tls.clients.iter().any(|c| c.namespace.is_some());
+    if !client_namespaces && farm.network.allow.is_none() {
+        let message = "the NetworkPolicy admits no client: no `[[tls.client]]` names a namespace and `[network] allow` is not set, so only `kubectl port-forward` reaches the daemons";
+        let d = farm.finding(Severity::Warning, "network-unreachable", "network", message);
+        out.push(d.hint("give the CI client its namespace (`[[tls.client]] namespace = \"ci\"`), or list clients in `[network] allow`; `allow = []` says port-forward only is meant"));
+    }
 }
 
 /// What the release tables say of the farm's BuildKit and Kubernetes versions: published

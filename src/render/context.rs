@@ -65,7 +65,7 @@ impl PoolPlan<'_> {
         let pool_labels = labels(farm, "daemon", Some(pool));
         let service = |name: String, headless| {
             let ctx = context! {
-                name => &name, namespace => ns, labels => Serde(&pool_labels), selector => Serde(&selector), headless, port => farm.port,
+                name => &name, namespace => ns, labels => Serde(&pool_labels), selector => Serde(&selector), headless, port => farm.port, port_name => "buildkitd",
             };
             ObjectSpec::new(Kind::Service, name, Some(ns), ctx)
         };
@@ -220,6 +220,14 @@ fn secret_context(
     context! { name, namespace, labels => Serde(labels), data => Serde(data) }
 }
 
+/// The labels every daemon pod of the farm carries, whatever its pool.
+pub(super) fn farm_selector(farm: &Farm) -> IndexMap<&'static str, String> {
+    let mut l = IndexMap::new();
+    l.insert("app.kubernetes.io/name", "buildkit".to_string());
+    l.insert("app.kubernetes.io/instance", farm.name.clone());
+    l
+}
+
 /// Labels every object carries; `buildfarm/pool` on a pool's objects.
 pub(super) fn labels(
     farm: &Farm,
@@ -240,9 +248,7 @@ pub(super) fn labels(
 
 /// Only labels that never change: a StatefulSet's selector is immutable.
 fn selector(farm: &Farm, pool: &Pool) -> IndexMap<&'static str, String> {
-    let mut l = IndexMap::new();
-    l.insert("app.kubernetes.io/name", "buildkit".to_string());
-    l.insert("app.kubernetes.io/instance", farm.name.clone());
+    let mut l = farm_selector(farm);
     l.insert(POOL_LABEL, pool.name.clone());
     l
 }

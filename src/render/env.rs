@@ -17,7 +17,7 @@ macro_rules! template {
 }
 
 /// `templates/*.yaml.j2`, one Kubernetes kind per file, embedded at compile time.
-pub const TEMPLATES: [(&str, &str); 9] = [
+pub const TEMPLATES: [(&str, &str); 12] = [
     template!("namespace"),
     template!("serviceaccount"),
     template!("configmap"),
@@ -27,6 +27,9 @@ pub const TEMPLATES: [(&str, &str); 9] = [
     template!("service"),
     template!("statefulset"),
     template!("poddisruptionbudget"),
+    template!("networkpolicy"),
+    template!("servicemonitor"),
+    template!("podmonitor"),
 ];
 
 pub fn environment() -> &'static Environment<'static> {

@@ -7,6 +7,7 @@ mod config;
 mod context;
 mod env;
 pub mod filters;
+mod network;
 pub mod out;
 mod parallel;
 mod parse_back;
@@ -29,6 +30,9 @@ pub enum Kind {
     Service,
     StatefulSet,
     PodDisruptionBudget,
+    NetworkPolicy,
+    ServiceMonitor,
+    PodMonitor,
 }
 
 impl Kind {
@@ -43,6 +47,9 @@ impl Kind {
             Kind::Service => "Service",
             Kind::StatefulSet => "StatefulSet",
             Kind::PodDisruptionBudget => "PodDisruptionBudget",
+            Kind::NetworkPolicy => "NetworkPolicy",
+            Kind::ServiceMonitor => "ServiceMonitor",
+            Kind::PodMonitor => "PodMonitor",
         }
     }
 
@@ -57,6 +64,9 @@ impl Kind {
             Kind::Service => "service.yaml.j2",
             Kind::StatefulSet => "statefulset.yaml.j2",
             Kind::PodDisruptionBudget => "poddisruptionbudget.yaml.j2",
+            Kind::NetworkPolicy => "networkpolicy.yaml.j2",
+            Kind::ServiceMonitor => "servicemonitor.yaml.j2",
+            Kind::PodMonitor => "podmonitor.yaml.j2",
         }
     }
 }
@@ -83,7 +93,8 @@ pub fn render(
     options: Options,
 ) -> anyhow::Result<Vec<Object>> {
     let env = env::environment();
-    let plan = context::plan(farm, certs, options.secrets);
+    let mut plan = context::plan(farm, certs, options.secrets);
+    plan.farm_wide.extend(network::objects(farm));
     // Each thread renders its share of the objects and parses that slice of the stream back:
     // the documents are independent, and a context is dropped where it was used.
     let render_checked = |specs: Vec<context::ObjectSpec>| {

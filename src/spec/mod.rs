@@ -20,6 +20,9 @@ use crate::profile::{Mode, Profile};
 use size::DiskSpace;
 use version::{KubeVersion, Version};
 
+/// The label every namespace carries with its own name (set by Kubernetes since 1.21).
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
 /// CPU architectures a pool can have, as Kubernetes names them (`kubernetes.io/arch`).
 pub const ARCHES: [&str; 7] = [
     "amd64", "arm64", "arm", "ppc64le", "s390x", "riscv64", "386",
@@ -43,6 +46,12 @@ pub struct Farm {
     pub cluster_domain: String,
     pub debug: bool,
     pub metrics_port: Option<u16>,
+    /// Render a ServiceMonitor / PodMonitor for the metrics port.
+    pub service_monitor: bool,
+    pub pod_monitor: bool,
+    /// Render the NetworkPolicy (`network_policy`, default true).
+    pub network_policy: bool,
+    pub network: Network,
     pub extra_args: Vec<String>,
     pub drain_seconds: u32,
     pub probes: Probes,
@@ -53,6 +62,32 @@ pub struct Farm {
     pub buildkitd: toml::Table,
     pub extra_volumes: Vec<Volume>,
     pub pools: Vec<Pool>,
+}
+
+/// Who may reach the daemons and what builds may reach.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Network {
+    /// Build-port clients besides the `[[tls.client]]` namespaces; `None` when not written
+    /// (an explicit `allow = []` means "port-forward only", on purpose).
+    pub allow: Option<Vec<Peer>>,
+    pub metrics_from: Vec<Peer>,
+    /// `None`: egress open.
+    pub egress: Option<Vec<Peer>>,
+}
+
+/// A NetworkPolicy peer, as the spec names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peer {
+    Pods {
+        /// `kubernetes.io/metadata.name` or other namespace labels; `None`: the farm's namespace.
+        namespace_labels: Option<IndexMap<String, String>>,
+        pod_labels: Option<IndexMap<String, String>>,
+        ports: Vec<u16>,
+    },
+    Cidr {
+        cidr: String,
+        ports: Vec<u16>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,6 +243,16 @@ impl Farm {
     /// The headless Service that gives each pod of a pool a DNS name.
     pub fn headless_service(&self, pool: &Pool) -> String {
         format!("{}-{}-headless", self.name, pool.name)
+    }
+
+    /// The farm's NetworkPolicy.
+    pub fn network_policy_name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// The Service a ServiceMonitor scrapes, and the monitors' own name.
+    pub fn metrics_service(&self) -> String {
+        format!("{}-metrics", self.name)
     }
 
     pub fn config_map(&self) -> String {

@@ -73,7 +73,15 @@ pub struct RawFarm {
     /// buildkitd debug logging. Default false.
     pub debug: Option<bool>,
     /// Serve Prometheus `/metrics` (buildkitd `debugAddress`, unauthenticated) on this port.
+    /// The same as `[metrics] port`; write one of them.
     pub metrics_port: S<i64>,
+    /// Prometheus scraping of buildkitd's unauthenticated metrics endpoint.
+    pub metrics: Option<Spanned<RawMetrics>>,
+    /// Render a NetworkPolicy that admits only the farm's clients to the build port. Default
+    /// true: the daemons run every CI job's code.
+    pub network_policy: S<bool>,
+    /// Who may reach the daemons, and what builds may reach (with `network_policy`).
+    pub network: Option<Spanned<RawNetwork>>,
     /// Extra buildkitd command-line arguments, appended after the profile's.
     pub extra_args: Option<Vec<Spanned<String>>>,
     /// Seconds a stopping daemon waits for running builds before it is killed. Default 1800.
@@ -94,6 +102,45 @@ pub struct RawFarm {
     pub extra_volume: Option<Vec<Spanned<RawVolume>>>,
     /// One pool of daemons per CPU architecture (or more, with distinct names).
     pub pool: Option<Spanned<Vec<Spanned<RawPool>>>>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// Port of buildkitd's `debugAddress` (`/metrics` and pprof, no authentication): only
+    /// `[network] metrics_from` may reach it.
+    pub port: S<i64>,
+    /// Render a Prometheus Operator ServiceMonitor (and the Service it scrapes). Default false.
+    pub service_monitor: Option<bool>,
+    /// Render a Prometheus Operator PodMonitor. Default false.
+    pub pod_monitor: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNetwork {
+    /// More clients of the build port, besides the namespaces of `[[tls.client]]` entries.
+    pub allow: Option<Vec<Spanned<RawPeer>>>,
+    /// Who may scrape the metrics port. Default: the namespace `monitoring`.
+    pub metrics_from: Option<Vec<Spanned<RawPeer>>>,
+    /// When set, builds may reach only these (and DNS); when absent, egress is open.
+    pub egress: Option<Vec<Spanned<RawPeer>>>,
+}
+
+/// A peer of a NetworkPolicy: pods (by namespace name or labels, and pod labels), or a CIDR.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPeer {
+    /// A namespace, by name.
+    pub namespace: S<String>,
+    /// Namespaces with these labels.
+    pub namespace_labels: Option<IndexMap<String, Spanned<String>>>,
+    /// Pods with these labels (in the farm's namespace unless a namespace is named too).
+    pub pod_labels: Option<IndexMap<String, Spanned<String>>>,
+    /// An IP block, e.g. `"203.0.113.0/24"`, for clients or destinations outside the cluster.
+    pub cidr: S<String>,
+    /// Destination TCP ports (`egress` only). Default: every port.
+    pub ports: Option<Vec<Spanned<i64>>>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -15,6 +15,7 @@ use crate::error::{Diagnostic, Invalid, Source, did_you_mean, one_of};
 use crate::profile::{Mode, Profile};
 
 mod buildkitd;
+mod network;
 mod pool;
 mod tls;
 
@@ -217,19 +218,13 @@ pub fn check(
     let kubernetes = kubernetes_version(&mut c, raw.kubernetes, &profile, mode, mode_span);
 
     let port = c.int(raw.port, "port", 1..=65_535, i64::from(defaults::PORT)) as u16;
-    let metrics_port = raw.metrics_port.map(|p| {
-        let span = p.span();
-        let value = c.int(Some(p), "metrics_port", 1..=65_535, 6060) as u16;
-        if value == port {
-            c.error(
-                "port-conflict",
-                span,
-                format!("`metrics_port` {value} is also the buildkitd `port`"),
-                None,
-            );
-        }
-        value
-    });
+    c.at("metrics", &raw.metrics);
+    let (metrics_port, service_monitor, pod_monitor) =
+        network::metrics(&mut c, raw.metrics_port, raw.metrics, port);
+    c.at("network_policy", &raw.network_policy);
+    let network_policy = raw.network_policy.is_none_or(|n| *n.get_ref());
+    c.at("network", &raw.network);
+    let network = network::network(&mut c, raw.network);
     let cluster_domain = c.text(
         raw.cluster_domain,
         "cluster_domain",
@@ -291,6 +286,7 @@ pub fn check(
         .map(|v| volume(&mut c, v, &profile))
         .collect();
     let pools = pool::pools(&mut c, raw.pool, &name);
+    unique_objects(&mut c, &name, &namespace, &tls, &pools, service_monitor);
 
     if c.errors.is_empty() {
         Ok(Farm {
@@ -308,6 +304,10 @@ pub fn check(
             cluster_domain,
             debug: raw.debug.unwrap_or(false),
             metrics_port,
+            service_monitor,
+            pod_monitor,
+            network_policy,
+            network,
             extra_args,
             drain_seconds,
             probes,
@@ -320,6 +320,83 @@ pub fn check(
         })
     } else {
         Err(Invalid(c.errors))
+    }
+}
+
+/// No two rendered objects may share a kind, namespace and name (the second would silently
+/// replace the first on apply). Reported at the spec entry that makes the second name.
+fn unique_objects(
+    c: &mut Checker,
+    name: &str,
+    namespace: &str,
+    tls: &super::Tls,
+    pools: &[super::Pool],
+    metrics_service: bool,
+) {
+    // (kind, namespace, name, where in the spec, what made it)
+    let mut objects: Vec<(&str, &str, String, String, String)> = Vec::new();
+    for (i, pool) in pools.iter().enumerate() {
+        let (at, what) = (format!("pool.{i}.name"), format!("pool `{}`", pool.name));
+        objects.push((
+            "Service",
+            namespace,
+            format!("{name}-{}", pool.name),
+            at.clone(),
+            what.clone(),
+        ));
+        objects.push((
+            "Service",
+            namespace,
+            format!("{name}-{}-headless", pool.name),
+            at,
+            what,
+        ));
+    }
+    if metrics_service {
+        objects.push((
+            "Service",
+            namespace,
+            format!("{name}-metrics"),
+            "metrics".into(),
+            "`[metrics] service_monitor`".into(),
+        ));
+    }
+    objects.push((
+        "Secret",
+        namespace,
+        tls.secret.clone(),
+        "tls.secret".into(),
+        "`tls.secret`".into(),
+    ));
+    for (i, client) in tls.clients.iter().enumerate() {
+        if let Some(ns) = &client.namespace {
+            let what = format!("client `{}`", client.name);
+            objects.push((
+                "Secret",
+                ns,
+                format!("{name}-client-{}", client.name),
+                format!("tls.client.{i}"),
+                what,
+            ));
+        }
+    }
+    let mut seen = std::collections::HashMap::new();
+    for (kind, ns, object, at, what) in objects {
+        let Some(first) = seen.insert((kind, ns, object.clone()), what.clone()) else {
+            continue;
+        };
+        if first == what {
+            continue; // two pools of one name: reported as such
+        }
+        let span = [at.as_str(), at.rsplit_once('.').map_or("", |(p, _)| p)]
+            .iter()
+            .find_map(|k| c.spans.get(*k).cloned())
+            .unwrap_or(0..0);
+        let message = format!(
+            "{what} and {first} would both render the {kind} `{object}` in namespace `{ns}`"
+        );
+        let hint = "rename one of them: the second would replace the first when applied";
+        c.error("duplicate-object", span, message, Some(hint.into()));
     }
 }
 

@@ -222,7 +222,7 @@ fn pool(
 }
 
 /// A map of label/annotation keys to strings; `reserved` keys are set by buildfarm itself.
-fn string_map(
+pub(super) fn string_map(
     c: &mut Checker,
     map: Option<IndexMap<String, Spanned<String>>>,
     key: &str,

@@ -33,6 +33,7 @@ pub(super) fn tls(
         .dir
         .map_or(defaults::TLS_DIR.to_string(), Spanned::into_inner);
     let dir = certs_dir.map_or_else(|| base.join(&dir), Path::to_path_buf);
+    c.at("tls.secret", &t.secret);
     let secret = match (mode, t.secret) {
         (TlsMode::External, None) => {
             let hint = "name the kubernetes.io/tls Secret (keys ca.crt, tls.crt, tls.key): `secret = \"buildkitd-tls\"`";
@@ -84,6 +85,8 @@ pub(super) fn tls(
             continue;
         };
         let name_span = client_name.span();
+        c.spans
+            .insert(format!("tls.client.{}", clients.len()), name_span.clone());
         let client_name = c.text(Some(client_name), "tls.client.name", "", names::dns_label);
         let namespace = rc
             .namespace

@@ -1,0 +1,117 @@
+//! The objects that guard and watch the daemons' ports: the NetworkPolicy (on by default), and
+//! for Prometheus a metrics Service with its ServiceMonitor, or a PodMonitor.
+
+use indexmap::IndexMap;
+use minijinja::context;
+use minijinja::value::Serde;
+use serde_json::{Value, json};
+
+use super::Kind;
+use super::context::{ObjectSpec, farm_selector, labels};
+use crate::spec::{Farm, Peer};
+
+pub fn objects(farm: &Farm) -> Vec<ObjectSpec> {
+    let ns = &farm.namespace;
+    let mut out = Vec::new();
+    if farm.network_policy {
+        out.push(ObjectSpec::new(
+            Kind::NetworkPolicy,
+            farm.network_policy_name(),
+            Some(ns),
+            network_policy(farm),
+        ));
+    }
+    if let Some(port) = farm.metrics_port {
+        let selector = farm_selector(farm);
+        let metrics_labels = labels(farm, "metrics", None);
+        if farm.service_monitor {
+            let name = farm.metrics_service();
+            let ctx = context! {
+                name => &name, namespace => ns, labels => Serde(&metrics_labels), selector => Serde(&selector),
+                headless => false, port, port_name => "metrics",
+            };
+            out.push(ObjectSpec::new(Kind::Service, name.clone(), Some(ns), ctx));
+            // Selects the metrics Service by its component: the build Services carry `daemon`.
+            let mut by_component = farm_selector(farm);
+            by_component.insert("app.kubernetes.io/component", "metrics".into());
+            let ctx = context! { name => &name, namespace => ns, labels => Serde(&metrics_labels), selector => Serde(by_component) };
+            out.push(ObjectSpec::new(Kind::ServiceMonitor, name, Some(ns), ctx));
+        }
+        if farm.pod_monitor {
+            let name = farm.metrics_service();
+            let ctx = context! { name => &name, namespace => ns, labels => Serde(&metrics_labels), selector => Serde(&selector) };
+            out.push(ObjectSpec::new(Kind::PodMonitor, name, Some(ns), ctx));
+        }
+    }
+    out
+}
+
+fn network_policy(farm: &Farm) -> minijinja::Value {
+    // Clients that name a namespace get their certificate there: their jobs run there.
+    let mut build_from: Vec<Value> = farm
+        .tls
+        .clients
+        .iter()
+        .filter_map(|c| c.namespace.as_ref())
+        .map(|ns| json!({ "namespaceSelector": { "matchLabels": { crate::spec::NAMESPACE_NAME_LABEL: ns } } }))
+        .collect();
+    build_from.dedup();
+    build_from.extend(farm.network.allow.iter().flatten().map(peer));
+    let metrics_from: Vec<Value> = match farm.metrics_port {
+        Some(_) => farm.network.metrics_from.iter().map(peer).collect(),
+        None => Vec::new(),
+    };
+    let egress: Option<Vec<Value>> = farm.network.egress.as_ref().map(|list| {
+        list.iter()
+            .map(|p| {
+                // `to` before `ports`, as people write them.
+                let mut rule: IndexMap<&str, Value> = IndexMap::new();
+                rule.insert("to", json!([peer(p)]));
+                let ports = match p {
+                    Peer::Pods { ports, .. } | Peer::Cidr { ports, .. } => ports,
+                };
+                if !ports.is_empty() {
+                    let ports: Vec<Value> = ports
+                        .iter()
+                        .map(|p| json!({ "port": p, "protocol": "TCP" }))
+                        .collect();
+                    rule.insert("ports", Value::Array(ports));
+                }
+                json!(rule)
+            })
+            .collect()
+    });
+    context! {
+        name => farm.network_policy_name(),
+        namespace => &farm.namespace,
+        labels => Serde(labels(farm, "network", None)),
+        pod_selector => Serde(farm_selector(farm)),
+        port => farm.port,
+        metrics_port => farm.metrics_port,
+        build_from => Serde(build_from),
+        metrics_from => Serde(metrics_from),
+        egress => Serde(egress),
+    }
+}
+
+/// A NetworkPolicyPeer: `namespaceSelector`/`podSelector`, or an `ipBlock`.
+fn peer(p: &Peer) -> Value {
+    match p {
+        Peer::Cidr { cidr, .. } => json!({ "ipBlock": { "cidr": cidr } }),
+        Peer::Pods {
+            namespace_labels,
+            pod_labels,
+            ..
+        } => {
+            let mut out = serde_json::Map::new();
+            let selector = |labels: &IndexMap<String, String>| json!({ "matchLabels": labels });
+            if let Some(l) = namespace_labels {
+                out.insert("namespaceSelector".into(), selector(l));
+            }
+            if let Some(l) = pod_labels {
+                out.insert("podSelector".into(), selector(l));
+            }
+            Value::Object(out)
+        }
+    }
+}
