@@ -273,6 +273,7 @@ pub fn render_command(spec_path: Option<&Path>, args: &RenderArgs) -> anyhow::Re
 }
 
 fn check_command(farm: &Farm, options: render::Options, dir: &Path) -> anyhow::Result<ExitCode> {
+    crate::lint::refuse_errors(crate::lint::check(farm))?;
     let material = certs::load(farm)?;
     let objects = render::render(farm, material.as_ref(), options)?;
     let drifts = render::check::compare(dir, &objects)?;

@@ -37,7 +37,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// The whole pipeline after the spec: certificates (issued when missing), then objects.
+/// What `lint` calls an error, `render` refuses: one rule set, two commands (certificate
+/// errors too: `ensure` refuses expired, mismatched or untrusted material).
 pub fn render_farm(farm: &Farm, options: render::Options) -> anyhow::Result<Vec<render::Object>> {
+    lint::refuse_errors(lint::check(farm))?;
     let material = certs::ensure(farm)?;
     render::render(farm, material.as_ref(), options)
 }

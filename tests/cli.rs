@@ -634,3 +634,20 @@ fn client_commands_refuse_a_pool_without_daemons() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[test]
+fn render_refuses_what_lint_calls_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = "[gc]\nmax_used = \"120GB\"\n[[pool]]\narch = \"amd64\"\nstorage = \"100Gi\"\n";
+    fs::write(dir.path().join("farm.toml"), spec).unwrap();
+    let lint = buildfarm(dir.path(), &["lint", "--format", "json"]);
+    assert_eq!(lint.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&lint.stdout).contains("gc-cap-above-volume"));
+    for args in [&["render"][..], &["render", "--out", "deploy"]] {
+        let out = buildfarm(dir.path(), args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&out).starts_with("error: `gc.max_used` (120 GiB) does not fit the pool `amd64`"));
+        assert!(out.stdout.is_empty());
+    }
+    assert!(!dir.path().join("certs").exists() && !dir.path().join("deploy").exists(), "nothing written");
+}

@@ -669,11 +669,11 @@ fn pools_share_a_config_file_exactly_when_their_files_agree() {
 fn hostile_strings_stay_data() {
     let hostile = r#"": \n- {}#&*!|>'"%@"#;
     let toml_str = |s: &str| toml::Value::String(s.to_string()).to_string();
+    // (An image reference cannot carry such a string: the reference grammar refuses it.)
     let spec = format!(
-        "image = {img}\nbuildkit_version = \"0.32.2\"\nextra_args = [{h}]\n\
+        "extra_args = [{h}]\n\
          [buildkitd.registry.\"docker.io\"]\nmirrors = [{h}]\n\
          [[pool]]\narch = \"amd64\"\npod_annotations = {{ note = {h} }}\n",
-        img = toml_str("evil\":{}#&*!|>'%@"),
         h = toml_str(hostile),
     );
     let (yaml, _certs) = render_str(&spec);
@@ -696,7 +696,6 @@ fn hostile_strings_stay_data() {
     );
     assert_eq!(common::pod_annotation(&objects, "note"), hostile);
     let sts = kind(&objects, "StatefulSet")[0];
-    assert_eq!(str_of(&container(sts)["image"]), "evil\":{}#&*!|>'%@");
     assert_eq!(
         container(sts)["args"]
             .as_sequence()

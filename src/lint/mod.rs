@@ -32,6 +32,18 @@ pub fn lint(
     findings
 }
 
+/// `Err` with the findings that are errors, if any: `render` refuses what `lint` calls an error.
+pub fn refuse_errors(findings: Vec<Diagnostic>) -> Result<(), Invalid> {
+    let errors: Vec<Diagnostic> = findings
+        .into_iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect();
+    match errors.is_empty() {
+        true => Ok(()),
+        false => Err(Invalid(errors)),
+    }
+}
+
 /// Checks of a valid farm's sense.
 pub fn check(farm: &Farm) -> Vec<Diagnostic> {
     let mut out = Vec::new();

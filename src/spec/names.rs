@@ -205,3 +205,156 @@ mod tests {
         }
     }
 }
+
+/// An image reference as container runtimes parse it (the grammar of distribution/reference,
+/// https://github.com/distribution/reference/blob/main/reference.go):
+/// `[domain[:port]/]path[:tag][@algorithm:hex]`, path components lowercase alphanumerics joined
+/// by `.`, `_`, `__` or dashes, a tag of at most 128 word characters, dots and dashes, and a
+/// name of at most 255 characters.
+pub fn image_reference(s: &str) -> Result<(), String> {
+    let (rest, digest) = match s.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (s, None),
+    };
+    if let Some(d) = digest {
+        image_digest(d)?;
+    }
+    // A tag follows the last `:` after the last `/` (an earlier `:` is a registry port).
+    let slash = rest.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match rest[slash..].find(':') {
+        Some(i) => (&rest[..slash + i], Some(&rest[slash + i + 1..])),
+        None => (rest, None),
+    };
+    if name.is_empty() {
+        return Err("it has no repository name".into());
+    }
+    if name.len() > 255 {
+        return Err(format!("the repository name is {} characters long, the limit is 255", name.len()));
+    }
+    if let Some(tag) = tag {
+        let first_ok = tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
+        let rest_ok = tag.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        if tag.is_empty() || tag.len() > 128 || !first_ok || !rest_ok {
+            return Err(format!("`{tag}` is not a valid tag (up to 128 letters, digits, `_`, `.`, `-`; not starting with `.` or `-`)"));
+        }
+    }
+    let mut components: Vec<&str> = name.split('/').collect();
+    let first = components[0];
+    let is_domain = components.len() > 1
+        && (first.contains(['.', ':']) || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()));
+    if is_domain {
+        image_domain(first)?;
+        components.remove(0);
+    }
+    for c in components {
+        path_component(c)?;
+    }
+    Ok(())
+}
+
+fn image_domain(d: &str) -> Result<(), String> {
+    let bad = || Err(format!("`{d}` is not a valid registry host (host or host:port)"));
+    // `[IPv6]`, or a host name / IPv4 address; then an optional `:port`.
+    let (host_ok, port) = match d.strip_prefix('[').and_then(|v6| v6.split_once(']')) {
+        Some((addr, rest)) => (addr.parse::<std::net::Ipv6Addr>().is_ok(), rest),
+        None => {
+            let (host, rest) = d.find(':').map_or((d, ""), |i| d.split_at(i));
+            let ok = !host.is_empty()
+                && host.split('.').all(|part| {
+                    !part.is_empty()
+                        && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                        && !part.starts_with('-')
+                        && !part.ends_with('-')
+                });
+            (ok, rest)
+        }
+    };
+    let port_ok = match port.strip_prefix(':') {
+        Some(p) => !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()),
+        None => port.is_empty(),
+    };
+    if host_ok && port_ok { Ok(()) } else { bad() }
+}
+
+/// Lowercase alphanumerics joined by one `.`, one or two `_`, or any number of `-`.
+fn path_component(c: &str) -> Result<(), String> {
+    let bad = || Err(format!("`{c}` is not a valid repository path component (lowercase letters and digits, joined by `.`, `_`, `__` or `-`)"));
+    let bytes = c.as_bytes();
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if bytes.is_empty() || !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
+        return bad();
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if alnum(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && !alnum(bytes[i]) {
+            i += 1;
+        }
+        let sep = &c[start..i];
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.chars().all(|ch| ch == '-');
+        if !ok {
+            return bad();
+        }
+    }
+    Ok(())
+}
+
+fn image_digest(d: &str) -> Result<(), String> {
+    let bad = || Err(format!("`{d}` is not a valid digest (algorithm:hex, e.g. sha256: and 64 hex digits)"));
+    let Some((algorithm, hex)) = d.split_once(':') else { return bad() };
+    let algorithm_ok = algorithm
+        .split(['+', '.', '-', '_'])
+        .all(|part| part.starts_with(|c: char| c.is_ascii_alphabetic()) && part.chars().all(|c| c.is_ascii_alphanumeric()));
+    let hex_ok = hex.len() >= 32 && hex.chars().all(|c| c.is_ascii_hexdigit());
+    let sha256_ok = algorithm != "sha256" || hex.len() == 64;
+    if algorithm_ok && hex_ok && sha256_ok { Ok(()) } else { bad() }
+}
+
+#[cfg(test)]
+mod image_tests {
+    use super::image_reference;
+
+    #[test]
+    fn real_references_parse() {
+        let sha = "a".repeat(64);
+        for ok in [
+            "moby/buildkit:v0.35.1-rootless",
+            "moby/buildkit",
+            "docker.io/moby/buildkit:master",
+            "registry.example.com:5000/ci/build_kit__x/moby-buildkit:v0.16.0",
+            "localhost/buildkit:dev",
+            "[2001:db8::1]:5000/moby/buildkit:v1",
+            &format!("moby/buildkit@sha256:{sha}"),
+            &format!("moby/buildkit:v0.16.0@sha256:{sha}"),
+        ] {
+            assert_eq!(image_reference(ok), Ok(()), "{ok}");
+        }
+    }
+
+    #[test]
+    fn what_runtimes_refuse_is_refused() {
+        for bad in [
+            "",
+            "moby/Buildkit",
+            "moby/buildkit:",
+            "moby/buildkit:-x",
+            "moby//buildkit",
+            "moby/buildkit:v1\u{0}",
+            "\"evil\":{}",
+            "moby/build kit",
+            "moby/buildkit@sha256:abcd",
+            "moby/buildkit@md5",
+            "registry:port/x",
+            "moby/.buildkit",
+            "moby/buildkit---",
+        ] {
+            assert!(image_reference(bad).is_err(), "{bad:?}");
+        }
+        assert!(image_reference(&format!("moby/{}", "a".repeat(300))).is_err());
+        assert!(image_reference(&format!("moby/buildkit:{}", "a".repeat(129))).is_err());
+    }
+}

@@ -208,12 +208,7 @@ pub fn check(
     let mode = Mode::parse(&mode).expect("choice() returns a known mode");
     let profile = Profile::load(mode);
     let image_span = raw.image.as_ref().map(Spanned::span);
-    let image = c.text(raw.image, "image", &profile.image, |s| {
-        match s.is_empty() || s.contains(char::is_whitespace) {
-            true => Err("an image reference has no spaces and is not empty".into()),
-            false => Ok(()),
-        }
-    });
+    let image = c.text(raw.image, "image", &profile.image, names::image_reference);
     let buildkit = buildkit_version(&mut c, &image, image_span, raw.buildkit_version);
     let kubernetes = kubernetes_version(&mut c, raw.kubernetes, &profile, mode, mode_span);
 
