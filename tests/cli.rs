@@ -646,8 +646,14 @@ fn render_refuses_what_lint_calls_an_error() {
     for args in [&["render"][..], &["render", "--out", "deploy"]] {
         let out = buildfarm(dir.path(), args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
-        assert!(stderr(&out).starts_with("error: `gc.max_used` (120 GiB) does not fit the pool `amd64`"));
+        assert!(
+            stderr(&out)
+                .starts_with("error: `gc.max_used` (120 GiB) does not fit the pool `amd64`")
+        );
         assert!(out.stdout.is_empty());
     }
-    assert!(!dir.path().join("certs").exists() && !dir.path().join("deploy").exists(), "nothing written");
+    assert!(
+        !dir.path().join("certs").exists() && !dir.path().join("deploy").exists(),
+        "nothing written"
+    );
 }

@@ -161,7 +161,10 @@ fn unpinned_images() {
         Severity::Warning,
         1,
     );
-    lacks(&spec(&format!("moby/buildkit@sha256:{}", "0a".repeat(32))), "image-unpinned");
+    lacks(
+        &spec(&format!("moby/buildkit@sha256:{}", "0a".repeat(32))),
+        "image-unpinned",
+    );
     lacks(
         &format!("image = \"moby/buildkit:v0.30.0-rootless\"\n{POOL}"),
         "image-unpinned",
@@ -605,5 +608,22 @@ fn network_reachability_is_reported() {
     lacks(
         &format!("network_policy = false\n{POOL}"),
         "network-unreachable",
+    );
+}
+
+#[test]
+fn host_path_volumes_are_reported() {
+    let volume = |source: &str| {
+        format!("[[extra_volume]]\nname = \"v\"\nmount_path = \"/v\"\nsource = {source}\n{POOL}")
+    };
+    has(
+        &volume("{ hostPath = { path = \"/var/run\" } }"),
+        "extra-volume-host-path",
+        Severity::Warning,
+        1,
+    );
+    lacks(
+        &volume("{ configMap = { name = \"ca\" } }"),
+        "extra-volume-host-path",
     );
 }

@@ -392,6 +392,25 @@ fn pools(farm: &Farm, out: &mut Vec<Diagnostic>) {
             }
         }
     }
+    for (i, v) in farm.extra_volumes.iter().enumerate() {
+        if let Some(toml::Value::Table(host)) = v.source.get("hostPath") {
+            let path = host
+                .get("path")
+                .and_then(toml::Value::as_str)
+                .unwrap_or("?");
+            let message = format!(
+                "extra volume `{}` mounts the node's `{path}` into the daemons, which run every CI job's code",
+                v.name
+            );
+            let d = farm.finding(
+                Severity::Warning,
+                "extra-volume-host-path",
+                &format!("extra_volume.{i}"),
+                message,
+            );
+            out.push(d.hint("ship the files in a ConfigMap, Secret or image volume instead"));
+        }
+    }
     let needs = releases::kubernetes().since("image-volumes");
     if farm.kubernetes < needs {
         for (i, v) in farm.extra_volumes.iter().enumerate() {

@@ -116,10 +116,48 @@ pub fn quantity(s: &str) -> Result<(), String> {
         let digits = exp.strip_prefix(['+', '-']).unwrap_or(exp);
         !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
     });
-    if number_ok && suffix_ok {
-        Ok(())
+    if !(number_ok && suffix_ok) {
+        return Err("write a Kubernetes quantity such as `500m`, `2`, `8Gi` or `512M`".into());
+    }
+    // The API server keeps quantities as 64-bit integers of their unit: anything larger is
+    // refused there, far from this line. (CPU counts thousandths: see `pool::resources`.)
+    if quantity_magnitude(number, suffix) > i64::MAX as f64 {
+        return Err(format!("`{s}` is larger than Kubernetes can hold"));
+    }
+    Ok(())
+}
+
+/// A quantity's value in its unit (bytes, cores), as a float: enough to tell what overflows.
+pub fn quantity_value(s: &str) -> f64 {
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, suffix) = s.split_at(split);
+    quantity_magnitude(number, suffix)
+}
+
+fn quantity_magnitude(number: &str, suffix: &str) -> f64 {
+    let magnitude = number.parse::<f64>().unwrap_or(f64::INFINITY)
+        * match suffix {
+            "Ki" => 2f64.powi(10),
+            "Mi" => 2f64.powi(20),
+            "Gi" => 2f64.powi(30),
+            "Ti" => 2f64.powi(40),
+            "Pi" => 2f64.powi(50),
+            "Ei" => 2f64.powi(60),
+            "k" => 1e3,
+            "M" => 1e6,
+            "G" => 1e9,
+            "T" => 1e12,
+            "P" => 1e15,
+            "E" => 1e18,
+            "" | "n" | "u" | "m" => 1.0,
+            exp => 10f64.powi(exp[1..].parse::<i32>().unwrap_or(i32::MAX)),
+        };
+    if magnitude.is_finite() {
+        magnitude
     } else {
-        Err("write a Kubernetes quantity such as `500m`, `2`, `8Gi` or `512M`".into())
+        f64::INFINITY
     }
 }
 
@@ -229,19 +267,28 @@ pub fn image_reference(s: &str) -> Result<(), String> {
         return Err("it has no repository name".into());
     }
     if name.len() > 255 {
-        return Err(format!("the repository name is {} characters long, the limit is 255", name.len()));
+        return Err(format!(
+            "the repository name is {} characters long, the limit is 255",
+            name.len()
+        ));
     }
     if let Some(tag) = tag {
         let first_ok = tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
-        let rest_ok = tag.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        let rest_ok = tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
         if tag.is_empty() || tag.len() > 128 || !first_ok || !rest_ok {
-            return Err(format!("`{tag}` is not a valid tag (up to 128 letters, digits, `_`, `.`, `-`; not starting with `.` or `-`)"));
+            return Err(format!(
+                "`{tag}` is not a valid tag (up to 128 letters, digits, `_`, `.`, `-`; not starting with `.` or `-`)"
+            ));
         }
     }
     let mut components: Vec<&str> = name.split('/').collect();
     let first = components[0];
     let is_domain = components.len() > 1
-        && (first.contains(['.', ':']) || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()));
+        && (first.contains(['.', ':'])
+            || first == "localhost"
+            || first.chars().any(|c| c.is_ascii_uppercase()));
     if is_domain {
         image_domain(first)?;
         components.remove(0);
@@ -253,7 +300,11 @@ pub fn image_reference(s: &str) -> Result<(), String> {
 }
 
 fn image_domain(d: &str) -> Result<(), String> {
-    let bad = || Err(format!("`{d}` is not a valid registry host (host or host:port)"));
+    let bad = || {
+        Err(format!(
+            "`{d}` is not a valid registry host (host or host:port)"
+        ))
+    };
     // `[IPv6]`, or a host name / IPv4 address; then an optional `:port`.
     let (host_ok, port) = match d.strip_prefix('[').and_then(|v6| v6.split_once(']')) {
         Some((addr, rest)) => (addr.parse::<std::net::Ipv6Addr>().is_ok(), rest),
@@ -278,7 +329,11 @@ fn image_domain(d: &str) -> Result<(), String> {
 
 /// Lowercase alphanumerics joined by one `.`, one or two `_`, or any number of `-`.
 fn path_component(c: &str) -> Result<(), String> {
-    let bad = || Err(format!("`{c}` is not a valid repository path component (lowercase letters and digits, joined by `.`, `_`, `__` or `-`)"));
+    let bad = || {
+        Err(format!(
+            "`{c}` is not a valid repository path component (lowercase letters and digits, joined by `.`, `_`, `__` or `-`)"
+        ))
+    };
     let bytes = c.as_bytes();
     let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     if bytes.is_empty() || !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
@@ -304,14 +359,25 @@ fn path_component(c: &str) -> Result<(), String> {
 }
 
 fn image_digest(d: &str) -> Result<(), String> {
-    let bad = || Err(format!("`{d}` is not a valid digest (algorithm:hex, e.g. sha256: and 64 hex digits)"));
-    let Some((algorithm, hex)) = d.split_once(':') else { return bad() };
-    let algorithm_ok = algorithm
-        .split(['+', '.', '-', '_'])
-        .all(|part| part.starts_with(|c: char| c.is_ascii_alphabetic()) && part.chars().all(|c| c.is_ascii_alphanumeric()));
+    let bad = || {
+        Err(format!(
+            "`{d}` is not a valid digest (algorithm:hex, e.g. sha256: and 64 hex digits)"
+        ))
+    };
+    let Some((algorithm, hex)) = d.split_once(':') else {
+        return bad();
+    };
+    let algorithm_ok = algorithm.split(['+', '.', '-', '_']).all(|part| {
+        part.starts_with(|c: char| c.is_ascii_alphabetic())
+            && part.chars().all(|c| c.is_ascii_alphanumeric())
+    });
     let hex_ok = hex.len() >= 32 && hex.chars().all(|c| c.is_ascii_hexdigit());
     let sha256_ok = algorithm != "sha256" || hex.len() == 64;
-    if algorithm_ok && hex_ok && sha256_ok { Ok(()) } else { bad() }
+    if algorithm_ok && hex_ok && sha256_ok {
+        Ok(())
+    } else {
+        bad()
+    }
 }
 
 #[cfg(test)]

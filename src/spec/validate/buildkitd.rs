@@ -6,6 +6,7 @@ use std::ops::Range;
 use crate::spec::raw::Spanned;
 
 use super::Checker;
+use super::schema::{Seg, key_span};
 use crate::spec::raw::{RawGc, RawHistory};
 use crate::spec::releases::{self, GC_SPACE_KEY, HISTORY_KEY};
 use crate::spec::size::{DiskSpace, parse_disk_space};
@@ -205,7 +206,8 @@ pub(super) fn passthrough(c: &mut Checker, table: Spanned<toml::Table>) -> toml:
     walk(table.get_ref(), &mut Vec::new(), &mut owned);
     for (path, problem) in owned {
         // Point at the key's own line; the table header when the key cannot be found.
-        let span = key_span(&c.src.text, &path).unwrap_or_else(|| table.span());
+        let at: Vec<Seg> = path.iter().cloned().map(Seg::Key).collect();
+        let span = key_span(&c.src.text, &at).unwrap_or_else(|| table.span());
         let shown = path[1..].join(".");
         let (message, hint) = match problem {
             Owned::Key(instead) => (
@@ -250,20 +252,6 @@ fn walk(table: &toml::Table, path: &mut Vec<String>, out: &mut Vec<(Vec<String>,
         }
         path.pop();
     }
-}
-
-/// Where the key at `path` (as written) is in the source, from a second, span-keeping parse.
-fn key_span(text: &str, path: &[String]) -> Option<Range<usize>> {
-    let doc = toml::de::DeTable::parse(text).ok()?;
-    let mut table = doc.get_ref();
-    let (last, parents) = path.split_last()?;
-    for part in parents {
-        match table.get(part.as_str())?.get_ref() {
-            toml::de::DeValue::Table(t) => table = t,
-            _ => return None,
-        }
-    }
-    table.get_key_value(last.as_str()).map(|(k, _)| k.span())
 }
 
 /// `extra_args` may add flags, but not ones that set what buildfarm owns (`--addr`, TLS, ...).

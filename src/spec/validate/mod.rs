@@ -17,6 +17,7 @@ use crate::profile::{Mode, Profile};
 mod buildkitd;
 mod network;
 mod pool;
+mod schema;
 mod tls;
 
 /// Volumes and mounts every daemon has; extra volumes must not collide with them.
@@ -278,7 +279,8 @@ pub fn check(
         .extra_volume
         .unwrap_or_default()
         .into_iter()
-        .map(|v| volume(&mut c, v, &profile))
+        .enumerate()
+        .map(|(i, v)| volume(&mut c, v, &profile, i))
         .collect();
     let pools = pool::pools(&mut c, raw.pool, &name);
     unique_objects(&mut c, &name, &namespace, &tls, &pools, service_monitor);
@@ -494,7 +496,12 @@ fn kubernetes_version(
     version
 }
 
-fn volume(c: &mut Checker, raw: Spanned<super::raw::RawVolume>, profile: &Profile) -> Volume {
+fn volume(
+    c: &mut Checker,
+    raw: Spanned<super::raw::RawVolume>,
+    profile: &Profile,
+    index: usize,
+) -> Volume {
     let span = raw.span();
     let v = raw.into_inner();
     if v.name.is_none() || v.mount_path.is_none() || v.source.is_none() {
@@ -538,6 +545,20 @@ fn volume(c: &mut Checker, raw: Spanned<super::raw::RawVolume>, profile: &Profil
                 Some("e.g. `{ configMap = { name = \"x\" } }`".into()),
             );
         }
+        let mut at = vec![
+            schema::Seg::Key("extra_volume".into()),
+            schema::Seg::Index(index),
+            schema::Seg::Key("source".into()),
+        ];
+        let value = toml::Value::Table(s.get_ref().clone());
+        schema::check(
+            c,
+            &value,
+            &schema::VOLUME_SOURCE,
+            &mut at,
+            "extra_volume.source",
+            &s.span(),
+        );
         s.into_inner()
     });
     Volume {

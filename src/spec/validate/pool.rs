@@ -7,6 +7,7 @@ use crate::spec::raw::Spanned;
 use indexmap::IndexMap;
 
 use super::Checker;
+use super::schema::{self, Seg};
 use crate::error::{did_you_mean, one_of};
 use crate::spec::raw::{RawPool, RawResources, RawToleration};
 use crate::spec::size::parse_quantity;
@@ -60,7 +61,7 @@ pub(super) fn pools(
             c.spans
                 .insert(format!("pool.{i}.node_selector.{key}"), value.span());
         }
-        if let Some(pool) = pool(c, p, span, farm_name, &mut names) {
+        if let Some(pool) = pool(c, p, span, farm_name, &mut names, i) {
             pools.push(pool);
         }
     }
@@ -73,6 +74,7 @@ fn pool(
     span: Range<usize>,
     farm_name: &str,
     names: &mut HashSet<String>,
+    index: usize,
 ) -> Option<Pool> {
     let Some(arch) = p.arch else {
         c.error(
@@ -179,15 +181,20 @@ fn pool(
         &["checksum/config"],
     );
     let affinity = p.affinity.map(|a| {
-        let known = ["nodeAffinity", "podAffinity", "podAntiAffinity"];
-        for key in a.get_ref().keys().filter(|k| !known.contains(&k.as_str())) {
-            c.error(
-                "unknown-key",
-                a.span(),
-                format!("unknown affinity `{key}`"),
-                Some(format!("expected {}", one_of(&known))),
-            );
-        }
+        let mut at = vec![
+            Seg::Key("pool".into()),
+            Seg::Index(index),
+            Seg::Key("affinity".into()),
+        ];
+        let value = toml::Value::Table(a.get_ref().clone());
+        schema::check(
+            c,
+            &value,
+            &schema::AFFINITY,
+            &mut at,
+            "pool.affinity",
+            &a.span(),
+        );
         a.into_inner()
     });
     let priority_class_name = p.priority_class_name.map(|s| {
@@ -302,6 +309,21 @@ fn toleration(c: &mut Checker, raw: Spanned<RawToleration>) -> Option<Toleration
             None,
         );
     }
+    // Kubernetes holds a toleration's key to a label key and its value to a label value.
+    if let Some(why) = key.as_deref().and_then(|k| names::qualified_name(k).err()) {
+        let message = format!(
+            "toleration key `{}` is not a valid label key: {why}",
+            key.as_deref().unwrap_or_default()
+        );
+        c.error("invalid-toleration", span.clone(), message, None);
+    }
+    if let Some(why) = value.as_deref().and_then(|v| names::label_value(v).err()) {
+        let message = format!(
+            "toleration value `{}` is not a valid label value: {why}",
+            value.as_deref().unwrap_or_default()
+        );
+        c.error("invalid-toleration", span.clone(), message, None);
+    }
     let toleration_seconds = t.toleration_seconds.map(|s| *s.get_ref());
     if toleration_seconds.is_some() && effect.as_deref() != Some("NoExecute") {
         c.error(
@@ -367,6 +389,12 @@ fn resources(
                     format!("`resources.{which}.{k}` = `{text}` is not valid: {why}"),
                     None,
                 );
+            } else if k == "cpu" && names::quantity_value(&text) * 1000.0 > i64::MAX as f64 {
+                // CPU is kept in thousandths of a core.
+                let message = format!(
+                    "`resources.{which}.cpu` = `{text}` is larger than Kubernetes can hold"
+                );
+                c.error("invalid-quantity", v.span(), message, None);
             }
             out.insert(k, text);
         }
