@@ -983,3 +983,52 @@ fn monitors_hold_to_their_crd_schemas() {
         }
     }
 }
+
+/// The preStop hook's script, run for real under `dash` and `bash` against fixture
+/// `/proc/net/tcp` files; a fake `sleep` on PATH moves to the next fixture at each look.
+#[test]
+fn drain_waits_for_two_idle_looks_in_a_row() {
+    let objects = render_example("default.toml");
+    let sts = kind(&objects, "StatefulSet")[0];
+    let command = &container(sts)["lifecycle"]["preStop"]["exec"]["command"];
+    assert_eq!(str_of(&command[0]), "/bin/sh");
+    let script = str_of(&command[2]);
+    // Port 1234 is 04D2. A build connected, a LISTEN socket, and a client of another port.
+    const HEADER: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+    const LISTEN: &str = "   0: 00000000:04D2 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 1 1\n";
+    const BUILD: &str = "   1: 0A000005:04D2 0A000009:A1B2 01 00000000:00000000 00:00000000 00000000  1000        0 2 1\n";
+    const OTHER: &str = "   2: 0A000005:1770 0A000009:A1B3 01 00000000:00000000 00:00000000 00000000  1000        0 3 1\n";
+    let busy = format!("{HEADER}{LISTEN}{BUILD}");
+    let idle = format!("{HEADER}{LISTEN}{OTHER}");
+    for shell in ["dash", "bash"] {
+        if std::process::Command::new(shell).arg("-c").arg("true").status().is_err() {
+            panic!("{shell} is needed for this test");
+        }
+        // busy, idle (a client between two builds), busy again, then idle twice: done.
+        let looks = [&busy, &idle, &busy, &idle, &idle, &busy];
+        let dir = tempfile::tempdir().unwrap();
+        for (i, text) in looks.iter().enumerate() {
+            std::fs::write(dir.path().join(format!("look{i}")), text).unwrap();
+        }
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let fake_sleep = format!(
+            "#!/bin/sh\nn=$(cat {d}/count 2>/dev/null || echo 0)\ncp {d}/look$n {d}/tcp\n: > {d}/tcp6\necho $((n + 1)) > {d}/count\n",
+            d = dir.path().display()
+        );
+        std::fs::write(bin.join("sleep"), fake_sleep).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(bin.join("sleep"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let local = script.replace("/proc/net/", &format!("{}/", dir.path().display()));
+        assert_ne!(local, script, "the script reads /proc/net/tcp");
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+        let out = std::process::Command::new("timeout")
+            .args(["10", shell, "-c", &local])
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}: {}", String::from_utf8_lossy(&out.stderr));
+        let looked: usize = std::fs::read_to_string(dir.path().join("count")).unwrap().trim().parse().unwrap();
+        assert_eq!(looked, 5, "{shell}: stops at the second idle look in a row, not the first");
+    }
+}

@@ -383,9 +383,14 @@ fn statefulset(farm: &Farm, pool: &Pool, config_key: &str, checksum: &str) -> Va
         "debug",
         "workers",
     ];
+    // Idle means no established connection (state 01) to the build port in two looks 5 s
+    // apart: one look catches a client between two builds, or reconnecting, as idle. The
+    // grace period (`drain_seconds`) bounds the wait.
     let port_hex = format!("{:04X}", farm.port);
     let drain = format!(
-        "sleep 5; while grep -qE '^ *[0-9]+: [0-9A-F]+:{port_hex} [0-9A-F]+:[0-9A-F]+ 01 ' /proc/net/tcp /proc/net/tcp6 2>/dev/null; do sleep 5; done"
+        "idle=0; while [ \"$idle\" -lt 2 ]; do sleep 5; \
+         if grep -qE '^ *[0-9]+: [0-9A-F]+:{port_hex} [0-9A-F]+:[0-9A-F]+ 01 ' /proc/net/tcp /proc/net/tcp6 2>/dev/null; \
+         then idle=0; else idle=$((idle + 1)); fi; done"
     );
     let storage = pool
         .storage
