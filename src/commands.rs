@@ -111,42 +111,44 @@ pub fn client_command(
     command: ClientCommand,
 ) -> anyhow::Result<ExitCode> {
     let farm = load(spec_path, None)?;
+    print(client_text(&farm, command)?.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `buildfarm client ...` prints for `farm`.
+pub fn client_text(farm: &Farm, command: ClientCommand) -> anyhow::Result<String> {
     let identity = |client: &Option<String>, certs: Option<&Path>| {
-        client::Identity::new(&farm, client.as_deref(), certs)
+        client::Identity::new(farm, client.as_deref(), certs)
     };
     // Commands that point at every pool need every pool to have daemons (`--pool` checks one).
     if matches!(
         command,
         ClientCommand::Buildx(_) | ClientCommand::Gitlab(_) | ClientCommand::Github(_)
     ) {
-        client::serving(&farm, &farm.pools)?;
+        client::serving(farm, &farm.pools)?;
     }
     let out = match command {
         ClientCommand::Buildx(a) => {
             let id = identity(&a.identity.client, a.identity.certs.as_deref())?;
-            client::buildx(&farm, &a.name, &id, a.via)
+            client::buildx(farm, &a.name, &id, a.via)
         }
         ClientCommand::Buildctl(a) => {
             let id = identity(&a.identity.client, a.identity.certs.as_deref())?;
             client::buildctl(
-                &farm,
-                client::pool(&farm, a.pool.as_deref())?,
+                farm,
+                client::pool(farm, a.pool.as_deref())?,
                 &id,
                 a.key.as_deref(),
             )
         }
-        ClientCommand::Gitlab(a) => client::gitlab(&farm, &identity(&a.client, None)?.name, a.tool),
-        ClientCommand::Github(a) => client::github(&farm, &identity(&a.client, None)?.name),
-        ClientCommand::Endpoint(a) => client::endpoints(
-            &farm,
-            client::pool(&farm, a.pool.as_deref())?,
-            &a.key,
-            a.all,
-        ),
-        ClientCommand::Sidecar(a) => client::sidecar(&farm, a.format, &a.target),
+        ClientCommand::Gitlab(a) => client::gitlab(farm, &identity(&a.client, None)?.name, a.tool),
+        ClientCommand::Github(a) => client::github(farm, &identity(&a.client, None)?.name),
+        ClientCommand::Endpoint(a) => {
+            client::endpoints(farm, client::pool(farm, a.pool.as_deref())?, &a.key, a.all)
+        }
+        ClientCommand::Sidecar(a) => client::sidecar(farm, a.format, &a.target),
     };
-    print(out.as_bytes())?;
-    Ok(ExitCode::SUCCESS)
+    Ok(out)
 }
 
 pub fn lint_command(spec_path: Option<&Path>, args: &LintArgs) -> anyhow::Result<ExitCode> {
@@ -173,18 +175,24 @@ pub fn certs_command(spec_path: Option<&Path>, command: CertsCommand) -> anyhow:
         CertsCommand::RotateCa(a) => &a.certs.certs,
     };
     let farm = load(spec_path, dir.as_deref())?;
+    print(certs_text(&farm, command)?.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `buildfarm certs ...` does to `farm`'s certificates, and what it prints.
+pub fn certs_text(farm: &Farm, command: CertsCommand) -> anyhow::Result<String> {
     let mut out = String::new();
     match command {
         CertsCommand::Generate(_) => {
-            certs::managed(&farm)?;
-            certs::ensure(&farm)?;
+            certs::managed(farm)?;
+            certs::ensure(farm)?;
             out.push_str(&format!(
                 "certificates are ready in `{}`\n",
                 farm.tls.dir.display()
             ));
         }
         CertsCommand::Show(args) => {
-            let entries = certs::show(&farm)?;
+            let entries = certs::show(farm)?;
             out = match args.format {
                 ShowFormat::Json => {
                     serde_json::to_string_pretty(&entries).expect("entries serialize") + "\n"
@@ -193,7 +201,7 @@ pub fn certs_command(spec_path: Option<&Path>, command: CertsCommand) -> anyhow:
             };
         }
         CertsCommand::Renew(args) => {
-            let renewed = certs::renew(&farm, args.within)?;
+            let renewed = certs::renew(farm, args.within)?;
             out = match renewed.is_empty() {
                 true => format!("nothing expires within {} days\n", args.within),
                 false => format!(
@@ -203,11 +211,11 @@ pub fn certs_command(spec_path: Option<&Path>, command: CertsCommand) -> anyhow:
             };
         }
         CertsCommand::RotateCa(args) if args.finish => {
-            certs::finish_rotation(&farm)?;
+            certs::finish_rotation(farm)?;
             out.push_str("rotation finished: the daemon certificate is issued by the new CA and the old CA is no longer trusted\n");
         }
         CertsCommand::RotateCa(_) => {
-            certs::rotate_ca(&farm)?;
+            certs::rotate_ca(farm)?;
             out.push_str(
                 "new CA created; old and new CA are both trusted until `buildfarm certs rotate-ca --finish`.\n\
                  1. apply the rendered Secrets (the daemons restart and trust both CAs)\n\
@@ -216,8 +224,7 @@ pub fn certs_command(spec_path: Option<&Path>, command: CertsCommand) -> anyhow:
             );
         }
     }
-    print(out.as_bytes())?;
-    Ok(ExitCode::SUCCESS)
+    Ok(out)
 }
 
 fn show_human(entries: &[certs::Entry]) -> String {

@@ -7,6 +7,7 @@ pub mod certs;
 pub mod cli;
 pub mod client;
 mod commands;
+pub use commands::{certs_text, client_text};
 pub mod error;
 pub mod init;
 pub mod lint;

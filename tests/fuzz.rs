@@ -22,6 +22,7 @@ const KEYS: &[&str] = &[
     "extra_args",
     "drain_seconds",
     "create_namespace",
+    "network_policy",
 ];
 const POOL_KEYS: &[&str] = &[
     "arch",
@@ -45,6 +46,8 @@ const SECTIONS: &[(&str, &[&str])] = &[
         &["mode", "dir", "secret", "server_days", "key", "extra_sans"],
     ),
     ("probes", &["timeout_seconds", "startup_seconds"]),
+    ("metrics", &["port", "service_monitor", "pod_monitor"]),
+    ("network", &["allow", "metrics_from", "egress"]),
 ];
 
 /// A TOML value of any type, biased towards values the spec could plausibly hold.
@@ -115,7 +118,15 @@ fn valid(key: &str) -> &'static [&'static str] {
         "kubernetes" => &["\"1.29\"", "\"1.34\""],
         "port" => &["1234", "8372"],
         "metrics_port" => &["6060"],
-        "debug" | "create_namespace" => &["true", "false"],
+        "debug" | "create_namespace" | "network_policy" | "service_monitor" | "pod_monitor" => {
+            &["true", "false"]
+        }
+        "allow" | "metrics_from" => &[
+            "[{ namespace = \"ci\" }]",
+            "[]",
+            "[{ cidr = \"10.0.0.0/8\" }]",
+        ],
+        "egress" => &["[{ cidr = \"0.0.0.0/0\", ports = [443] }]", "[]"],
         "extra_args" => &["[\"--oci-max-parallelism\", \"4\"]"],
         "drain_seconds" => &["60"],
         "cluster_domain" => &["\"corp.internal\""],
@@ -214,6 +225,57 @@ fn exercise(text: &str) {
     }
     if let Ok(yaml) = buildfarm::render_str(text, certs.path()) {
         crate::common::parse_stream(&yaml);
+    }
+    every_subcommand(&source, certs.path());
+}
+
+/// `client` and `certs` subcommands, as the binary runs them: any answer but a panic, and the
+/// YAML ones parse.
+fn every_subcommand(source: &Source, certs: &Path) {
+    let Ok(farm) = buildfarm::spec::parse(source, Path::new(""), Some(certs)) else {
+        return;
+    };
+    use clap::Parser;
+    let parse = |args: &[&str]| {
+        buildfarm::cli::Cli::try_parse_from([&["buildfarm"], args].concat())
+            .expect("the fuzz's own command lines parse")
+            .command
+    };
+    let yaml_out = ["gitlab", "github", "sidecar"];
+    for args in [
+        &["client", "buildx"][..],
+        &["client", "buildx", "--via", "port-forward"],
+        &["client", "buildctl", "--key", "group/project"],
+        &["client", "endpoint", "--key", "group/project", "--all"],
+        &["client", "gitlab"],
+        &["client", "gitlab", "--tool", "buildx"],
+        &["client", "github"],
+        &["client", "sidecar"],
+        &[
+            "client",
+            "sidecar",
+            "--format",
+            "patch",
+            "--target",
+            "Deployment/runner",
+        ],
+        &["certs", "generate"],
+        &["certs", "show", "--format", "json"],
+        &["certs", "renew", "--within", "400"],
+        &["certs", "rotate-ca"],
+        &["certs", "rotate-ca", "--finish"],
+    ] {
+        let result = match parse(args) {
+            buildfarm::cli::Command::Client(c) => buildfarm::client_text(&farm, c),
+            buildfarm::cli::Command::Certs(c) => buildfarm::certs_text(&farm, c),
+            _ => unreachable!("only client and certs commands are listed"),
+        };
+        if let Ok(text) = result
+            && yaml_out.contains(&args[1])
+        {
+            serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text)
+                .unwrap_or_else(|e| panic!("{args:?}: {e}\n{text}"));
+        }
     }
 }
 

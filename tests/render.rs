@@ -1001,7 +1001,12 @@ fn drain_waits_for_two_idle_looks_in_a_row() {
     let busy = format!("{HEADER}{LISTEN}{BUILD}");
     let idle = format!("{HEADER}{LISTEN}{OTHER}");
     for shell in ["dash", "bash"] {
-        if std::process::Command::new(shell).arg("-c").arg("true").status().is_err() {
+        if std::process::Command::new(shell)
+            .arg("-c")
+            .arg("true")
+            .status()
+            .is_err()
+        {
             panic!("{shell} is needed for this test");
         }
         // busy, idle (a client between two builds), busy again, then idle twice: done.
@@ -1018,7 +1023,8 @@ fn drain_waits_for_two_idle_looks_in_a_row() {
         );
         std::fs::write(bin.join("sleep"), fake_sleep).unwrap();
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(bin.join("sleep"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(bin.join("sleep"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
         let local = script.replace("/proc/net/", &format!("{}/", dir.path().display()));
         assert_ne!(local, script, "the script reads /proc/net/tcp");
         let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
@@ -1027,8 +1033,19 @@ fn drain_waits_for_two_idle_looks_in_a_row() {
             .env("PATH", path)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{shell}: {}", String::from_utf8_lossy(&out.stderr));
-        let looked: usize = std::fs::read_to_string(dir.path().join("count")).unwrap().trim().parse().unwrap();
-        assert_eq!(looked, 5, "{shell}: stops at the second idle look in a row, not the first");
+        assert!(
+            out.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let looked: usize = std::fs::read_to_string(dir.path().join("count"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            looked, 5,
+            "{shell}: stops at the second idle look in a row, not the first"
+        );
     }
 }
