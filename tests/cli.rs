@@ -222,6 +222,69 @@ fn out_refuses_a_folder_it_did_not_write() {
 }
 
 #[test]
+fn out_never_writes_through_a_symlink() {
+    let dir = tempfile::tempdir().unwrap();
+    // A folder buildfarm wrote, and a link to it planted where the output goes.
+    assert_eq!(
+        buildfarm(dir.path(), &["render", "--out", "real"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let before: Vec<_> = fs::read_dir(dir.path().join("real"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("deploy")).unwrap();
+    let out = buildfarm(dir.path(), &["render", "--out", "deploy"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("refusing to replace `deploy`: it is a symbolic link"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        fs::symlink_metadata(dir.path().join("deploy"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let after: Vec<_> = fs::read_dir(dir.path().join("real"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(before, after);
+    // Links planted beside the output are left alone and never written through, and the
+    // staging folders (fresh, random names) are gone afterwards.
+    let elsewhere = tempfile::tempdir().unwrap();
+    for name in [".out.buildfarm-new-1", ".out.buildfarm-old-1"] {
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join(name)).unwrap();
+    }
+    assert_eq!(
+        buildfarm(dir.path(), &["render", "--out", "out"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        buildfarm(dir.path(), &["render", "--out", "out"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+    let beside: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("buildfarm-") && !n.ends_with("-1"))
+        .collect();
+    assert!(beside.is_empty(), "{beside:?}");
+}
+
+#[test]
 fn a_lone_ca_certificate_is_refused_not_replaced() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("farm.toml"), "[[pool]]\narch = \"amd64\"\n").unwrap();

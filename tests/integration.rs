@@ -4,6 +4,7 @@ mod certs;
 mod cli;
 mod client;
 mod common;
+mod crash;
 mod errors;
 mod fuzz;
 mod lint;

@@ -97,24 +97,65 @@ pub fn managed(farm: &Farm) -> anyhow::Result<Layout> {
 
 /// Loads the farm's certificates, issuing what is missing and reissuing a daemon certificate
 /// whose SANs no longer cover the spec. `None` unless `tls.mode = "generated"`.
+///
+/// Most runs only read: the folder's lock is taken (and the folder written) only when
+/// something must be issued, so a complete folder may be read-only.
 pub fn ensure(farm: &Farm) -> anyhow::Result<Option<Material>> {
     if farm.tls.mode != TlsMode::Generated {
         return Ok(None);
     }
     let layout = Layout::new(&farm.tls.dir);
-    let _lock = layout.lock()?;
-    let mut batch = Batch::default();
-    // Said once the files are written, not before.
+    let unlocked = match files::has_journal(&layout.root) {
+        true => None, // a killed run to finish first, under the lock
+        false => Some(plan(farm, &layout)),
+    };
+    if let Some(Ok(plan)) = &unlocked
+        && plan.batch.is_empty()
+    {
+        crate::error::detail(format!(
+            "using the certificates in `{}`",
+            layout.root.display()
+        ));
+        let Some(Ok(plan)) = unlocked else {
+            unreachable!("matched above")
+        };
+        return Ok(Some(plan.material));
+    }
+    let _lock = match (layout.lock(), unlocked) {
+        (Ok(lock), _) => lock,
+        // Cannot lock (a read-only folder): the unlocked look's own error says more.
+        (Err(_), Some(Err(why))) => return Err(why),
+        (Err(e), _) => return Err(e.context("the certificates need writing")),
+    };
+    let Plan {
+        material,
+        batch,
+        notes,
+        created,
+    } = plan(farm, &layout)?;
+    batch.commit()?;
+    if created {
+        crate::error::note(format!("created a new CA in `{}`", layout.root.display()));
+    }
+    notes.into_iter().for_each(crate::error::note);
+    Ok(Some(material))
+}
+
+/// What `ensure` finds and what it must write.
+struct Plan {
+    material: Material,
+    batch: Batch,
+    /// Said once the files are written, not before.
+    notes: Vec<String>,
+    created: bool,
+}
+
+fn plan(farm: &Farm, layout: &Layout) -> anyhow::Result<Plan> {
+    let mut batch = Batch::journaled(&layout.root);
     let mut notes = Vec::new();
-    let (cas, created) = match store::load_authorities(&layout)? {
-        Some(cas) => {
-            crate::error::detail(format!(
-                "using the certificates in `{}`",
-                layout.root.display()
-            ));
-            (cas, false)
-        }
-        None => (create_ca(farm, &layout, &mut batch)?, true),
+    let (cas, created) = match store::load_authorities(layout)? {
+        Some(cas) => (cas, false),
+        None => (create_ca(farm, layout, &mut batch)?, true),
     };
     let daemon = match store::load_leaf(&layout.daemon(), &cas, Purpose::Server, false)? {
         Some(leaf) => {
@@ -133,10 +174,10 @@ pub fn ensure(farm: &Farm) -> anyhow::Result<Option<Material>> {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ));
-                issue_daemon(farm, &layout, &cas, &mut batch)?
+                issue_daemon(farm, layout, &cas, &mut batch)?
             }
         }
-        None => issue_daemon(farm, &layout, &cas, &mut batch)?,
+        None => issue_daemon(farm, layout, &cas, &mut batch)?,
     };
     let mut clients = Vec::new();
     for client in &farm.tls.clients {
@@ -146,22 +187,22 @@ pub fn ensure(farm: &Farm) -> anyhow::Result<Option<Material>> {
                 crt: leaf.crt,
                 key: leaf.key,
             },
-            None => issue_client(farm, &layout, &cas, client, &mut batch)?,
+            None => issue_client(farm, layout, &cas, client, &mut batch)?,
         };
         clients.push((client.name.clone(), pair));
     }
     let ca_bundle = cas.bundle();
-    write_bundle(farm, &layout, &ca_bundle, &mut batch)?;
-    batch.commit()?;
-    if created {
-        crate::error::note(format!("created a new CA in `{}`", layout.root.display()));
-    }
-    notes.into_iter().for_each(crate::error::note);
-    Ok(Some(Material {
-        ca_bundle,
-        daemon,
-        clients,
-    }))
+    write_bundle(farm, layout, &ca_bundle, &mut batch)?;
+    Ok(Plan {
+        material: Material {
+            ca_bundle,
+            daemon,
+            clients,
+        },
+        batch,
+        notes,
+        created,
+    })
 }
 
 /// The farm's certificates as they are on disk, without issuing or writing anything (for
@@ -183,6 +224,9 @@ pub fn load(farm: &Farm) -> anyhow::Result<Option<Material>> {
                 .rule("cert-missing-file"),
         ))
     };
+    if files::has_journal(&layout.root) {
+        return Err(missing());
+    }
     let cas = store::load_authorities(&layout)?.ok_or_else(missing)?;
     let leaf = |dir: &Path, purpose| -> anyhow::Result<Pair> {
         let leaf = store::load_leaf(dir, &cas, purpose, false)?.ok_or_else(missing)?;
@@ -207,7 +251,7 @@ pub fn load(farm: &Farm) -> anyhow::Result<Option<Material>> {
 }
 
 fn create_ca(farm: &Farm, layout: &Layout, batch: &mut Batch) -> anyhow::Result<Authorities> {
-    if layout.daemon().join("tls.crt").exists() || layout.root.join("client").exists() {
+    if layout.any_leaf() {
         let message = format!("`{}` holds certificates but no CA", layout.root.display());
         let hint = "restore ca.crt and ca.key, or move the folder away to start a new PKI";
         return Err(Invalid::from(Diagnostic::bare(message).hint(hint)).into());
@@ -306,7 +350,7 @@ pub fn renew(farm: &Farm, days: u32) -> anyhow::Result<Vec<String>> {
     let due =
         |leaf: &Option<store::Leaf>| leaf.as_ref().is_none_or(|l| l.info.not_after <= horizon);
     let mut renewed = Vec::new();
-    let mut batch = Batch::default();
+    let mut batch = Batch::journaled(&layout.root);
     if due(&store::load_leaf(
         &layout.daemon(),
         &cas,
@@ -346,7 +390,7 @@ pub fn rotate_ca(farm: &Farm) -> anyhow::Result<()> {
     }
     let old = cas.active;
     let new = issue::Ca::create(&farm.name, farm.tls.ca_days, farm.tls.key)?;
-    let mut batch = Batch::default();
+    let mut batch = Batch::journaled(&layout.root);
     batch.put(&layout.previous_key(), old.key_pem.as_bytes(), KEY_MODE);
     batch.put(&layout.previous_crt(), old.cert_pem.as_bytes(), CERT_MODE);
     batch.put(&layout.ca_key(), new.key_pem.as_bytes(), KEY_MODE);
@@ -376,7 +420,7 @@ pub fn finish_rotation(farm: &Farm) -> anyhow::Result<()> {
         active: cas.active,
         previous: None,
     };
-    let mut batch = Batch::default();
+    let mut batch = Batch::journaled(&layout.root);
     issue_daemon(farm, &layout, &cas, &mut batch)?;
     write_bundle(farm, &layout, &cas.bundle(), &mut batch)?;
     batch.commit()?;
@@ -448,6 +492,17 @@ pub fn audit(farm: &Farm) -> Vec<Diagnostic> {
         return Vec::new();
     }
     let layout = Layout::new(&farm.tls.dir);
+    if files::has_journal(&layout.root) {
+        let message = format!(
+            "a run that was writing certificates in `{}` was interrupted",
+            layout.root.display()
+        );
+        let hint = "`buildfarm certs generate` (or `render`) finishes it";
+        return vec![
+            farm.finding(Severity::Error, "cert-interrupted", "tls", message)
+                .hint(hint),
+        ];
+    }
     let found = |err: anyhow::Error| -> Vec<Diagnostic> {
         match err.downcast::<Invalid>() {
             Ok(Invalid(ds)) => ds

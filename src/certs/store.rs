@@ -44,7 +44,48 @@ impl Layout {
         self.root.join("client").join(name)
     }
 
-    /// Creates the folder and takes its lock, so two runs never interleave their writes.
+    /// The folders buildfarm creates inside the root (removed by recovery when left empty).
+    fn owned_dirs(&self) -> Vec<PathBuf> {
+        let clients = self.root.join("client");
+        let mut dirs = vec![self.daemon(), clients.clone()];
+        if let Ok(entries) = std::fs::read_dir(&clients) {
+            dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+        }
+        dirs
+    }
+
+    /// Whether any leaf certificate exists (then a CA key without its certificate may have
+    /// signed it, and must not be replaced).
+    pub fn any_leaf(&self) -> bool {
+        self.owned_dirs().iter().any(|d| d.join("tls.crt").exists())
+    }
+
+    /// Brings the folder back to a whole state after a run was killed (see `files::recover`),
+    /// and sets aside a CA key an interrupted first run left without its certificate, when no
+    /// certificate exists that it could have signed.
+    fn recover(&self) -> anyhow::Result<()> {
+        if files::recover(&self.root, &self.owned_dirs())? {
+            crate::error::note(format!(
+                "finished what an interrupted run left in `{}`",
+                self.root.display()
+            ));
+        }
+        let lone_key = self.ca_key().exists() && !self.ca_crt().exists();
+        if lone_key && !self.previous_crt().exists() && !self.any_leaf() {
+            let aside = self.root.join("ca.key.orphaned");
+            std::fs::rename(self.ca_key(), &aside)
+                .with_context(|| format!("failed to move `{}` aside", self.ca_key().display()))?;
+            crate::error::note(format!(
+                "`{}` had no certificate and signed nothing here (an interrupted first run): moved it to `{}`",
+                self.ca_key().display(),
+                aside.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Creates the folder, takes its lock (so two runs never interleave their writes) and
+    /// recovers from a run that was killed.
     pub fn lock(&self) -> anyhow::Result<File> {
         files::create_dir(&self.root)?;
         let path = self.root.join(".lock");
@@ -57,6 +98,7 @@ impl Layout {
             .with_context(|| format!("failed to open `{}`", path.display()))?;
         file.lock()
             .with_context(|| format!("failed to lock `{}`", path.display()))?;
+        self.recover()?;
         Ok(file)
     }
 }

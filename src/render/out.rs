@@ -2,7 +2,9 @@
 //!
 //! The new folder is written beside DIR and renamed into place, so DIR is never half-written
 //! and files of objects that no longer exist (a removed pool) disappear. buildfarm only
-//! replaces a folder it wrote itself, or an empty one.
+//! replaces a folder it wrote itself, or an empty one, and never a symbolic link. The folders
+//! beside DIR get unpredictable names and are created fresh (mode 0700), so nothing planted
+//! there in advance (a symlink to elsewhere) is written through.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -61,10 +63,8 @@ pub fn write_dir(dir: &Path, objects: &[Object]) -> anyhow::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
-    let staging = parent.join(format!(".{base}.buildfarm-new-{}", std::process::id()));
+    let staging = fresh_dir(parent, &base)?;
     let result = (|| {
-        fs::create_dir_all(&staging)
-            .with_context(|| format!("failed to create `{}`", staging.display()))?;
         let mut batch = files::Batch::default();
         for (name, contents, mode) in files_for(objects) {
             batch.put(&staging.join(name), contents.as_bytes(), mode);
@@ -80,7 +80,7 @@ pub fn write_dir(dir: &Path, objects: &[Object]) -> anyhow::Result<()> {
 
 fn swap_in(staging: &Path, dir: &Path, parent: &Path, base: &str) -> anyhow::Result<()> {
     let old: Option<PathBuf> = if dir.exists() {
-        let old = parent.join(format!(".{base}.buildfarm-old-{}", std::process::id()));
+        let old = parent.join(format!(".{base}.buildfarm-old-{}", random_tag()?));
         fs::rename(dir, &old)
             .with_context(|| format!("failed to move `{}` aside", dir.display()))?;
         Some(old)
@@ -101,8 +101,39 @@ fn swap_in(staging: &Path, dir: &Path, parent: &Path, base: &str) -> anyhow::Res
     Ok(())
 }
 
-/// DIR may be replaced when it is absent, empty, or was written by `render --out`.
+/// 16 hex digits from the system's random source.
+fn random_tag() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| anyhow::anyhow!("the system's random source failed"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A new, empty folder beside DIR that did not exist before (`mkdir` fails on anything in the
+/// way, a symlink included).
+fn fresh_dir(parent: &Path, base: &str) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    loop {
+        let path = parent.join(format!(".{base}.buildfarm-new-{}", random_tag()?));
+        match fs::DirBuilder::new().mode(files::DIR_MODE).create(&path) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(e).with_context(|| format!("failed to create `{}`", path.display()));
+            }
+        }
+    }
+}
+
+/// DIR may be replaced when it is absent, empty, or was written by `render --out`; never when
+/// it is a symbolic link (whatever it points to).
 fn check_replaceable(dir: &Path) -> anyhow::Result<()> {
+    if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        bail!(
+            "refusing to replace `{}`: it is a symbolic link (name the folder itself)",
+            dir.display()
+        );
+    }
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
