@@ -61,11 +61,27 @@ pub struct Profile {
     pub args: Vec<String>,
     /// `securityContext.privileged`.
     pub privileged: bool,
+    /// Capabilities added back after dropping all; `None` leaves the runtime's set (a
+    /// privileged container has every capability anyway).
+    #[serde(default)]
+    pub capabilities: Option<Vec<String>>,
+    /// With a read-only root filesystem: the folders the daemon writes, each an emptyDir.
+    /// Empty: the root filesystem stays writable.
+    #[serde(default)]
+    pub writable: Vec<Writable>,
     /// seccomp and AppArmor `Unconfined` (rootless BuildKit needs both to create namespaces).
     pub unconfined: bool,
     /// `hostUsers`; false runs the pod in its own user namespace (needs the Kubernetes release
     /// that turned user namespaces on by default, from `data/kubernetes.toml`).
     pub host_users: bool,
+}
+
+/// A folder the daemon writes, mounted as an emptyDir over a read-only root filesystem.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Writable {
+    pub name: String,
+    pub path: String,
 }
 
 impl Profile {

@@ -61,6 +61,7 @@ fn a_clean_farm_has_only_the_mode_notes() {
     assert_eq!(
         found(&format!("[network]\nallow = []\n{POOL}")),
         [
+            ("image-digest", Severity::Note, 1),
             ("rootless-no-process-sandbox", Severity::Note, 1),
             ("userns-available", Severity::Note, 1)
         ]
@@ -300,7 +301,8 @@ fn security_notes() {
         1,
     );
     let userns = found(&format!(
-        "mode = \"userns\"\nkubernetes = \"1.36\"\n[network]\nallow = []\n{POOL}"
+        "mode = \"userns\"\nimage = \"moby/buildkit:v0.35.1@sha256:{}\"\nkubernetes = \"1.36\"\n[network]\nallow = []\n{POOL}",
+        "0a".repeat(32)
     ));
     assert!(userns.is_empty(), "{userns:?}");
 }
@@ -625,5 +627,15 @@ fn host_path_volumes_are_reported() {
     lacks(
         &volume("{ configMap = { name = \"ca\" } }"),
         "extra-volume-host-path",
+    );
+}
+
+#[test]
+fn digest_pinning_is_suggested_for_tagged_images() {
+    has(POOL, "image-digest", Severity::Note, 1);
+    let digest = "0a".repeat(32);
+    lacks(
+        &format!("image = \"moby/buildkit:v0.35.1-rootless@sha256:{digest}\"\n{POOL}"),
+        "image-digest",
     );
 }

@@ -1049,3 +1049,117 @@ fn drain_waits_for_two_idle_looks_in_a_row() {
         );
     }
 }
+
+#[test]
+fn rootless_pods_are_hardened() {
+    let objects = render_example("default.toml");
+    for s in kind(&objects, "StatefulSet") {
+        let c = container(s);
+        let sc = &c["securityContext"];
+        // Every capability dropped; back only what the setuid ID-map helpers need.
+        assert_eq!(
+            sc["capabilities"]["drop"],
+            serde_yaml_ng::from_str::<Value>("[ALL]").unwrap()
+        );
+        let added: Vec<&str> = sc["capabilities"]["add"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(str_of)
+            .collect();
+        for needed in ["SETUID", "SETGID", "SETFCAP"] {
+            assert!(added.contains(&needed), "{needed}");
+        }
+        assert!(!added.contains(&"NET_RAW") && !added.contains(&"SYS_ADMIN"));
+        assert_eq!(sc["readOnlyRootFilesystem"].as_bool(), Some(true));
+        // Where rootlesskit and buildkitd write: emptyDirs, mounted.
+        let mounts: Vec<&str> = c["volumeMounts"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|m| str_of(&m["mountPath"]))
+            .collect();
+        for path in [
+            "/run/user/1000",
+            "/home/user/.local/tmp",
+            "/home/user/.local/share/buildkit",
+        ] {
+            assert!(mounts.contains(&path), "{path} is writable");
+        }
+        let volumes = s["spec"]["template"]["spec"]["volumes"]
+            .as_sequence()
+            .unwrap();
+        for name in ["runtime", "tmp"] {
+            let v = volumes
+                .iter()
+                .find(|v| v["name"].as_str() == Some(name))
+                .unwrap();
+            assert!(v["emptyDir"].is_mapping());
+        }
+        assert_eq!(
+            c["imagePullPolicy"].as_str(),
+            Some("Always"),
+            "a tag resolves the same everywhere"
+        );
+    }
+}
+
+#[test]
+fn privileged_pods_get_no_capability_list_and_a_writable_root() {
+    // A capability list or a read-only root on a privileged container hardens nothing.
+    let objects = render_example("003-vouchercodes-multiarch.toml");
+    for s in kind(&objects, "StatefulSet") {
+        let sc = &container(s)["securityContext"];
+        assert!(sc.get("capabilities").is_none());
+        assert!(sc.get("readOnlyRootFilesystem").is_none());
+    }
+    let certs = tempfile::tempdir().unwrap();
+    let spec =
+        "mode = \"privileged\"\nread_only_root_filesystem = true\n[[pool]]\narch = \"amd64\"\n";
+    let err = buildfarm::render_str(spec, certs.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cannot run on a read-only root filesystem"),
+        "{err}"
+    );
+}
+
+#[test]
+fn read_only_root_can_be_turned_off_and_digests_are_not_pulled_again() {
+    let digest = "0a".repeat(32);
+    let spec = format!(
+        "read_only_root_filesystem = false\nimage = \"moby/buildkit@sha256:{digest}\"\nbuildkit_version = \"0.35.1\"\n[[pool]]\narch = \"amd64\"\n"
+    );
+    let (yaml, _certs) = render_str(&spec);
+    let objects = parse_stream(&yaml);
+    let s = kind(&objects, "StatefulSet")[0];
+    let c = container(s);
+    assert!(c["securityContext"].get("readOnlyRootFilesystem").is_none());
+    let volumes = s["spec"]["template"]["spec"]["volumes"]
+        .as_sequence()
+        .unwrap();
+    assert!(
+        volumes
+            .iter()
+            .all(|v| v["name"].as_str() != Some("runtime"))
+    );
+    assert_eq!(c["imagePullPolicy"].as_str(), Some("IfNotPresent"));
+}
+
+#[test]
+fn pods_are_never_best_effort() {
+    // No resources at all: the default requests.
+    let (yaml, _certs) = render_str("[[pool]]\narch = \"amd64\"\n");
+    let objects = parse_stream(&yaml);
+    let r = &container(kind(&objects, "StatefulSet")[0])["resources"];
+    assert_eq!(r["requests"]["cpu"].as_str(), Some("1"));
+    assert_eq!(r["requests"]["memory"].as_str(), Some("2Gi"));
+    // A limit alone: Kubernetes takes it as the request; no default request to contradict it.
+    let (yaml, _certs) =
+        render_str("[[pool]]\narch = \"amd64\"\nresources = { limits = { cpu = \"500m\" } }\n");
+    let objects = parse_stream(&yaml);
+    let r = &container(kind(&objects, "StatefulSet")[0])["resources"];
+    assert!(r["requests"].get("cpu").is_none());
+    assert_eq!(r["requests"]["memory"].as_str(), Some("2Gi"));
+}

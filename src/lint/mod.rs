@@ -243,6 +243,16 @@ fn image(farm: &Farm, out: &mut Vec<Diagnostic>) {
         let d = farm.finding(Severity::Warning, "image-unpinned", "image", message);
         let newest = releases::buildkit().newest().latest;
         out.push(d.hint(format!("pin a release tag such as `{newest}` or a digest, so every daemon runs the same BuildKit")));
+    } else if !r.digest {
+        let message = format!(
+            "image `{}` is pinned by tag: a registry can serve other bytes under it",
+            farm.image
+        );
+        let d = farm.finding(Severity::Note, "image-digest", "image", message);
+        out.push(d.hint(format!(
+            "for production, pin the digest too: `{}@sha256:…` (`docker buildx imagetools inspect {}` prints it)",
+            farm.image, farm.image
+        )));
     }
     if let Some(tag) = r.tag {
         let rootless_image = tag.contains("rootless");

@@ -13,6 +13,7 @@ use super::{Kind, parallel};
 use crate::certs::{Material, Pair};
 use crate::spec::defaults::CERTS_DIR;
 use crate::spec::releases;
+use crate::spec::version::image_ref;
 use crate::spec::{Farm, Pool, Storage, TlsMode};
 
 /// An object to render: its kind, identity and template context.
@@ -309,6 +310,16 @@ fn statefulset(farm: &Farm, pool: &Pool, config_key: &str, checksum: &str) -> Va
     if let Some(gid) = profile.run_as_group {
         container_security.insert("runAsGroup".into(), T::Integer(gid.into()));
     }
+    if let Some(add) = &profile.capabilities {
+        let list = |names: &[String]| T::Array(names.iter().map(|n| s(n)).collect());
+        container_security.insert(
+            "capabilities".into(),
+            table([("drop", list(&["ALL".to_string()])), ("add", list(add))]),
+        );
+    }
+    if farm.read_only_root {
+        container_security.insert("readOnlyRootFilesystem".into(), T::Boolean(true));
+    }
     if profile.unconfined {
         container_security.insert("seccompProfile".into(), table([("type", s("Unconfined"))]));
         if apparmor_field {
@@ -363,6 +374,11 @@ fn statefulset(farm: &Farm, pool: &Pool, config_key: &str, checksum: &str) -> Va
     ];
     if pool.storage.is_none() {
         volumes.insert(0, table([("name", s("state")), ("emptyDir", table([]))]));
+    }
+    // Over a read-only root filesystem, the folders the daemon writes.
+    for w in profile.writable.iter().filter(|_| farm.read_only_root) {
+        mounts.push(table([("name", s(&w.name)), ("mountPath", s(&w.path))]));
+        volumes.push(table([("name", s(&w.name)), ("emptyDir", table([]))]));
     }
     for v in &farm.extra_volumes {
         mounts.push(table([
@@ -429,6 +445,9 @@ fn statefulset(farm: &Farm, pool: &Pool, config_key: &str, checksum: &str) -> Va
         startup_failure_threshold => farm.probes.startup_seconds.div_ceil(5),
         prestop_command => Serde(["/bin/sh", "-c", drain.as_str()]),
         requests => Serde(&pool.requests),
+        // A moving or re-pushed tag resolves to one image on every node, and every pull checks
+        // the registry's credentials; a digest names one image already.
+        pull_policy => if image_ref(&farm.image).digest { "IfNotPresent" } else { "Always" },
         limits => Serde(&pool.limits),
         volume_mounts => Serde(mounts),
         volumes => Serde(volumes),

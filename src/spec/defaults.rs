@@ -15,6 +15,8 @@ pub const CLUSTER_DOMAIN: &str = "cluster.local";
 /// Long enough for most builds to finish during a rollout; SIGTERM aborts running builds.
 pub const DRAIN_SECONDS: u32 = 1800;
 pub const REPLICAS: u32 = 2;
+/// Requests of a daemon whose pool sets neither request nor limit for them.
+pub const REQUESTS: [(&str, &str); 2] = [("cpu", "1"), ("memory", "2Gi")];
 pub const POD_MANAGEMENT_POLICY: &str = "Parallel";
 
 pub const PROBE_TIMEOUT_SECONDS: u32 = 10;

@@ -54,6 +54,8 @@ pub struct Farm {
     pub network: Network,
     pub extra_args: Vec<String>,
     pub drain_seconds: u32,
+    /// A read-only root filesystem with the profile's writable folders as emptyDirs.
+    pub read_only_root: bool,
     pub probes: Probes,
     pub tls: Tls,
     pub gc: Option<Gc>,

@@ -84,6 +84,9 @@ pub struct RawFarm {
     pub network: Option<Spanned<RawNetwork>>,
     /// Extra buildkitd command-line arguments, appended after the profile's.
     pub extra_args: Option<Vec<Spanned<String>>>,
+    /// Run the daemon on a read-only root filesystem, with emptyDirs where it writes. Default
+    /// true where the mode's writable folders are known (rootless); false turns it off.
+    pub read_only_root_filesystem: S<bool>,
     /// Seconds a stopping daemon waits for running builds before it is killed. Default 1800.
     pub drain_seconds: S<i64>,
     /// Health checks (all run `buildctl debug workers` on the local socket).

@@ -21,7 +21,7 @@ mod schema;
 mod tls;
 
 /// Volumes and mounts every daemon has; extra volumes must not collide with them.
-const BUILT_IN_VOLUMES: [&str; 3] = ["state", "config", "certs"];
+const BUILT_IN_VOLUMES: [&str; 5] = ["state", "config", "certs", "runtime", "tmp"];
 
 pub(super) struct Checker<'a> {
     src: &'a Source,
@@ -237,6 +237,20 @@ pub fn check(
         })
         .collect();
     let drain_seconds = c.seconds(raw.drain_seconds, "drain_seconds", defaults::DRAIN_SECONDS);
+    let read_only_root = match raw.read_only_root_filesystem {
+        None => !profile.writable.is_empty(),
+        Some(v) if *v.get_ref() && profile.writable.is_empty() => {
+            let message = format!(
+                "mode `{}` cannot run on a read-only root filesystem: where its daemon writes is not known",
+                mode.as_str()
+            );
+            let hint =
+                "remove `read_only_root_filesystem`; a privileged daemon could remount it anyway";
+            c.error("unsupported", v.span(), message, Some(hint.into()));
+            false
+        }
+        Some(v) => *v.get_ref(),
+    };
 
     let p = raw.probes.map(Spanned::into_inner).unwrap_or_default();
     let probes = Probes {
@@ -307,6 +321,7 @@ pub fn check(
             network,
             extra_args,
             drain_seconds,
+            read_only_root,
             probes,
             tls,
             gc,

@@ -172,7 +172,15 @@ fn pool(
         .into_iter()
         .filter_map(|t| toleration(c, t))
         .collect();
-    let (requests, limits) = resources(c, p.resources);
+    let (mut requests, limits) = resources(c, p.resources);
+    // Never BestEffort (the first pods evicted under pressure, with every build on them): a
+    // resource with neither request nor limit gets the default request. (With only a limit,
+    // Kubernetes makes the request equal to it.)
+    for (resource, default) in defaults::REQUESTS {
+        if !requests.contains_key(resource) && !limits.contains_key(resource) {
+            requests.insert(resource.to_string(), default.to_string());
+        }
+    }
     let pod_annotations = string_map(
         c,
         p.pod_annotations,
