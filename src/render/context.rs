@@ -311,7 +311,7 @@ fn statefulset(farm: &Farm, pool: &Pool, config_key: &str, checksum: &str) -> Va
         container_security.insert("runAsGroup".into(), T::Integer(gid.into()));
     }
     if let Some(add) = &profile.capabilities {
-        let list = |names: &[String]| T::Array(names.iter().map(|n| s(n)).collect());
+        let list = |names: &[String]| T::Array(names.iter().map(s).collect());
         container_security.insert(
             "capabilities".into(),
             table([("drop", list(&["ALL".to_string()])), ("add", list(add))]),
