@@ -639,3 +639,34 @@ fn digest_pinning_is_suggested_for_tagged_images() {
         "image-digest",
     );
 }
+
+#[test]
+fn a_namespace_the_farm_does_not_create_is_told_its_pod_security_level() {
+    let d = lint(&format!("create_namespace = false\n{POOL}"));
+    let n = d
+        .iter()
+        .find(|d| d.rule == "namespace-pod-security")
+        .unwrap();
+    assert!(
+        n.message.contains("Pod Security level `privileged`"),
+        "{}",
+        n.message
+    );
+    assert!(
+        n.message.contains("seccomp and AppArmor `Unconfined`"),
+        "{}",
+        n.message
+    );
+    let d = lint(&format!(
+        "create_namespace = false\nmode = \"privileged\"\n{POOL}"
+    ));
+    let n = d
+        .iter()
+        .find(|d| d.rule == "namespace-pod-security")
+        .unwrap();
+    assert!(
+        n.message.ends_with("a `privileged` container"),
+        "{}",
+        n.message
+    );
+}

@@ -481,8 +481,16 @@ fn security(farm: &Farm, out: &mut Vec<Diagnostic>) {
         out.push(d.hint(format!("it needs {needs}")));
     }
     if !farm.create_namespace {
+        // What the API server's PodSecurity admission would name, at the `baseline` and
+        // `restricted` levels, for these pods.
+        let why = match farm.mode {
+            Mode::Rootless => {
+                "seccomp and AppArmor `Unconfined`, allowPrivilegeEscalation and added capabilities"
+            }
+            Mode::Privileged | Mode::Userns => "a `privileged` container",
+        };
         let message = format!(
-            "namespace `{}` must admit privileged pods (Pod Security level `privileged`)",
+            "namespace `{}` must admit privileged pods (Pod Security level `privileged`): the daemons need {why}",
             farm.namespace
         );
         let d = farm.finding(
