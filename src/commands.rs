@@ -10,8 +10,8 @@ use anyhow::Context;
 use crate::cli::{
     CertsCommand, Cli, ClientCommand, Command, InitArgs, LintArgs, RenderArgs, ShowFormat,
 };
+use crate::farm::{self, Farm, Origin};
 use crate::profile::Mode;
-use crate::spec::{self, Farm, Origin};
 use crate::{certs, client, error, lint, load, render, render_farm};
 
 /// The product goes to stdout, whole, or the command fails (a closed pipe is an I/O error).
@@ -53,7 +53,7 @@ pub fn generated(command: &Command) -> anyhow::Result<ExitCode> {
         Command::Man => clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
             .render(&mut out)
             .context("failed to render the man page")?,
-        _ => out.extend_from_slice(crate::spec::schema().as_bytes()),
+        _ => out.extend_from_slice(crate::farm::schema().as_bytes()),
     }
     print(&out)?;
     Ok(ExitCode::SUCCESS)
@@ -61,8 +61,8 @@ pub fn generated(command: &Command) -> anyhow::Result<ExitCode> {
 
 /// `buildfarm versions`: the pinned releases and the release tables' date.
 pub fn versions(args: &crate::cli::VersionsArgs) -> anyhow::Result<ExitCode> {
-    let buildkit = crate::spec::releases::buildkit();
-    let kube = crate::spec::releases::kubernetes();
+    let buildkit = crate::farm::releases::buildkit();
+    let kube = crate::farm::releases::kubernetes();
     let pinned = buildkit.newest();
     let oldest = kube.releases[0].minor;
     let text = match args.format {
@@ -316,5 +316,5 @@ pub fn read_spec(spec_path: Option<&Path>) -> anyhow::Result<(error::Source, std
             Origin::BuiltIn
         }
     };
-    spec::read(origin)
+    farm::read(origin)
 }

@@ -114,21 +114,21 @@ resources = { requests = { cpu = "1", memory = "2Gi" }, limits = { memory = "8Gi
 /// The text of a new farm.toml.
 pub fn farm_toml(mode: Mode, arches: &[String]) -> String {
     let image = crate::profile::Profile::load(mode).image;
-    let bare = crate::spec::releases::buildkit()
+    let bare = crate::farm::releases::buildkit()
         .newest()
         .latest
         .to_string();
     // Commented out: the default follows the tables, the oldest minor still supported upstream.
     let kubernetes = format!(
         "# kubernetes = \"{}\"",
-        crate::spec::releases::kubernetes().default_target()
+        crate::farm::releases::kubernetes().default_target()
     );
     let mut out = HEAD
         .replace("{mode}", mode.as_str())
         .replace("{image}", &image)
         .replace("{bare}", bare.trim_start_matches('v'))
         .replace("{kubernetes}", &kubernetes)
-        .replace("{name}", crate::spec::defaults::NAME);
+        .replace("{name}", crate::farm::defaults::NAME);
     for arch in arches {
         out.push_str(&POOL.replace("{arch}", arch));
     }
@@ -140,18 +140,18 @@ pub fn farm_toml(mode: Mode, arches: &[String]) -> String {
 pub fn write(path: &Path, mode: Mode, arches: &[String], force: bool) -> anyhow::Result<()> {
     if let Some(bad) = arches
         .iter()
-        .find(|a| !crate::spec::ARCHES.contains(&a.as_str()))
+        .find(|a| !crate::farm::ARCHES.contains(&a.as_str()))
     {
         bail!(
             "unknown arch `{bad}` in --arch (known: {})",
-            crate::spec::ARCHES.join(", ")
+            crate::farm::ARCHES.join(", ")
         );
     }
     if path.exists() && !force {
         bail!("`{}` exists; pass --force to replace it", path.display());
     }
     let text = farm_toml(mode, arches);
-    crate::spec::parse(
+    crate::farm::parse(
         &Source::new(path.display().to_string(), text.as_str()),
         Path::new(""),
         None,

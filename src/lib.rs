@@ -1,6 +1,6 @@
 //! buildfarm: one farm.toml → a BuildKit build farm on Kubernetes.
 //!
-//! Data flows one way: `cli` → `spec` (+ `profile`) → `certs` → `render`/`client`; `lint` only
+//! Data flows one way: `cli` → `farm` (+ `profile`) → `certs` → `render`/`client`; `lint` only
 //! reads. The commands themselves live in `commands`.
 
 pub mod certs;
@@ -9,17 +9,17 @@ pub mod client;
 mod commands;
 pub use commands::{certs_text, client_text};
 pub mod error;
+pub mod farm;
 pub mod init;
 pub mod lint;
 pub mod profile;
 pub mod render;
-pub mod spec;
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use cli::{Cli, Command};
-use spec::Farm;
+use farm::Farm;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     error::set_verbosity(cli.quiet, cli.verbose);
@@ -49,7 +49,7 @@ pub fn render_farm(farm: &Farm, options: render::Options) -> anyhow::Result<Vec<
 /// Renders spec text (as if read from `farm.toml`) with certificates in `certs_dir`.
 pub fn render_str(spec: &str, certs_dir: &Path) -> anyhow::Result<String> {
     let source = error::Source::new("farm.toml", spec);
-    let farm = spec::parse(&source, Path::new(""), Some(certs_dir))?;
+    let farm = farm::parse(&source, Path::new(""), Some(certs_dir))?;
     Ok(render::stream(&render_farm(
         &farm,
         render::Options { secrets: true },
@@ -59,5 +59,5 @@ pub fn render_str(spec: &str, certs_dir: &Path) -> anyhow::Result<String> {
 /// The farm from `--spec`, else `./farm.toml`, else the built-in farm (with a note on stderr).
 pub fn load(spec_path: Option<&Path>, certs_dir: Option<&Path>) -> anyhow::Result<Farm> {
     let (source, base) = commands::read_spec(spec_path)?;
-    Ok(spec::parse(&source, &base, certs_dir)?)
+    Ok(farm::parse(&source, &base, certs_dir)?)
 }

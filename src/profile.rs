@@ -97,7 +97,7 @@ impl Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::version::buildkit_version_of;
+    use crate::farm::version::buildkit_version_of;
 
     #[test]
     fn every_profile_parses_and_pins_a_release() {

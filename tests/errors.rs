@@ -6,7 +6,7 @@ use buildfarm::error::{Diagnostic, Source};
 
 fn problems(spec: &str) -> Vec<Diagnostic> {
     let source = Source::new("farm.toml", spec);
-    match buildfarm::spec::parse(&source, Path::new(""), None) {
+    match buildfarm::farm::parse(&source, Path::new(""), None) {
         Ok(_) => panic!("spec should be refused:\n{spec}"),
         Err(invalid) => invalid.0,
     }
@@ -150,7 +150,7 @@ fn userns_needs_kubernetes_1_33() {
     assert!(hint.unwrap().contains("hostUsers"));
     // Without `kubernetes`, the default target (the oldest supported release) runs them.
     let source = Source::new("farm.toml", format!("mode = \"userns\"\n{POOL}"));
-    let farm = buildfarm::spec::parse(&source, Path::new(""), None).expect("valid");
+    let farm = buildfarm::farm::parse(&source, Path::new(""), None).expect("valid");
     assert_eq!(farm.kubernetes.to_string(), "1.35");
 }
 
@@ -171,7 +171,7 @@ fn unknown_buildkit_version_needs_a_pin() {
         "farm.toml",
         format!("image = \"moby/buildkit:master-rootless\"\nbuildkit_version = \"0.18.0\"\n{POOL}"),
     );
-    let farm = buildfarm::spec::parse(&ok, Path::new(""), None).unwrap();
+    let farm = buildfarm::farm::parse(&ok, Path::new(""), None).unwrap();
     assert_eq!(farm.buildkit.to_string(), "v0.18.0");
 }
 

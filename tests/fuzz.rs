@@ -232,7 +232,7 @@ fn exercise(text: &str) {
 /// `client` and `certs` subcommands, as the binary runs them: any answer but a panic, and the
 /// YAML ones parse.
 fn every_subcommand(source: &Source, certs: &Path) {
-    let Ok(farm) = buildfarm::spec::parse(source, Path::new(""), Some(certs)) else {
+    let Ok(farm) = buildfarm::farm::parse(source, Path::new(""), Some(certs)) else {
         return;
     };
     use clap::Parser;

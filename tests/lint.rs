@@ -43,7 +43,7 @@ fn has(spec: &str, rule: &'static str, severity: Severity, line: usize) {
 fn lacks(spec: &str, rule: &str) {
     // A spec that does not parse lacks every finding but its errors: that proves nothing.
     let source = Source::new("farm.toml", spec);
-    if let Err(e) = buildfarm::spec::parse(&source, Path::new(""), None) {
+    if let Err(e) = buildfarm::farm::parse(&source, Path::new(""), None) {
         panic!("the spec must be valid to show a rule's absence:\n{e}");
     }
     let all = found(spec);
@@ -363,7 +363,7 @@ fn parse_errors_are_findings() {
 }
 
 fn issue(certs: &Path, spec: &str) {
-    let farm = buildfarm::spec::parse(&Source::new("farm.toml", spec), Path::new(""), Some(certs))
+    let farm = buildfarm::farm::parse(&Source::new("farm.toml", spec), Path::new(""), Some(certs))
         .unwrap();
     buildfarm::certs::ensure(&farm).unwrap();
 }

@@ -715,7 +715,7 @@ fn hostile_strings_stay_data() {
 #[test]
 fn no_secrets_leaves_only_the_secret_out() {
     let certs = tempfile::tempdir().unwrap();
-    let farm = buildfarm::spec::load(buildfarm::spec::Origin::BuiltIn, Some(certs.path())).unwrap();
+    let farm = buildfarm::farm::load(buildfarm::farm::Origin::BuiltIn, Some(certs.path())).unwrap();
     let with = buildfarm::render_farm(&farm, buildfarm::render::Options { secrets: true }).unwrap();
     let without =
         buildfarm::render_farm(&farm, buildfarm::render::Options { secrets: false }).unwrap();

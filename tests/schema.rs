@@ -4,7 +4,7 @@
 use std::path::Path;
 
 fn validator() -> jsonschema::Validator {
-    let schema: serde_json::Value = serde_json::from_str(&buildfarm::spec::schema()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&buildfarm::farm::schema()).unwrap();
     jsonschema::validator_for(&schema).expect("a valid JSON Schema")
 }
 
@@ -51,7 +51,7 @@ fn typos_and_wrong_types_are_rejected() {
 
 #[test]
 fn descriptions_come_from_the_field_docs() {
-    let schema: serde_json::Value = serde_json::from_str(&buildfarm::spec::schema()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&buildfarm::farm::schema()).unwrap();
     assert_eq!(schema["additionalProperties"], false);
     let mode = schema["properties"]["mode"]["description"]
         .as_str()

@@ -111,10 +111,10 @@ fn handshake(
     result.and(served)
 }
 
-fn generated(spec: &str) -> (tempfile::TempDir, buildfarm::spec::Farm) {
+fn generated(spec: &str) -> (tempfile::TempDir, buildfarm::farm::Farm) {
     let dir = tempfile::tempdir().unwrap();
     let source = buildfarm::error::Source::new("farm.toml", spec);
-    let farm = buildfarm::spec::parse(&source, Path::new(""), Some(dir.path())).unwrap();
+    let farm = buildfarm::farm::parse(&source, Path::new(""), Some(dir.path())).unwrap();
     buildfarm::certs::ensure(&farm).unwrap();
     (dir, farm)
 }

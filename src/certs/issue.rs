@@ -10,7 +10,7 @@ use rcgen::{
 use ring::rand::{SecureRandom, SystemRandom};
 use time::{Duration, OffsetDateTime};
 
-use crate::spec::KeyAlgorithm;
+use crate::farm::KeyAlgorithm;
 
 pub struct Ca {
     pub cert_pem: String,

@@ -20,7 +20,7 @@ use std::path::Path;
 use anyhow::bail;
 
 use crate::error::{Diagnostic, Invalid};
-use crate::spec::{Client, Farm, TlsMode};
+use crate::farm::{Client, Farm, TlsMode};
 use files::{Batch, CERT_MODE, KEY_MODE};
 use inspect::CertInfo;
 use store::{Authorities, Purpose};

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::error::{Diagnostic, Invalid, did_you_mean, one_of};
-use crate::spec::{Farm, Pool};
+use crate::farm::{Farm, Pool};
 pub use snippets::{SidecarFormat, Tool, github, gitlab, sidecar};
 
 /// The client certificate files a CI job presents.
@@ -234,7 +234,7 @@ pub fn buildctl(farm: &Farm, pool: &Pool, id: &Identity, key: Option<&str>) -> S
         None => service_host(farm, pool),
     };
     // `buildctl --tlsdir` reads ca.crt, tls.crt and tls.key only from the release the table names.
-    let tls = if farm.buildkit >= crate::spec::releases::buildkit().feature("tlsdir-names") {
+    let tls = if farm.buildkit >= crate::farm::releases::buildkit().feature("tlsdir-names") {
         format!(
             "--tlsdir {} --tlsservername {}",
             sh(&id.dir.display().to_string()),

@@ -3,8 +3,8 @@
 //! spec go through the same quoting as the manifests.
 
 use super::{platform, service_host};
+use crate::farm::Farm;
 use crate::render::filters::quote;
-use crate::spec::Farm;
 
 /// Which client a GitLab job uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -150,7 +150,7 @@ pub fn sidecar(farm: &Farm, format: SidecarFormat, target: &str) -> String {
     } else {
         profile.image.clone()
     };
-    let kube = crate::spec::releases::kubernetes();
+    let kube = crate::farm::releases::kubernetes();
     let apparmor = if farm.kubernetes >= kube.since("apparmor-field") {
         "\n    appArmorProfile:\n      type: Unconfined"
     } else {

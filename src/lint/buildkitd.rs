@@ -4,8 +4,8 @@
 //! matches keys without regard to case, so these checks do too.
 
 use crate::error::{Diagnostic, Severity, did_you_mean};
-use crate::spec::Farm;
-use crate::spec::releases::{self, Key};
+use crate::farm::Farm;
+use crate::farm::releases::{self, Key};
 
 /// Every leaf of `table` as its list of keys; an array of tables adds a `[]` to its key.
 fn leaves(table: &toml::Table, prefix: &[String], out: &mut Vec<Vec<String>>) {

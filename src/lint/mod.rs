@@ -6,11 +6,11 @@ mod buildkitd;
 pub mod format;
 
 use crate::error::{Diagnostic, Invalid, Severity, Source};
+use crate::farm::releases;
+use crate::farm::size::DiskSpace;
+use crate::farm::version::image_ref;
+use crate::farm::{Farm, TlsMode};
 use crate::profile::Mode;
-use crate::spec::releases;
-use crate::spec::size::DiskSpace;
-use crate::spec::version::image_ref;
-use crate::spec::{Farm, TlsMode};
 
 /// Every finding for a spec: its parse and validation errors, or, when it is valid, the checks
 /// below and the certificate audit. Sorted by position.
@@ -19,7 +19,7 @@ pub fn lint(
     base: &std::path::Path,
     certs_dir: Option<&std::path::Path>,
 ) -> Vec<Diagnostic> {
-    let mut findings = match crate::spec::parse(source, base, certs_dir) {
+    let mut findings = match crate::farm::parse(source, base, certs_dir) {
         Err(Invalid(problems)) => problems,
         Ok(farm) => {
             let mut f = check(&farm);
@@ -236,7 +236,7 @@ fn image(farm: &Farm, out: &mut Vec<Diagnostic>) {
     let r = image_ref(&farm.image);
     let pinned_tag = r
         .tag
-        .is_some_and(|t| crate::spec::version::Version::parse(t).is_some());
+        .is_some_and(|t| crate::farm::version::Version::parse(t).is_some());
     if !r.digest && !pinned_tag {
         let tag = r.tag.unwrap_or("latest");
         let message = format!("image `{}` is not pinned (tag `{tag}` moves)", farm.image);

@@ -9,7 +9,7 @@ use minijinja::{Value, context};
 use super::Kind;
 use super::context::{ObjectSpec, labels};
 use crate::certs::daemon_sans;
-use crate::spec::{Farm, KeyAlgorithm};
+use crate::farm::{Farm, KeyAlgorithm};
 
 pub fn objects(farm: &Farm) -> Vec<ObjectSpec> {
     let ns = &farm.namespace;

@@ -6,10 +6,10 @@
 
 use toml::{Table, Value};
 
-use crate::spec::defaults::{self, CERTS_DIR};
-use crate::spec::releases::{self, GC_SPACE_KEY, LOG_LEVEL_KEY};
-use crate::spec::size::{DiskSpace, human_bytes};
-use crate::spec::{Farm, Storage};
+use crate::farm::defaults::{self, CERTS_DIR};
+use crate::farm::releases::{self, GC_SPACE_KEY, LOG_LEVEL_KEY};
+use crate::farm::size::{DiskSpace, human_bytes};
+use crate::farm::{Farm, Storage};
 
 /// The GC sizes a pool gets, and how they were chosen (for the file's header comment).
 struct GcSizes {

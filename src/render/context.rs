@@ -11,10 +11,10 @@ use toml::Value as T;
 use super::config::buildkitd_toml;
 use super::{Kind, parallel};
 use crate::certs::{Material, Pair};
-use crate::spec::defaults::CERTS_DIR;
-use crate::spec::releases;
-use crate::spec::version::image_ref;
-use crate::spec::{Farm, Pool, Storage, TlsMode};
+use crate::farm::defaults::CERTS_DIR;
+use crate::farm::releases;
+use crate::farm::version::image_ref;
+use crate::farm::{Farm, Pool, Storage, TlsMode};
 
 /// An object to render: its kind, identity and template context.
 pub struct ObjectSpec {

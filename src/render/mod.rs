@@ -15,7 +15,7 @@ mod parse_back;
 use anyhow::Context as _;
 
 use crate::certs::Material;
-use crate::spec::Farm;
+use crate::farm::Farm;
 pub use config::buildkitd_toml;
 
 /// Kinds in the order they are applied: what a kind needs comes before it.

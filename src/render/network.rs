@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::Kind;
 use super::context::{ObjectSpec, farm_selector, labels};
-use crate::spec::{Farm, Peer};
+use crate::farm::{Farm, Peer};
 
 pub fn objects(farm: &Farm) -> Vec<ObjectSpec> {
     let ns = &farm.namespace;
@@ -53,7 +53,7 @@ fn network_policy(farm: &Farm) -> minijinja::Value {
         .clients
         .iter()
         .filter_map(|c| c.namespace.as_ref())
-        .map(|ns| json!({ "namespaceSelector": { "matchLabels": { crate::spec::NAMESPACE_NAME_LABEL: ns } } }))
+        .map(|ns| json!({ "namespaceSelector": { "matchLabels": { crate::farm::NAMESPACE_NAME_LABEL: ns } } }))
         .collect();
     build_from.dedup();
     build_from.extend(farm.network.allow.iter().flatten().map(peer));

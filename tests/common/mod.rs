@@ -12,7 +12,7 @@ pub fn parse_stream(yaml: &str) -> Vec<Value> {
 }
 
 pub fn render_file(path: &Path, certs: &Path) -> String {
-    let farm = buildfarm::spec::load(buildfarm::spec::Origin::File(path), Some(certs))
+    let farm = buildfarm::farm::load(buildfarm::farm::Origin::File(path), Some(certs))
         .unwrap_or_else(|e| panic!("{} is valid: {e:#}", path.display()));
     let objects =
         buildfarm::render_farm(&farm, buildfarm::render::Options { secrets: true }).unwrap();

@@ -3,15 +3,15 @@
 use std::collections::HashSet;
 use std::ops::Range;
 
-use crate::spec::raw::Spanned;
+use crate::farm::raw::Spanned;
 use indexmap::IndexMap;
 
 use super::Checker;
 use super::schema::{self, Seg};
 use crate::error::{did_you_mean, one_of};
-use crate::spec::raw::{RawPool, RawResources, RawToleration};
-use crate::spec::size::parse_quantity;
-use crate::spec::{ARCHES, Pool, Storage, Toleration, defaults, names};
+use crate::farm::raw::{RawPool, RawResources, RawToleration};
+use crate::farm::size::parse_quantity;
+use crate::farm::{ARCHES, Pool, Storage, Toleration, defaults, names};
 
 /// A StatefulSet's pods carry `controller-revision-hash: <statefulset>-<hash>`, a label value
 /// (≤ 63 characters) with a hash of up to 10 characters: so a StatefulSet name is at most 52.

@@ -4,7 +4,7 @@
 use std::ops::{Range, RangeInclusive};
 use std::path::Path;
 
-use crate::spec::raw::Spanned;
+use crate::farm::raw::Spanned;
 use indexmap::IndexMap;
 
 use super::defaults::CERTS_DIR;

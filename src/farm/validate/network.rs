@@ -7,13 +7,13 @@ use indexmap::IndexMap;
 
 use super::Checker;
 use super::pool::string_map;
-use crate::spec::raw::{RawMetrics, RawNetwork, RawPeer, Spanned};
-use crate::spec::{Network, Peer, names};
+use crate::farm::raw::{RawMetrics, RawNetwork, RawPeer, Spanned};
+use crate::farm::{Network, Peer, names};
 
 /// The namespace Prometheus runs in unless `[network] metrics_from` says otherwise.
 pub const METRICS_NAMESPACE: &str = "monitoring";
 
-use crate::spec::NAMESPACE_NAME_LABEL;
+use crate::farm::NAMESPACE_NAME_LABEL;
 
 /// The metrics settings: the port (top-level `metrics_port` or `[metrics] port`), and which
 /// monitors to render.

@@ -3,15 +3,15 @@
 
 use std::ops::Range;
 
-use crate::spec::raw::Spanned;
+use crate::farm::raw::Spanned;
 
 use super::Checker;
 use super::schema::{Seg, key_span};
-use crate::spec::raw::{RawGc, RawHistory};
-use crate::spec::releases::{self, GC_SPACE_KEY, HISTORY_KEY};
-use crate::spec::size::{DiskSpace, parse_disk_space};
-use crate::spec::version::Version;
-use crate::spec::{Gc, History, defaults};
+use crate::farm::raw::{RawGc, RawHistory};
+use crate::farm::releases::{self, GC_SPACE_KEY, HISTORY_KEY};
+use crate::farm::size::{DiskSpace, parse_disk_space};
+use crate::farm::version::Version;
+use crate::farm::{Gc, History, defaults};
 
 /// buildkitd.toml keys the spec owns, and what to write instead. buildkitd reads keys without
 /// regard to case, so they are matched that way: `GRPC.TLS` is `grpc.tls`.

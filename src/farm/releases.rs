@@ -310,7 +310,7 @@ mod tests {
         for mode in crate::profile::Mode::ALL {
             let image = crate::profile::Profile::load(mode).image;
             assert_eq!(
-                crate::spec::version::buildkit_version_of(&image),
+                crate::farm::version::buildkit_version_of(&image),
                 Some(newest),
                 "{image}"
             );

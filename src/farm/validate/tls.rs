@@ -2,11 +2,11 @@
 
 use std::path::Path;
 
-use crate::spec::raw::Spanned;
+use crate::farm::raw::Spanned;
 
 use super::Checker;
-use crate::spec::raw::RawTls;
-use crate::spec::{Client, KeyAlgorithm, Tls, TlsMode, defaults, names};
+use crate::farm::raw::RawTls;
+use crate::farm::{Client, KeyAlgorithm, Tls, TlsMode, defaults, names};
 
 pub(super) fn tls(
     c: &mut Checker,
