@@ -5,32 +5,7 @@ use std::sync::OnceLock;
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
-use super::filters;
-
-macro_rules! template {
-    ($kind:literal) => {
-        (
-            concat!($kind, ".yaml.j2"),
-            include_str!(concat!("../../templates/", $kind, ".yaml.j2")),
-        )
-    };
-}
-
-/// `templates/*.yaml.j2`, one Kubernetes kind per file, embedded at compile time.
-pub const TEMPLATES: [(&str, &str); 12] = [
-    template!("namespace"),
-    template!("serviceaccount"),
-    template!("configmap"),
-    template!("secret"),
-    template!("issuer"),
-    template!("certificate"),
-    template!("service"),
-    template!("statefulset"),
-    template!("poddisruptionbudget"),
-    template!("networkpolicy"),
-    template!("servicemonitor"),
-    template!("podmonitor"),
-];
+use super::{Kind, filters};
 
 pub fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
@@ -49,8 +24,8 @@ pub fn environment() -> &'static Environment<'static> {
         env.add_filter("yaml_str", filters::yaml_str);
         env.add_filter("to_yaml", filters::to_yaml);
         env.add_filter("yaml_block", filters::yaml_block);
-        for (name, src) in TEMPLATES {
-            env.add_template(name, src)
+        for kind in Kind::ALL {
+            env.add_template(kind.template(), kind.source())
                 .expect("embedded templates parse; covered by tests");
         }
         env

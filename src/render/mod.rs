@@ -1,16 +1,16 @@
 //! `Farm` (+ certificates) → Kubernetes objects in a fixed order, each rendered from its
 //! template, and the stream parsed back before anyone sees it.
 
-mod cert_manager;
 pub mod check;
 mod config;
-mod context;
 mod env;
 pub mod filters;
-mod network;
+mod meta;
+mod objects;
 pub mod out;
 mod parallel;
 mod parse_back;
+mod plan;
 
 use anyhow::Context as _;
 
@@ -18,57 +18,52 @@ use crate::certs::Material;
 use crate::farm::Farm;
 pub use config::buildkitd_toml;
 
-/// Kinds in the order they are applied: what a kind needs comes before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Kind {
-    Namespace,
-    ServiceAccount,
-    ConfigMap,
-    Secret,
-    Issuer,
-    Certificate,
-    Service,
-    StatefulSet,
-    PodDisruptionBudget,
-    NetworkPolicy,
-    ServiceMonitor,
-    PodMonitor,
+/// The one kind table: each kind with its template (`templates/<file>.yaml.j2`, embedded),
+/// in the order objects are applied (what a kind needs comes before it).
+macro_rules! kinds {
+    ($($kind:ident: $file:literal),* $(,)?) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+        pub enum Kind {
+            $($kind),*
+        }
+
+        impl Kind {
+            pub const ALL: &[Kind] = &[$(Kind::$kind),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Kind::$kind => stringify!($kind)),*
+                }
+            }
+
+            fn template(self) -> &'static str {
+                match self {
+                    $(Kind::$kind => concat!($file, ".yaml.j2")),*
+                }
+            }
+
+            fn source(self) -> &'static str {
+                match self {
+                    $(Kind::$kind => include_str!(concat!("../../templates/", $file, ".yaml.j2"))),*
+                }
+            }
+        }
+    };
 }
 
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Namespace => "Namespace",
-            Kind::ServiceAccount => "ServiceAccount",
-            Kind::ConfigMap => "ConfigMap",
-            Kind::Secret => "Secret",
-            Kind::Issuer => "Issuer",
-            Kind::Certificate => "Certificate",
-            Kind::Service => "Service",
-            Kind::StatefulSet => "StatefulSet",
-            Kind::PodDisruptionBudget => "PodDisruptionBudget",
-            Kind::NetworkPolicy => "NetworkPolicy",
-            Kind::ServiceMonitor => "ServiceMonitor",
-            Kind::PodMonitor => "PodMonitor",
-        }
-    }
-
-    fn template(self) -> &'static str {
-        match self {
-            Kind::Namespace => "namespace.yaml.j2",
-            Kind::ServiceAccount => "serviceaccount.yaml.j2",
-            Kind::ConfigMap => "configmap.yaml.j2",
-            Kind::Secret => "secret.yaml.j2",
-            Kind::Issuer => "issuer.yaml.j2",
-            Kind::Certificate => "certificate.yaml.j2",
-            Kind::Service => "service.yaml.j2",
-            Kind::StatefulSet => "statefulset.yaml.j2",
-            Kind::PodDisruptionBudget => "poddisruptionbudget.yaml.j2",
-            Kind::NetworkPolicy => "networkpolicy.yaml.j2",
-            Kind::ServiceMonitor => "servicemonitor.yaml.j2",
-            Kind::PodMonitor => "podmonitor.yaml.j2",
-        }
-    }
+kinds! {
+    Namespace: "namespace",
+    ServiceAccount: "serviceaccount",
+    ConfigMap: "configmap",
+    Secret: "secret",
+    Issuer: "issuer",
+    Certificate: "certificate",
+    Service: "service",
+    StatefulSet: "statefulset",
+    PodDisruptionBudget: "poddisruptionbudget",
+    NetworkPolicy: "networkpolicy",
+    ServiceMonitor: "servicemonitor",
+    PodMonitor: "podmonitor",
 }
 
 /// One rendered Kubernetes object.
@@ -93,11 +88,10 @@ pub fn render(
     options: Options,
 ) -> anyhow::Result<Vec<Object>> {
     let env = env::environment();
-    let mut plan = context::plan(farm, certs, options.secrets);
-    plan.farm_wide.extend(network::objects(farm));
+    let plan = plan::plan(farm, certs, options.secrets);
     // Each thread renders its share of the objects and parses that slice of the stream back:
     // the documents are independent, and a context is dropped where it was used.
-    let render_checked = |specs: Vec<context::ObjectSpec>| {
+    let render_checked = |specs: Vec<meta::ObjectSpec>| {
         let objects = specs
             .into_iter()
             .map(|spec| {
@@ -121,7 +115,7 @@ pub fn render(
     let (farm_wide, pools) = parallel::beside(
         &plan.pools,
         POOLS_PER_SLICE,
-        |pools| render_checked(pools.iter().flat_map(context::PoolPlan::objects).collect()),
+        |pools| render_checked(pools.iter().flat_map(plan::PoolPlan::objects).collect()),
         || render_checked(plan.farm_wide),
     );
     let mut objects = farm_wide?;
@@ -150,4 +144,26 @@ pub fn stream_parts(objects: &[Object]) -> impl Iterator<Item = &str> {
         let separator = if i > 0 { "---\n" } else { "" };
         [separator, o.yaml.as_str()]
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Kind;
+
+    #[test]
+    fn every_template_file_has_its_kind_and_every_kind_its_file() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        let mut kinds: Vec<String> = Kind::ALL.iter().map(|k| k.template().to_string()).collect();
+        kinds.sort();
+        assert_eq!(files, kinds);
+        assert!(
+            Kind::ALL.windows(2).all(|w| w[0] < w[1]),
+            "ALL is in apply order"
+        );
+    }
 }

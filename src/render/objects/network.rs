@@ -6,9 +6,9 @@ use minijinja::context;
 use minijinja::value::Serde;
 use serde_json::{Value, json};
 
-use super::Kind;
-use super::context::{ObjectSpec, farm_selector, labels};
 use crate::farm::{Farm, Peer};
+use crate::render::Kind;
+use crate::render::meta::{ObjectSpec, farm_selector, labels};
 
 pub fn objects(farm: &Farm) -> Vec<ObjectSpec> {
     let ns = &farm.namespace;

@@ -6,10 +6,10 @@
 use minijinja::value::Serde;
 use minijinja::{Value, context};
 
-use super::Kind;
-use super::context::{ObjectSpec, labels};
 use crate::certs::daemon_sans;
 use crate::farm::{Farm, KeyAlgorithm};
+use crate::render::Kind;
+use crate::render::meta::{ObjectSpec, labels};
 
 pub fn objects(farm: &Farm) -> Vec<ObjectSpec> {
     let ns = &farm.namespace;
