@@ -12,7 +12,7 @@ use crate::cli::{
 };
 use crate::farm::{self, Farm, Origin};
 use crate::profile::Mode;
-use crate::{certs, client, error, lint, load, render, render_farm};
+use crate::{certs, client, error, lint, render};
 
 /// The product goes to stdout, whole, or the command fails (a closed pipe is an I/O error).
 fn print(bytes: &[u8]) -> anyhow::Result<()> {
@@ -317,4 +317,43 @@ pub fn read_spec(spec_path: Option<&Path>) -> anyhow::Result<(error::Source, std
         }
     };
     farm::read(origin)
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    error::set_verbosity(cli.quiet, cli.verbose);
+    let spec = cli.spec.as_deref();
+    match cli.command {
+        Command::Init(args) => init(spec, &args),
+        Command::Render(args) => render_command(spec, &args),
+        Command::Lint(args) => lint_command(spec, &args),
+        Command::Certs(command) => certs_command(spec, command),
+        Command::Client(command) => client_command(spec, command),
+        Command::Versions(args) => versions(&args),
+        other @ (Command::Schema | Command::Completions { .. } | Command::Man) => generated(&other),
+    }
+}
+
+/// The whole pipeline after the spec: certificates (issued when missing), then objects.
+/// What `lint` calls an error, `render` refuses: one rule set, two commands (certificate
+/// errors too: `ensure` refuses expired, mismatched or untrusted material).
+pub fn render_farm(farm: &Farm, options: render::Options) -> anyhow::Result<Vec<render::Object>> {
+    lint::refuse_errors(lint::check(farm))?;
+    let material = certs::ensure(farm)?;
+    render::render(farm, material.as_ref(), options)
+}
+
+/// Renders spec text (as if read from `farm.toml`) with certificates in `certs_dir`.
+pub fn render_str(spec: &str, certs_dir: &Path) -> anyhow::Result<String> {
+    let source = error::Source::new("farm.toml", spec);
+    let farm = farm::parse(&source, Path::new(""), Some(certs_dir))?;
+    Ok(render::stream(&render_farm(
+        &farm,
+        render::Options { secrets: true },
+    )?))
+}
+
+/// The farm from `--spec`, else `./farm.toml`, else the built-in farm (with a note on stderr).
+pub fn load(spec_path: Option<&Path>, certs_dir: Option<&Path>) -> anyhow::Result<Farm> {
+    let (source, base) = read_spec(spec_path)?;
+    Ok(farm::parse(&source, &base, certs_dir)?)
 }

@@ -213,7 +213,7 @@ fn new_gc_keys_on_an_old_buildkit_are_refused() {
 fn history_can_be_turned_off_from_v0_33() {
     let dir = tempfile::tempdir().unwrap();
     let spec = format!("[history]\nmax_entries = 0\n{POOL}");
-    let yaml = buildfarm::render_str(&spec, dir.path()).unwrap();
+    let yaml = buildfarm::commands::render_str(&spec, dir.path()).unwrap();
     assert!(yaml.contains("\n    maxEntries = 0\n"), "{yaml}");
 }
 

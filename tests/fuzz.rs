@@ -223,7 +223,7 @@ fn exercise(text: &str) {
     ] {
         let _ = buildfarm::lint::format::render(&findings, format);
     }
-    if let Ok(yaml) = buildfarm::render_str(text, certs.path()) {
+    if let Ok(yaml) = buildfarm::commands::render_str(text, certs.path()) {
         crate::common::parse_stream(&yaml);
     }
     every_subcommand(&source, certs.path());
@@ -266,8 +266,8 @@ fn every_subcommand(source: &Source, certs: &Path) {
         &["certs", "rotate-ca", "--finish"],
     ] {
         let result = match parse(args) {
-            buildfarm::cli::Command::Client(c) => buildfarm::client_text(&farm, c),
-            buildfarm::cli::Command::Certs(c) => buildfarm::certs_text(&farm, c),
+            buildfarm::cli::Command::Client(c) => buildfarm::commands::client_text(&farm, c),
+            buildfarm::cli::Command::Certs(c) => buildfarm::commands::certs_text(&farm, c),
             _ => unreachable!("only client and certs commands are listed"),
         };
         if let Ok(text) = result

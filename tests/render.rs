@@ -420,7 +420,7 @@ fn an_old_buildkit_gets_its_own_keys() {
     let dir = tempfile::tempdir().unwrap();
     let debug =
         "debug = true\nimage = \"moby/buildkit:v0.30.0-rootless\"\n[[pool]]\narch = \"amd64\"\n";
-    let yaml = buildfarm::render_str(debug, dir.path()).unwrap();
+    let yaml = buildfarm::commands::render_str(debug, dir.path()).unwrap();
     assert!(
         yaml.contains("\n    debug = true\n") && !yaml.contains("[log]"),
         "{yaml}"
@@ -610,7 +610,7 @@ fn checksum_follows_config_and_certificates() {
     let certs = tempfile::tempdir().unwrap();
     let spec =
         |entries: u32| format!("[history]\nmax_entries = {entries}\n[[pool]]\narch = \"amd64\"\n");
-    let render = |s: &str| parse_stream(&buildfarm::render_str(s, certs.path()).unwrap());
+    let render = |s: &str| parse_stream(&buildfarm::commands::render_str(s, certs.path()).unwrap());
     let a = render(&spec(10));
     let b = render(&spec(10));
     let c = render(&spec(11));
@@ -716,9 +716,12 @@ fn hostile_strings_stay_data() {
 fn no_secrets_leaves_only_the_secret_out() {
     let certs = tempfile::tempdir().unwrap();
     let farm = buildfarm::farm::load(buildfarm::farm::Origin::BuiltIn, Some(certs.path())).unwrap();
-    let with = buildfarm::render_farm(&farm, buildfarm::render::Options { secrets: true }).unwrap();
+    let with =
+        buildfarm::commands::render_farm(&farm, buildfarm::render::Options { secrets: true })
+            .unwrap();
     let without =
-        buildfarm::render_farm(&farm, buildfarm::render::Options { secrets: false }).unwrap();
+        buildfarm::commands::render_farm(&farm, buildfarm::render::Options { secrets: false })
+            .unwrap();
     let kept: Vec<_> = with
         .iter()
         .filter(|o| o.kind != buildfarm::render::Kind::Secret)
@@ -1116,7 +1119,7 @@ fn privileged_pods_get_no_capability_list_and_a_writable_root() {
     let certs = tempfile::tempdir().unwrap();
     let spec =
         "mode = \"privileged\"\nread_only_root_filesystem = true\n[[pool]]\narch = \"amd64\"\n";
-    let err = buildfarm::render_str(spec, certs.path())
+    let err = buildfarm::commands::render_str(spec, certs.path())
         .unwrap_err()
         .to_string();
     assert!(

@@ -15,13 +15,14 @@ pub fn render_file(path: &Path, certs: &Path) -> String {
     let farm = buildfarm::farm::load(buildfarm::farm::Origin::File(path), Some(certs))
         .unwrap_or_else(|e| panic!("{} is valid: {e:#}", path.display()));
     let objects =
-        buildfarm::render_farm(&farm, buildfarm::render::Options { secrets: true }).unwrap();
+        buildfarm::commands::render_farm(&farm, buildfarm::render::Options { secrets: true })
+            .unwrap();
     buildfarm::render::stream(&objects)
 }
 
 pub fn render_str(spec: &str) -> (String, tempfile::TempDir) {
     let certs = tempfile::tempdir().unwrap();
-    let yaml = buildfarm::render_str(spec, certs.path())
+    let yaml = buildfarm::commands::render_str(spec, certs.path())
         .unwrap_or_else(|e| panic!("spec is valid: {e:#}"));
     (yaml, certs)
 }
