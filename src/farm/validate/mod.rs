@@ -156,54 +156,8 @@ pub fn check(
         errors: Vec::new(),
         spans: IndexMap::new(),
     };
-    for (path, span) in [
-        ("name", raw.name.as_ref().map(Spanned::span)),
-        ("namespace", raw.namespace.as_ref().map(Spanned::span)),
-        ("mode", raw.mode.as_ref().map(Spanned::span)),
-        ("image", raw.image.as_ref().map(Spanned::span)),
-        (
-            "buildkit_version",
-            raw.buildkit_version.as_ref().map(Spanned::span),
-        ),
-        ("kubernetes", raw.kubernetes.as_ref().map(Spanned::span)),
-        ("tls", raw.tls.as_ref().map(Spanned::span)),
-        ("gc", raw.gc.as_ref().map(Spanned::span)),
-        ("history", raw.history.as_ref().map(Spanned::span)),
-        ("buildkitd", raw.buildkitd.as_ref().map(Spanned::span)),
-        ("pool", raw.pool.as_ref().map(Spanned::span)),
-    ] {
-        if let Some(span) = span {
-            c.spans.insert(path.to_string(), span);
-        }
-    }
-    for (i, v) in raw.extra_volume.iter().flatten().enumerate() {
-        c.spans.insert(format!("extra_volume.{i}"), v.span());
-    }
-
-    let name = c.text(raw.name, "name", defaults::NAME, |s| {
-        names::dns_label(s)?;
-        match s.starts_with(|ch: char| ch.is_ascii_lowercase()) {
-            true => Ok(()),
-            false => Err("it must start with a letter (Service names are DNS-1035 labels)".into()),
-        }
-    });
-    let namespace_span = raw.namespace.as_ref().map(Spanned::span);
-    let namespace = c.text(
-        raw.namespace,
-        "namespace",
-        defaults::NAMESPACE,
-        names::dns_label,
-    );
-    if let Some(span) =
-        namespace_span.filter(|_| names::RESERVED_NAMESPACES.contains(&namespace.as_str()))
-    {
-        // Its Pod Security labels would have to admit privileged pods, for everything else in it.
-        let message = format!(
-            "a build farm must not run in `{namespace}`: the daemons run every CI job's code and need a namespace that admits privileged pods"
-        );
-        let hint = "give the farm its own namespace, e.g. `namespace = \"buildkit\"`; if another tool creates it, add `create_namespace = false`";
-        c.error("namespace-reserved", span, message, Some(hint.into()));
-    }
+    record_spans(&mut c, &raw);
+    let (name, namespace) = identity(&mut c, raw.name, raw.namespace);
     let mode_span = raw.mode.as_ref().map_or(0..0, Spanned::span);
     let mode = c.choice(raw.mode, "mode", &Mode::NAMES, defaults::MODE);
     let mode = Mode::parse(&mode).expect("choice() returns a known mode");
@@ -237,50 +191,9 @@ pub fn check(
         })
         .collect();
     let drain_seconds = c.seconds(raw.drain_seconds, "drain_seconds", defaults::DRAIN_SECONDS);
-    let read_only_root = match raw.read_only_root_filesystem {
-        None => !profile.writable.is_empty(),
-        Some(v) if *v.get_ref() && profile.writable.is_empty() => {
-            let message = format!(
-                "mode `{}` cannot run on a read-only root filesystem: where its daemon writes is not known",
-                mode.as_str()
-            );
-            let hint =
-                "remove `read_only_root_filesystem`; a privileged daemon could remount it anyway";
-            c.error("unsupported", v.span(), message, Some(hint.into()));
-            false
-        }
-        Some(v) => *v.get_ref(),
-    };
+    let read_only_root = read_only_root(&mut c, raw.read_only_root_filesystem, &profile, mode);
 
-    let p = raw.probes.map(Spanned::into_inner).unwrap_or_default();
-    let probes = Probes {
-        timeout_seconds: c.seconds(
-            p.timeout_seconds,
-            "probes.timeout_seconds",
-            defaults::PROBE_TIMEOUT_SECONDS,
-        ),
-        readiness_period_seconds: c.seconds(
-            p.readiness_period_seconds,
-            "probes.readiness_period_seconds",
-            defaults::READINESS_PERIOD_SECONDS,
-        ),
-        liveness_period_seconds: c.seconds(
-            p.liveness_period_seconds,
-            "probes.liveness_period_seconds",
-            defaults::LIVENESS_PERIOD_SECONDS,
-        ),
-        liveness_failure_threshold: c.int(
-            p.liveness_failure_threshold,
-            "probes.liveness_failure_threshold",
-            1..=100,
-            i64::from(defaults::LIVENESS_FAILURE_THRESHOLD),
-        ) as u32,
-        startup_seconds: c.seconds(
-            p.startup_seconds,
-            "probes.startup_seconds",
-            defaults::STARTUP_SECONDS,
-        ),
-    };
+    let probes = probes(&mut c, raw.probes);
 
     let tls = tls::tls(&mut c, raw.tls, &name, base, certs_dir);
     let gc = raw.gc.map(|g| buildkitd::gc(&mut c, g, buildkit));
@@ -332,6 +245,122 @@ pub fn check(
         })
     } else {
         Err(Invalid(c.errors))
+    }
+}
+
+/// Where each top-level key is written, for findings about the farm as a whole.
+fn record_spans(c: &mut Checker, raw: &RawFarm) {
+    for (path, span) in [
+        ("name", raw.name.as_ref().map(Spanned::span)),
+        ("namespace", raw.namespace.as_ref().map(Spanned::span)),
+        ("mode", raw.mode.as_ref().map(Spanned::span)),
+        ("image", raw.image.as_ref().map(Spanned::span)),
+        (
+            "buildkit_version",
+            raw.buildkit_version.as_ref().map(Spanned::span),
+        ),
+        ("kubernetes", raw.kubernetes.as_ref().map(Spanned::span)),
+        ("tls", raw.tls.as_ref().map(Spanned::span)),
+        ("gc", raw.gc.as_ref().map(Spanned::span)),
+        ("history", raw.history.as_ref().map(Spanned::span)),
+        ("buildkitd", raw.buildkitd.as_ref().map(Spanned::span)),
+        ("pool", raw.pool.as_ref().map(Spanned::span)),
+    ] {
+        if let Some(span) = span {
+            c.spans.insert(path.to_string(), span);
+        }
+    }
+    for (i, v) in raw.extra_volume.iter().flatten().enumerate() {
+        c.spans.insert(format!("extra_volume.{i}"), v.span());
+    }
+}
+
+/// `name` and `namespace`: DNS labels; the farm never lives in a namespace that holds
+/// everything else.
+fn identity(
+    c: &mut Checker,
+    name: Option<Spanned<String>>,
+    namespace: Option<Spanned<String>>,
+) -> (String, String) {
+    let name = c.text(name, "name", defaults::NAME, |s| {
+        names::dns_label(s)?;
+        match s.starts_with(|ch: char| ch.is_ascii_lowercase()) {
+            true => Ok(()),
+            false => Err("it must start with a letter (Service names are DNS-1035 labels)".into()),
+        }
+    });
+    let namespace_span = namespace.as_ref().map(Spanned::span);
+    let namespace = c.text(
+        namespace,
+        "namespace",
+        defaults::NAMESPACE,
+        names::dns_label,
+    );
+    if let Some(span) =
+        namespace_span.filter(|_| names::RESERVED_NAMESPACES.contains(&namespace.as_str()))
+    {
+        // Its Pod Security labels would have to admit privileged pods, for everything else in it.
+        let message = format!(
+            "a build farm must not run in `{namespace}`: the daemons run every CI job's code and need a namespace that admits privileged pods"
+        );
+        let hint = "give the farm its own namespace, e.g. `namespace = \"buildkit\"`; if another tool creates it, add `create_namespace = false`";
+        c.error("namespace-reserved", span, message, Some(hint.into()));
+    }
+    (name, namespace)
+}
+
+/// A read-only root filesystem where the profile knows where the daemon writes.
+fn read_only_root(
+    c: &mut Checker,
+    raw: Option<Spanned<bool>>,
+    profile: &Profile,
+    mode: Mode,
+) -> bool {
+    match raw {
+        None => !profile.writable.is_empty(),
+        Some(v) if *v.get_ref() && profile.writable.is_empty() => {
+            let message = format!(
+                "mode `{}` cannot run on a read-only root filesystem: where its daemon writes is not known",
+                mode.as_str()
+            );
+            let hint =
+                "remove `read_only_root_filesystem`; a privileged daemon could remount it anyway";
+            c.error("unsupported", v.span(), message, Some(hint.into()));
+            false
+        }
+        Some(v) => *v.get_ref(),
+    }
+}
+
+fn probes(c: &mut Checker, raw: Option<Spanned<super::raw::RawProbes>>) -> Probes {
+    let p = raw.map(Spanned::into_inner).unwrap_or_default();
+    Probes {
+        timeout_seconds: c.seconds(
+            p.timeout_seconds,
+            "probes.timeout_seconds",
+            defaults::PROBE_TIMEOUT_SECONDS,
+        ),
+        readiness_period_seconds: c.seconds(
+            p.readiness_period_seconds,
+            "probes.readiness_period_seconds",
+            defaults::READINESS_PERIOD_SECONDS,
+        ),
+        liveness_period_seconds: c.seconds(
+            p.liveness_period_seconds,
+            "probes.liveness_period_seconds",
+            defaults::LIVENESS_PERIOD_SECONDS,
+        ),
+        liveness_failure_threshold: c.int(
+            p.liveness_failure_threshold,
+            "probes.liveness_failure_threshold",
+            1..=100,
+            i64::from(defaults::LIVENESS_FAILURE_THRESHOLD),
+        ) as u32,
+        startup_seconds: c.seconds(
+            p.startup_seconds,
+            "probes.startup_seconds",
+            defaults::STARTUP_SECONDS,
+        ),
     }
 }
 

@@ -34,6 +34,76 @@ pub fn context(farm: &Farm, pool: &Pool, config_key: &str, checksum: &str) -> Va
     }
     annotations.extend(pool.pod_annotations.clone());
 
+    let (pod_security, container_security) = security_contexts(farm, apparmor_field);
+
+    let mut node_selector = IndexMap::new();
+    node_selector.insert("kubernetes.io/arch".to_string(), pool.arch.clone());
+    node_selector.extend(pool.node_selector.clone());
+
+    let mut args = vec!["--config".to_string(), profile.config_path()];
+    args.extend(profile.args.iter().cloned());
+    args.extend(farm.extra_args.iter().cloned());
+
+    let (mounts, volumes) = volumes(farm, pool, config_key);
+
+    let probe_command = [
+        "buildctl",
+        "--addr",
+        profile.socket.as_str(),
+        "debug",
+        "workers",
+    ];
+    let drain = drain_script(farm.port);
+    let storage = pool
+        .storage
+        .as_ref()
+        .map(|st| context! { quantity => &st.quantity, class => &pool.storage_class });
+
+    context! {
+        name => farm.pool_object(pool),
+        namespace => &farm.namespace,
+        labels => Serde(labels(farm, "daemon", Some(pool))),
+        selector => Serde(selector(farm, pool)),
+        service_name => farm.headless_service(pool),
+        replicas => pool.replicas,
+        pod_management_policy => &pool.pod_management_policy,
+        pod_annotations => Serde(annotations),
+        service_account => farm.service_account(),
+        host_users => profile.host_users,
+        priority_class_name => &pool.priority_class_name,
+        drain_seconds => farm.drain_seconds,
+        pod_security_context => Serde(pod_security),
+        node_selector => Serde(node_selector),
+        tolerations => Serde(&pool.tolerations),
+        affinity => pool.affinity.as_ref().map(Serde),
+        image => &farm.image,
+        args => Serde(args),
+        port => farm.port,
+        metrics_port => farm.metrics_port,
+        container_security_context => Serde(container_security),
+        probe_command => Serde(probe_command),
+        probes => context! {
+            timeout_seconds => farm.probes.timeout_seconds,
+            readiness_period_seconds => farm.probes.readiness_period_seconds,
+            liveness_period_seconds => farm.probes.liveness_period_seconds,
+            liveness_failure_threshold => farm.probes.liveness_failure_threshold,
+        },
+        startup_failure_threshold => farm.probes.startup_seconds.div_ceil(5),
+        prestop_command => Serde(["/bin/sh", "-c", drain.as_str()]),
+        requests => Serde(&pool.requests),
+        // A moving or re-pushed tag resolves to one image on every node, and every pull checks
+        // the registry's credentials; a digest names one image already.
+        pull_policy => if image_ref(&farm.image).digest { "IfNotPresent" } else { "Always" },
+        limits => Serde(&pool.limits),
+        volume_mounts => Serde(mounts),
+        volumes => Serde(volumes),
+        storage,
+    }
+}
+
+/// The pod's and the container's securityContext, from the profile.
+fn security_contexts(farm: &Farm, apparmor_field: bool) -> (toml::Table, toml::Table) {
+    let profile = &farm.profile;
     let mut pod_security = toml::Table::new();
     if let Some(group) = profile.fs_group {
         pod_security.insert("fsGroup".into(), T::Integer(group.into()));
@@ -69,14 +139,13 @@ pub fn context(farm: &Farm, pool: &Pool, config_key: &str, checksum: &str) -> Va
         }
     }
 
-    let mut node_selector = IndexMap::new();
-    node_selector.insert("kubernetes.io/arch".to_string(), pool.arch.clone());
-    node_selector.extend(pool.node_selector.clone());
+    (pod_security, container_security)
+}
 
-    let mut args = vec!["--config".to_string(), profile.config_path()];
-    args.extend(profile.args.iter().cloned());
-    args.extend(farm.extra_args.iter().cloned());
-
+/// The container's mounts and the pod's volumes: state, config, certificates, the writable
+/// folders over a read-only root, and the spec's extra volumes.
+fn volumes(farm: &Farm, pool: &Pool, config_key: &str) -> (Vec<T>, Vec<T>) {
+    let profile = &farm.profile;
     let mut mounts = vec![
         table([("name", s("state")), ("mountPath", s(&profile.state_dir))]),
         table([
@@ -134,65 +203,18 @@ pub fn context(farm: &Farm, pool: &Pool, config_key: &str, checksum: &str) -> Va
         volumes.push(T::Table(volume));
     }
 
-    let probe_command = [
-        "buildctl",
-        "--addr",
-        profile.socket.as_str(),
-        "debug",
-        "workers",
-    ];
+    (mounts, volumes)
+}
+
+/// The preStop hook's shell script: wait until the build port is idle.
+fn drain_script(port: u16) -> String {
     // Idle means no established connection (state 01) to the build port in two looks 5 s
     // apart: one look catches a client between two builds, or reconnecting, as idle. The
     // grace period (`drain_seconds`) bounds the wait.
-    let port_hex = format!("{:04X}", farm.port);
-    let drain = format!(
+    let port_hex = format!("{:04X}", port);
+    format!(
         "idle=0; while [ \"$idle\" -lt 2 ]; do sleep 5; \
          if grep -qE '^ *[0-9]+: [0-9A-F]+:{port_hex} [0-9A-F]+:[0-9A-F]+ 01 ' /proc/net/tcp /proc/net/tcp6 2>/dev/null; \
          then idle=0; else idle=$((idle + 1)); fi; done"
-    );
-    let storage = pool
-        .storage
-        .as_ref()
-        .map(|st| context! { quantity => &st.quantity, class => &pool.storage_class });
-
-    context! {
-        name => farm.pool_object(pool),
-        namespace => &farm.namespace,
-        labels => Serde(labels(farm, "daemon", Some(pool))),
-        selector => Serde(selector(farm, pool)),
-        service_name => farm.headless_service(pool),
-        replicas => pool.replicas,
-        pod_management_policy => &pool.pod_management_policy,
-        pod_annotations => Serde(annotations),
-        service_account => farm.service_account(),
-        host_users => profile.host_users,
-        priority_class_name => &pool.priority_class_name,
-        drain_seconds => farm.drain_seconds,
-        pod_security_context => Serde(pod_security),
-        node_selector => Serde(node_selector),
-        tolerations => Serde(&pool.tolerations),
-        affinity => pool.affinity.as_ref().map(Serde),
-        image => &farm.image,
-        args => Serde(args),
-        port => farm.port,
-        metrics_port => farm.metrics_port,
-        container_security_context => Serde(container_security),
-        probe_command => Serde(probe_command),
-        probes => context! {
-            timeout_seconds => farm.probes.timeout_seconds,
-            readiness_period_seconds => farm.probes.readiness_period_seconds,
-            liveness_period_seconds => farm.probes.liveness_period_seconds,
-            liveness_failure_threshold => farm.probes.liveness_failure_threshold,
-        },
-        startup_failure_threshold => farm.probes.startup_seconds.div_ceil(5),
-        prestop_command => Serde(["/bin/sh", "-c", drain.as_str()]),
-        requests => Serde(&pool.requests),
-        // A moving or re-pushed tag resolves to one image on every node, and every pull checks
-        // the registry's credentials; a digest names one image already.
-        pull_policy => if image_ref(&farm.image).digest { "IfNotPresent" } else { "Always" },
-        limits => Serde(&pool.limits),
-        volume_mounts => Serde(mounts),
-        volumes => Serde(volumes),
-        storage,
-    }
+    )
 }
