@@ -76,86 +76,14 @@ fn pool(
     names: &mut HashSet<String>,
     index: usize,
 ) -> Option<Pool> {
-    let Some(arch) = p.arch else {
-        c.error(
-            "missing-key",
-            span,
-            "a `[[pool]]` has no `arch`",
-            Some(format!(
-                "add `arch = \"amd64\"`; known: {}",
-                one_of(&ARCHES)
-            )),
-        );
-        return None;
-    };
-    let arch_span = arch.span();
-    let arch = arch.into_inner();
-    if !ARCHES.contains(&arch.as_str()) {
-        let hint = match arch.as_str() {
-            "x86_64" | "x86-64" | "x64" => "Kubernetes calls x86_64 `amd64`".to_string(),
-            "aarch64" | "arm64v8" => "Kubernetes calls aarch64 `arm64`".to_string(),
-            other => match did_you_mean(other, ARCHES) {
-                Some(best) => format!("did you mean `{best}`?"),
-                None => format!("known: {}", one_of(&ARCHES)),
-            },
-        };
-        c.error(
-            "unknown-value",
-            arch_span.clone(),
-            format!("unknown arch `{arch}`"),
-            Some(hint),
-        );
-    }
-    let name_span = p.name.as_ref().map_or(arch_span, Spanned::span);
-    let name = c.text(p.name, "pool.name", &arch, names::dns_label);
-    if !names.insert(name.clone()) {
-        let hint = "give each pool a distinct `name` (two pools of one arch need one)";
-        c.error(
-            "duplicate-pool",
-            name_span.clone(),
-            format!("two pools are named `{name}`"),
-            Some(hint.into()),
-        );
-    }
-    let object = format!("{farm_name}-{name}");
-    if object.len() > MAX_STATEFULSET_NAME {
-        let message = format!(
-            "StatefulSet name `{object}` is {} characters, the limit is {MAX_STATEFULSET_NAME}",
-            object.len()
-        );
-        let hint = "its pods' controller-revision-hash label must fit in 63 characters: shorten `name` or the pool name";
-        c.error("name-too-long", name_span, message, Some(hint.into()));
-    }
+    let (arch, name) = pool_identity(c, p.arch, p.name, span, farm_name, names)?;
     let replicas = c.int(
         p.replicas,
         "pool.replicas",
         0..=1000,
         i64::from(defaults::REPLICAS),
     ) as u32;
-    let storage = p.storage.and_then(|s| match parse_quantity(s.get_ref()) {
-        Ok(0) => {
-            c.error(
-                "invalid-size",
-                s.span(),
-                "`pool.storage` must be larger than 0",
-                Some("omit `storage` for an ephemeral cache".into()),
-            );
-            None
-        }
-        Ok(bytes) => Some(Storage {
-            quantity: s.into_inner(),
-            bytes,
-        }),
-        Err(why) => {
-            c.error(
-                "invalid-size",
-                s.span(),
-                format!("`pool.storage`: {why}"),
-                None,
-            );
-            None
-        }
-    });
+    let storage = storage(c, p.storage);
     let storage_class = p
         .storage_class
         .map(|s| c.text(Some(s), "pool.storage_class", "", names::dns_subdomain));
@@ -188,23 +116,7 @@ fn pool(
         |_| Ok(()),
         &["checksum/config"],
     );
-    let affinity = p.affinity.map(|a| {
-        let mut at = vec![
-            Seg::Key("pool".into()),
-            Seg::Index(index),
-            Seg::Key("affinity".into()),
-        ];
-        let value = toml::Value::Table(a.get_ref().clone());
-        schema::check(
-            c,
-            &value,
-            &schema::AFFINITY,
-            &mut at,
-            "pool.affinity",
-            &a.span(),
-        );
-        a.into_inner()
-    });
+    let affinity = p.affinity.map(|a| affinity(c, a, index));
     let priority_class_name = p.priority_class_name.map(|s| {
         c.text(
             Some(s),
@@ -234,6 +146,115 @@ fn pool(
         priority_class_name,
         pod_management_policy,
     })
+}
+
+/// A pool's arch and name (unique, and short enough for its objects' names).
+fn pool_identity(
+    c: &mut Checker,
+    arch: Option<Spanned<String>>,
+    name: Option<Spanned<String>>,
+    span: Range<usize>,
+    farm_name: &str,
+    names: &mut HashSet<String>,
+) -> Option<(String, String)> {
+    let Some(arch) = arch else {
+        c.error(
+            "missing-key",
+            span,
+            "a `[[pool]]` has no `arch`",
+            Some(format!(
+                "add `arch = \"amd64\"`; known: {}",
+                one_of(&ARCHES)
+            )),
+        );
+        return None;
+    };
+    let arch_span = arch.span();
+    let arch = arch.into_inner();
+    if !ARCHES.contains(&arch.as_str()) {
+        let hint = match arch.as_str() {
+            "x86_64" | "x86-64" | "x64" => "Kubernetes calls x86_64 `amd64`".to_string(),
+            "aarch64" | "arm64v8" => "Kubernetes calls aarch64 `arm64`".to_string(),
+            other => match did_you_mean(other, ARCHES) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None => format!("known: {}", one_of(&ARCHES)),
+            },
+        };
+        c.error(
+            "unknown-value",
+            arch_span.clone(),
+            format!("unknown arch `{arch}`"),
+            Some(hint),
+        );
+    }
+    let name_span = name.as_ref().map_or(arch_span, Spanned::span);
+    let name = c.text(name, "pool.name", &arch, names::dns_label);
+    if !names.insert(name.clone()) {
+        let hint = "give each pool a distinct `name` (two pools of one arch need one)";
+        c.error(
+            "duplicate-pool",
+            name_span.clone(),
+            format!("two pools are named `{name}`"),
+            Some(hint.into()),
+        );
+    }
+    let object = format!("{farm_name}-{name}");
+    if object.len() > MAX_STATEFULSET_NAME {
+        let message = format!(
+            "StatefulSet name `{object}` is {} characters, the limit is {MAX_STATEFULSET_NAME}",
+            object.len()
+        );
+        let hint = "its pods' controller-revision-hash label must fit in 63 characters: shorten `name` or the pool name";
+        c.error("name-too-long", name_span, message, Some(hint.into()));
+    }
+    Some((arch, name))
+}
+
+/// The cache volume: a Kubernetes quantity larger than 0, or none (an emptyDir).
+fn storage(c: &mut Checker, raw: Option<Spanned<String>>) -> Option<Storage> {
+    raw.and_then(|s| match parse_quantity(s.get_ref()) {
+        Ok(0) => {
+            c.error(
+                "invalid-size",
+                s.span(),
+                "`pool.storage` must be larger than 0",
+                Some("omit `storage` for an ephemeral cache".into()),
+            );
+            None
+        }
+        Ok(bytes) => Some(Storage {
+            quantity: s.into_inner(),
+            bytes,
+        }),
+        Err(why) => {
+            c.error(
+                "invalid-size",
+                s.span(),
+                format!("`pool.storage`: {why}"),
+                None,
+            );
+            None
+        }
+    })
+}
+
+/// An affinity as in a Pod spec, checked against the Kubernetes API's fields.
+fn affinity(c: &mut Checker, a: Spanned<toml::Table>, index: usize) -> toml::Table {
+    let mut at = vec![
+        Seg::Key("pool".into()),
+        Seg::Index(index),
+        Seg::Key("affinity".into()),
+    ];
+    let value = toml::Value::Table(a.get_ref().clone());
+    schema::check(
+        c,
+        &value,
+        &schema::AFFINITY,
+        &mut at,
+        "pool.affinity",
+        &a.span(),
+    );
+    a.into_inner()
 }
 
 /// A map of label/annotation keys to strings; `reserved` keys are set by buildfarm itself.
