@@ -315,93 +315,108 @@ const DEPRECATED_LABELS: [(&str, &str); 5] = [
 
 fn pools(farm: &Farm, out: &mut Vec<Diagnostic>) {
     for (i, pool) in farm.pools.iter().enumerate() {
-        let at = |key: &str| format!("pool.{i}.{key}");
-        if let Some(class) = &pool.storage_class {
-            let lower = class.to_ascii_lowercase();
-            if NETWORK_FS.iter().any(|fs| lower.contains(fs)) {
-                let message = format!("storage class `{class}` looks like a network file system");
-                let d = farm.finding(
-                    Severity::Warning,
-                    "storage-network-fs",
-                    &at("storage_class"),
-                    message,
-                );
-                out.push(d.hint("BuildKit's overlay snapshots need a local block volume (EBS, PD, local-path, openebs-hostpath)"));
-            }
-        }
-        if !pool.limits.contains_key("memory") {
-            let message = format!(
-                "pool `{}` has no memory limit: a large build can take the node's memory",
-                pool.name
-            );
+        pool_resources(farm, i, pool, out);
+        pool_size(farm, i, pool, out);
+        pool_placement(farm, i, pool, out);
+    }
+    extra_volumes(farm, out);
+}
+
+/// Storage a cache cannot live on, and memory without a limit.
+fn pool_resources(farm: &Farm, i: usize, pool: &crate::farm::Pool, out: &mut Vec<Diagnostic>) {
+    let at = |key: &str| format!("pool.{i}.{key}");
+    if let Some(class) = &pool.storage_class {
+        let lower = class.to_ascii_lowercase();
+        if NETWORK_FS.iter().any(|fs| lower.contains(fs)) {
+            let message = format!("storage class `{class}` looks like a network file system");
             let d = farm.finding(
                 Severity::Warning,
-                "memory-limit-missing",
-                &at("resources"),
+                "storage-network-fs",
+                &at("storage_class"),
                 message,
             );
-            out.push(
-                d.hint("set `resources = { limits = { memory = \"16Gi\" } }` (and a request)"),
-            );
-        }
-        match pool.replicas {
-            0 => {
-                let message = format!("pool `{}` has no daemons (`replicas = 0`)", pool.name);
-                out.push(farm.finding(
-                    Severity::Warning,
-                    "replicas-zero",
-                    &at("replicas"),
-                    message,
-                ));
-            }
-            1 => {
-                let message = format!(
-                    "pool `{}` has one daemon: a node drain or a rollout takes it offline",
-                    pool.name
-                );
-                let d = farm.finding(Severity::Note, "single-replica", &at("replicas"), message);
-                out.push(d.hint("two daemons let the PodDisruptionBudget keep one serving"));
-            }
-            n if n >= 10 => {
-                let message = format!(
-                    "pool `{}` rolls out one daemon at a time: up to {n} × {}s of draining",
-                    pool.name, farm.drain_seconds
-                );
-                out.push(farm.finding(Severity::Note, "slow-rollout", &at("replicas"), message));
-            }
-            _ => {}
-        }
-        for (label, instead) in DEPRECATED_LABELS {
-            if pool.node_selector.contains_key(label) {
-                let message = format!("node label `{label}` is deprecated");
-                let d = farm.finding(
-                    Severity::Warning,
-                    "deprecated-node-label",
-                    &at(&format!("node_selector.{label}")),
-                    message,
-                );
-                out.push(d.hint(format!("use {instead}")));
-            }
-        }
-        if let Some(affinity) = &pool.affinity {
-            let text = toml::to_string(affinity).unwrap_or_default();
-            let needs = releases::kubernetes().since("affinity-match-label-keys");
-            if farm.kubernetes < needs
-                && (text.contains("matchLabelKeys") || text.contains("mismatchLabelKeys"))
-            {
-                let message = format!(
-                    "`matchLabelKeys` in pod affinity needs Kubernetes {needs}, the farm targets {}",
-                    farm.kubernetes
-                );
-                out.push(farm.finding(
-                    Severity::Warning,
-                    "kubernetes-field-unsupported",
-                    &at("affinity"),
-                    message,
-                ));
-            }
+            out.push(d.hint("BuildKit's overlay snapshots need a local block volume (EBS, PD, local-path, openebs-hostpath)"));
         }
     }
+    if !pool.limits.contains_key("memory") {
+        let message = format!(
+            "pool `{}` has no memory limit: a large build can take the node's memory",
+            pool.name
+        );
+        let d = farm.finding(
+            Severity::Warning,
+            "memory-limit-missing",
+            &at("resources"),
+            message,
+        );
+        out.push(d.hint("set `resources = { limits = { memory = \"16Gi\" } }` (and a request)"));
+    }
+}
+
+/// Pools with no, one, or many daemons.
+fn pool_size(farm: &Farm, i: usize, pool: &crate::farm::Pool, out: &mut Vec<Diagnostic>) {
+    let at = |key: &str| format!("pool.{i}.{key}");
+    match pool.replicas {
+        0 => {
+            let message = format!("pool `{}` has no daemons (`replicas = 0`)", pool.name);
+            out.push(farm.finding(Severity::Warning, "replicas-zero", &at("replicas"), message));
+        }
+        1 => {
+            let message = format!(
+                "pool `{}` has one daemon: a node drain or a rollout takes it offline",
+                pool.name
+            );
+            let d = farm.finding(Severity::Note, "single-replica", &at("replicas"), message);
+            out.push(d.hint("two daemons let the PodDisruptionBudget keep one serving"));
+        }
+        n if n >= 10 => {
+            let message = format!(
+                "pool `{}` rolls out one daemon at a time: up to {n} × {}s of draining",
+                pool.name, farm.drain_seconds
+            );
+            out.push(farm.finding(Severity::Note, "slow-rollout", &at("replicas"), message));
+        }
+        _ => {}
+    }
+}
+
+/// Node labels that are deprecated, and affinity fields the target Kubernetes lacks.
+fn pool_placement(farm: &Farm, i: usize, pool: &crate::farm::Pool, out: &mut Vec<Diagnostic>) {
+    let at = |key: &str| format!("pool.{i}.{key}");
+    for (label, instead) in DEPRECATED_LABELS {
+        if pool.node_selector.contains_key(label) {
+            let message = format!("node label `{label}` is deprecated");
+            let d = farm.finding(
+                Severity::Warning,
+                "deprecated-node-label",
+                &at(&format!("node_selector.{label}")),
+                message,
+            );
+            out.push(d.hint(format!("use {instead}")));
+        }
+    }
+    if let Some(affinity) = &pool.affinity {
+        let text = toml::to_string(affinity).unwrap_or_default();
+        let needs = releases::kubernetes().since("affinity-match-label-keys");
+        if farm.kubernetes < needs
+            && (text.contains("matchLabelKeys") || text.contains("mismatchLabelKeys"))
+        {
+            let message = format!(
+                "`matchLabelKeys` in pod affinity needs Kubernetes {needs}, the farm targets {}",
+                farm.kubernetes
+            );
+            out.push(farm.finding(
+                Severity::Warning,
+                "kubernetes-field-unsupported",
+                &at("affinity"),
+                message,
+            ));
+        }
+    }
+}
+
+/// Host paths mounted into the daemons, and volume kinds the target Kubernetes lacks.
+fn extra_volumes(farm: &Farm, out: &mut Vec<Diagnostic>) {
     for (i, v) in farm.extra_volumes.iter().enumerate() {
         if let Some(toml::Value::Table(host)) = v.source.get("hostPath") {
             let path = host
