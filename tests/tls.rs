@@ -340,7 +340,7 @@ fn render_refuses_an_expired_certificate_instead_of_replacing_it() {
     let before = std::fs::read(ci.join("tls.crt")).unwrap();
     let err = buildfarm::certs::ensure(&farm).unwrap_err().to_string();
     assert!(err.contains("client/ci/tls.crt` expired on "), "{err}");
-    let findings = buildfarm::certs::audit(&farm);
+    let findings = buildfarm::lint::certs::audit(&farm);
     let expired: Vec<_> = findings
         .iter()
         .filter(|d| d.rule == "cert-expired")

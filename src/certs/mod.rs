@@ -13,7 +13,7 @@
 pub mod files;
 pub mod inspect;
 mod issue;
-mod store;
+pub mod store;
 
 use std::path::Path;
 
@@ -23,8 +23,25 @@ use crate::error::{Diagnostic, Invalid};
 use crate::farm::{Client, Farm, TlsMode};
 use files::{Batch, CERT_MODE, KEY_MODE};
 use inspect::CertInfo;
-use store::{Authorities, Purpose};
+use store::Authorities;
+pub use store::Purpose;
 pub use store::{Layout, date, now};
+
+/// The farm's leaf certificates, daemon first, then each client: where each lives, what it is
+/// for, and how to name it to a person.
+pub fn leaves<'a>(
+    farm: &'a Farm,
+    layout: &Layout,
+) -> Vec<(std::path::PathBuf, Purpose, Option<&'a Client>)> {
+    std::iter::once((layout.daemon(), Purpose::Server, None))
+        .chain(
+            farm.tls
+                .clients
+                .iter()
+                .map(|c| (layout.client(&c.name), Purpose::Client, Some(c))),
+        )
+        .collect()
+}
 
 /// A certificate and its key, in PEM.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -484,134 +501,3 @@ pub fn show(farm: &Farm) -> anyhow::Result<Vec<Entry>> {
 
 /// Days before expiry from which `lint` warns.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
-
-/// `lint`'s view of the certificate folder: every problem as a finding, nothing written.
-pub fn audit(farm: &Farm) -> Vec<Diagnostic> {
-    use crate::error::Severity;
-    if farm.tls.mode != TlsMode::Generated {
-        return Vec::new();
-    }
-    let layout = Layout::new(&farm.tls.dir);
-    if files::has_journal(&layout.root) {
-        let message = format!(
-            "a run that was writing certificates in `{}` was interrupted",
-            layout.root.display()
-        );
-        let hint = "`buildfarm certs generate` (or `render`) finishes it";
-        return vec![
-            farm.finding(Severity::Error, "cert-interrupted", "tls", message)
-                .hint(hint),
-        ];
-    }
-    let found = |err: anyhow::Error| -> Vec<Diagnostic> {
-        match err.downcast::<Invalid>() {
-            Ok(Invalid(ds)) => ds
-                .into_iter()
-                .map(|d| {
-                    let f = farm.finding(d.severity, d.rule, "tls", d.message);
-                    Diagnostic { hint: d.hint, ..f }
-                })
-                .collect(),
-            Err(e) => {
-                vec![farm.finding(Severity::Error, "cert-unreadable", "tls", format!("{e:#}"))]
-            }
-        }
-    };
-    let cas = match store::load_authorities(&layout) {
-        Ok(Some(cas)) => cas,
-        Ok(None) => return Vec::new(), // nothing issued yet: render will
-        Err(e) => return found(e),
-    };
-    let mut out = Vec::new();
-    let now = now();
-    let expiry = |what: String, info: &CertInfo, out: &mut Vec<Diagnostic>| {
-        let left = info.days_left(now);
-        if info.not_after < now {
-            let message = format!("{what} expired on {}", date(info.not_after));
-            out.push(
-                farm.finding(Severity::Error, "cert-expired", "tls", message)
-                    .hint("run `buildfarm certs renew`"),
-            );
-        } else if left < EXPIRY_WARNING_DAYS {
-            let message = format!("{what} expires in {left} days ({})", date(info.not_after));
-            out.push(
-                farm.finding(Severity::Warning, "cert-expiring", "tls", message)
-                    .hint("run `buildfarm certs renew`"),
-            );
-        }
-    };
-    for (crt, ca) in [
-        (layout.ca_crt(), Some(&cas.active)),
-        (layout.previous_crt(), cas.previous.as_ref()),
-    ] {
-        if let Some(info) = ca.and_then(|ca| inspect::read(&ca.cert_pem).ok()) {
-            let what = format!("the CA `{}`", crt.display());
-            if info.days_left(now) < EXPIRY_WARNING_DAYS {
-                let message = format!("{what} expires in {} days", info.days_left(now));
-                out.push(
-                    farm.finding(Severity::Warning, "cert-expiring", "tls", message)
-                        .hint("run `buildfarm certs rotate-ca`"),
-                );
-            }
-        }
-    }
-    match store::load_leaf(&layout.daemon(), &cas, Purpose::Server, true) {
-        Ok(Some(leaf)) => {
-            expiry(
-                format!("`{}`", layout.daemon().join("tls.crt").display()),
-                &leaf.info,
-                &mut out,
-            );
-            let missing = missing_sans(farm, &leaf.info.sans);
-            if !missing.is_empty() {
-                let shown: Vec<String> = missing.iter().map(|s| format!("`{s}`")).collect();
-                let message = format!("the daemon certificate does not cover {}", shown.join(", "));
-                let d = farm.finding(Severity::Warning, "cert-san-missing", "tls", message);
-                out.push(d.hint(
-                    "`buildfarm render` or `buildfarm certs generate` reissues it from the same CA",
-                ));
-            }
-        }
-        Ok(None) => {}
-        Err(e) => out.extend(found(e)),
-    }
-    for client in &farm.tls.clients {
-        let dir = layout.client(&client.name);
-        match store::load_leaf(&dir, &cas, Purpose::Client, true) {
-            Ok(Some(leaf)) => expiry(
-                format!("`{}`", dir.join("tls.crt").display()),
-                &leaf.info,
-                &mut out,
-            ),
-            Ok(None) => {}
-            Err(e) => out.extend(found(e)),
-        }
-    }
-    let keys = [
-        layout.ca_key(),
-        layout.previous_key(),
-        layout.daemon().join("tls.key"),
-    ]
-    .into_iter()
-    .chain(
-        farm.tls
-            .clients
-            .iter()
-            .map(|c| layout.client(&c.name).join("tls.key")),
-    );
-    for key in keys {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(&key)
-            && meta.permissions().mode() & 0o077 != 0
-        {
-            let message = format!(
-                "`{}` is readable by others (mode {:o})",
-                key.display(),
-                meta.permissions().mode() & 0o777
-            );
-            let d = farm.finding(Severity::Warning, "key-permissions", "tls", message);
-            out.push(d.hint(format!("chmod 600 {}", key.display())));
-        }
-    }
-    out
-}

@@ -3,6 +3,7 @@
 //! Lint only reads: it never issues certificates or writes a file.
 
 mod buildkitd;
+pub mod certs;
 pub mod format;
 
 use crate::error::{Diagnostic, Invalid, Severity, Source};
@@ -24,7 +25,7 @@ pub fn lint(
         Ok(farm) => {
             let mut f = check(&farm);
             f.extend(buildkitd::check(&farm));
-            f.extend(crate::certs::audit(&farm));
+            f.extend(certs::audit(&farm));
             f
         }
     };
