@@ -252,17 +252,18 @@ pub fn load(farm: &Farm) -> anyhow::Result<Option<Material>> {
             key: leaf.key,
         })
     };
-    let daemon = leaf(&layout.daemon(), Purpose::Server)?;
+    let mut daemon = None;
     let mut clients = Vec::new();
-    for client in &farm.tls.clients {
-        clients.push((
-            client.name.clone(),
-            leaf(&layout.client(&client.name), Purpose::Client)?,
-        ));
+    for (dir, purpose, client) in leaves(farm, &layout) {
+        let pair = leaf(&dir, purpose)?;
+        match client {
+            Some(c) => clients.push((c.name.clone(), pair)),
+            None => daemon = Some(pair),
+        }
     }
     Ok(Some(Material {
         ca_bundle: cas.bundle(),
-        daemon,
+        daemon: daemon.expect("leaves() lists the daemon first"),
         clients,
     }))
 }
@@ -478,22 +479,10 @@ pub fn show(farm: &Farm) -> anyhow::Result<Vec<Entry>> {
             &p.cert_pem,
         )?);
     }
-    if let Some(leaf) = store::load_leaf(&layout.daemon(), &cas, Purpose::Server, true)? {
-        out.push(entry(
-            "daemon".into(),
-            layout.daemon().join("tls.crt"),
-            &leaf.crt,
-        )?);
-    }
-    for client in &farm.tls.clients {
-        if let Some(leaf) =
-            store::load_leaf(&layout.client(&client.name), &cas, Purpose::Client, true)?
-        {
-            out.push(entry(
-                format!("client {}", client.name),
-                layout.client(&client.name).join("tls.crt"),
-                &leaf.crt,
-            )?);
+    for (dir, purpose, client) in leaves(farm, &layout) {
+        if let Some(leaf) = store::load_leaf(&dir, &cas, purpose, true)? {
+            let role = client.map_or("daemon".to_string(), |c| format!("client {}", c.name));
+            out.push(entry(role, dir.join("tls.crt"), &leaf.crt)?);
         }
     }
     Ok(out)
