@@ -131,29 +131,7 @@ pub fn plan<'a>(farm: &'a Farm, certs: Option<&Material>, secrets: bool) -> Plan
     push(Kind::ConfigMap, farm.config_map(), Some(ns), ctx);
 
     if let Some(m) = certs.filter(|_| secrets) {
-        let ctx = secret_context(
-            &farm.tls.secret,
-            ns,
-            labels(farm, "tls", None),
-            &m.ca_bundle,
-            &m.daemon,
-        );
-        push(Kind::Secret, farm.tls.secret.clone(), Some(ns), ctx);
-        for client in farm.tls.clients.iter().filter(|c| c.namespace.is_some()) {
-            let Some((_, pair)) = m.clients.iter().find(|(name, _)| *name == client.name) else {
-                continue;
-            };
-            let client_ns = client.namespace.as_ref().expect("filtered on namespace");
-            let name = farm.client_secret(&client.name);
-            let ctx = secret_context(
-                &name,
-                client_ns,
-                labels(farm, "client-tls", None),
-                &m.ca_bundle,
-                pair,
-            );
-            push(Kind::Secret, name, Some(client_ns), ctx);
-        }
+        out.extend(tls_secrets(farm, m));
     }
     if farm.tls.mode == TlsMode::CertManager {
         out.extend(cert_manager::objects(farm));
@@ -175,6 +153,39 @@ pub fn plan<'a>(farm: &'a Farm, certs: Option<&Material>, secrets: bool) -> Plan
         farm_wide: out,
         pools,
     }
+}
+
+/// The daemons' Secret, and each client's in the client's namespace.
+fn tls_secrets(farm: &Farm, m: &Material) -> Vec<ObjectSpec> {
+    let ns = &farm.namespace;
+    let mut out = Vec::new();
+    let mut push = |kind, name, namespace: Option<&String>, context| {
+        out.push(ObjectSpec::new(kind, name, namespace, context));
+    };
+    let ctx = secret_context(
+        &farm.tls.secret,
+        ns,
+        labels(farm, "tls", None),
+        &m.ca_bundle,
+        &m.daemon,
+    );
+    push(Kind::Secret, farm.tls.secret.clone(), Some(ns), ctx);
+    for client in farm.tls.clients.iter().filter(|c| c.namespace.is_some()) {
+        let Some((_, pair)) = m.clients.iter().find(|(name, _)| *name == client.name) else {
+            continue;
+        };
+        let client_ns = client.namespace.as_ref().expect("filtered on namespace");
+        let name = farm.client_secret(&client.name);
+        let ctx = secret_context(
+            &name,
+            client_ns,
+            labels(farm, "client-tls", None),
+            &m.ca_bundle,
+            pair,
+        );
+        push(Kind::Secret, name, Some(client_ns), ctx);
+    }
+    out
 }
 
 /// A kubernetes.io/tls Secret: the trusted CA bundle and one certificate with its key.

@@ -139,55 +139,68 @@ fn peer(c: &mut Checker, raw: Spanned<RawPeer>, key: &str, ports_allowed: bool) 
             })
         }
         (true, None) => {
-            if let (Some(ns), Some(_)) = (&p.namespace, &p.namespace_labels) {
-                let hint = "name the namespace, or select namespaces by labels";
+            let peer = pods_peer(c, p.namespace, p.namespace_labels, p.pod_labels, key, ports);
+            (c.errors.len() == before).then_some(peer)
+        }
+    }
+}
+
+/// Pods: a namespace by name or namespaces by labels, and/or pods by labels.
+fn pods_peer(
+    c: &mut Checker,
+    namespace: Option<Spanned<String>>,
+    namespace_labels: Option<IndexMap<String, Spanned<String>>>,
+    pod_labels: Option<IndexMap<String, Spanned<String>>>,
+    key: &str,
+    ports: Vec<u16>,
+) -> Peer {
+    if let (Some(ns), Some(_)) = (&namespace, &namespace_labels) {
+        let hint = "name the namespace, or select namespaces by labels";
+        c.error(
+            "invalid-peer",
+            ns.span(),
+            format!("a `{key}` entry has both `namespace` and `namespace_labels`"),
+            Some(hint.into()),
+        );
+    }
+    let namespace_labels = match namespace {
+        Some(ns) => {
+            if let Err(why) = names::dns_label(ns.get_ref()) {
                 c.error(
-                    "invalid-peer",
+                    "invalid-name",
                     ns.span(),
-                    format!("a `{key}` entry has both `namespace` and `namespace_labels`"),
-                    Some(hint.into()),
+                    format!("`{key}` namespace `{}` is not valid: {why}", ns.get_ref()),
+                    None,
                 );
             }
-            let namespace_labels = match p.namespace {
-                Some(ns) => {
-                    if let Err(why) = names::dns_label(ns.get_ref()) {
-                        c.error(
-                            "invalid-name",
-                            ns.span(),
-                            format!("`{key}` namespace `{}` is not valid: {why}", ns.get_ref()),
-                            None,
-                        );
-                    }
-                    Some(IndexMap::from([(
-                        NAMESPACE_NAME_LABEL.to_string(),
-                        ns.into_inner(),
-                    )]))
-                }
-                None => p.namespace_labels.map(|l| {
-                    string_map(
-                        c,
-                        Some(l),
-                        &format!("{key}.namespace_labels"),
-                        names::label_value,
-                        &[],
-                    )
-                }),
-            };
-            let pod_labels = p.pod_labels.map(|l| {
-                string_map(
-                    c,
-                    Some(l),
-                    &format!("{key}.pod_labels"),
-                    names::label_value,
-                    &[],
-                )
-            });
-            (c.errors.len() == before).then_some(Peer::Pods {
-                namespace_labels,
-                pod_labels,
-                ports,
-            })
+            Some(IndexMap::from([(
+                NAMESPACE_NAME_LABEL.to_string(),
+                ns.into_inner(),
+            )]))
         }
+        None => namespace_labels.map(|l| {
+            string_map(
+                c,
+                Some(l),
+                &format!("{key}.namespace_labels"),
+                names::label_value,
+                &[],
+            )
+        }),
+    };
+    let pod_labels = pod_labels.map(|l| {
+        string_map(
+            c,
+            Some(l),
+            &format!("{key}.pod_labels"),
+            names::label_value,
+            &[],
+        )
+    });
+    Peer::Pods {
+        namespace_labels,
+        pod_labels,
+        ports,
     }
 }
 

@@ -71,8 +71,24 @@ pub(super) fn tls(
             })
         })
         .collect();
+    let clients = clients(c, t.client);
+    Tls {
+        mode,
+        dir,
+        secret,
+        server_days,
+        client_days,
+        ca_days,
+        key,
+        extra_sans,
+        clients,
+    }
+}
+
+/// The `[[tls.client]]` entries (unique names, optional namespaces); `default` when none.
+fn clients(c: &mut Checker, raw: Option<Vec<Spanned<crate::farm::raw::RawClient>>>) -> Vec<Client> {
     let mut clients: Vec<Client> = Vec::new();
-    for raw_client in t.client.unwrap_or_default() {
+    for raw_client in raw.unwrap_or_default() {
         let span = raw_client.span();
         let rc = raw_client.into_inner();
         let Some(client_name) = rc.name else {
@@ -110,15 +126,5 @@ pub(super) fn tls(
             namespace: None,
         });
     }
-    Tls {
-        mode,
-        dir,
-        secret,
-        server_days,
-        client_days,
-        ca_days,
-        key,
-        extra_sans,
-        clients,
-    }
+    clients
 }
