@@ -7,6 +7,7 @@ mod common;
 mod crash;
 mod errors;
 mod fuzz;
+mod house;
 mod lint;
 mod render;
 mod schema;

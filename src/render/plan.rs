@@ -67,34 +67,20 @@ impl PoolPlan<'_> {
 /// The farm's objects; Secrets (private keys) only when `secrets`.
 pub fn plan<'a>(farm: &'a Farm, certs: Option<&Material>, secrets: bool) -> Plan<'a> {
     let ns = &farm.namespace;
-    let mut out = Vec::new();
+    let mut out: Vec<ObjectSpec> = farm
+        .create_namespace
+        .then(|| namespace(farm))
+        .into_iter()
+        .collect();
     let mut push = |kind, name, namespace: Option<&String>, context| {
         out.push(ObjectSpec::new(kind, name, namespace, context));
     };
-
-    if farm.create_namespace {
-        let reason = match farm.profile.privileged {
-            true => "buildkitd runs privileged: only the privileged level admits it.",
-            false => {
-                "rootless BuildKit needs seccomp and AppArmor Unconfined: only the privileged level admits it."
-            }
-        };
-        let ctx = context! { name => ns, labels => Serde(labels(farm, "namespace", None)), pod_security_reason => reason };
-        push(Kind::Namespace, ns.clone(), None, ctx);
-    }
     let ctx = context! { name => farm.service_account(), namespace => ns, labels => Serde(labels(farm, "daemon", None)) };
     push(Kind::ServiceAccount, farm.service_account(), Some(ns), ctx);
 
     // The certificates are the same for every pool: hash them once (a big farm's daemon
     // certificate lists thousands of names).
-    let certs_digest = certs.map(|m| {
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-        for part in [&m.ca_bundle, &m.daemon.crt, &m.daemon.key] {
-            ctx.update(part.as_bytes());
-            ctx.update(b"\0");
-        }
-        ctx.finish()
-    });
+    let certs_digest = certs.map(digest_of);
     // A buildkitd.toml per distinct volume (pools usually share one), with its checksum.
     let mut volumes: Vec<Option<&Storage>> = Vec::new();
     let volume_of: Vec<usize> = farm
@@ -153,6 +139,29 @@ pub fn plan<'a>(farm: &'a Farm, certs: Option<&Material>, secrets: bool) -> Plan
         farm_wide: out,
         pools,
     }
+}
+
+/// SHA-256 of what the daemons mount from the certificate Secret.
+fn digest_of(m: &Material) -> ring::digest::Digest {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in [&m.ca_bundle, &m.daemon.crt, &m.daemon.key] {
+        ctx.update(part.as_bytes());
+        ctx.update(b"\0");
+    }
+    ctx.finish()
+}
+
+/// The farm's Namespace, labelled with the Pod Security level its pods need.
+fn namespace(farm: &Farm) -> ObjectSpec {
+    let ns = &farm.namespace;
+    let reason = match farm.profile.privileged {
+        true => "buildkitd runs privileged: only the privileged level admits it.",
+        false => {
+            "rootless BuildKit needs seccomp and AppArmor Unconfined: only the privileged level admits it."
+        }
+    };
+    let ctx = context! { name => ns, labels => Serde(labels(farm, "namespace", None)), pod_security_reason => reason };
+    ObjectSpec::new(Kind::Namespace, ns.clone(), None, ctx)
 }
 
 /// The daemons' Secret, and each client's in the client's namespace.

@@ -69,40 +69,7 @@ pub(super) fn gc(c: &mut Checker, raw: Spanned<RawGc>, buildkit: Version) -> Gc 
     c.at("gc.reserved", &g.reserved);
     c.at("gc.max_used", &g.max_used);
     c.at("gc.min_free", &g.min_free);
-    let size = |c: &mut Checker,
-                v: Option<Spanned<toml::Value>>,
-                key: &str|
-     -> Option<(DiskSpace, Range<usize>)> {
-        let v = v?;
-        let parsed = match v.get_ref() {
-            toml::Value::Integer(n) if *n >= 0 => Ok(DiskSpace::Bytes(*n as u64)),
-            toml::Value::String(s) => parse_disk_space(s),
-            other => Err(format!(
-                "found {} {other}; write a size like \"50GB\", \"80%\" or a number of bytes",
-                other.type_str()
-            )),
-        };
-        match parsed {
-            Ok(DiskSpace::Percent(_)) if buildkit < table.feature("size-strings") => {
-                let message = format!(
-                    "`gc.{key}` as a percentage needs BuildKit {} or newer, the image runs {buildkit}",
-                    table.feature("size-strings")
-                );
-                c.error(
-                    "buildkit-version-too-old",
-                    v.span(),
-                    message,
-                    Some("write a size such as \"200GB\"".into()),
-                );
-                None
-            }
-            Ok(d) => Some((d, v.span())),
-            Err(why) => {
-                c.error("invalid-size", v.span(), format!("`gc.{key}`: {why}"), None);
-                None
-            }
-        }
-    };
+    let size = |c: &mut Checker, v, key| gc_size(c, v, key, buildkit);
     let reserved = size(c, g.reserved, "reserved");
     let max_used = size(c, g.max_used, "max_used");
     let min_free = size(c, g.min_free, "min_free");
@@ -149,6 +116,45 @@ pub(super) fn gc(c: &mut Checker, raw: Spanned<RawGc>, buildkit: Version) -> Gc 
         max_used: max_used.map(|m| m.0),
         min_free: min_free.map(|m| m.0),
         keep_duration,
+    }
+}
+
+/// One GC size: bytes, or a size string / percentage where the release reads them.
+fn gc_size(
+    c: &mut Checker,
+    v: Option<Spanned<toml::Value>>,
+    key: &str,
+    buildkit: Version,
+) -> Option<(DiskSpace, Range<usize>)> {
+    let table = releases::buildkit();
+    let v = v?;
+    let parsed = match v.get_ref() {
+        toml::Value::Integer(n) if *n >= 0 => Ok(DiskSpace::Bytes(*n as u64)),
+        toml::Value::String(s) => parse_disk_space(s),
+        other => Err(format!(
+            "found {} {other}; write a size like \"50GB\", \"80%\" or a number of bytes",
+            other.type_str()
+        )),
+    };
+    match parsed {
+        Ok(DiskSpace::Percent(_)) if buildkit < table.feature("size-strings") => {
+            let message = format!(
+                "`gc.{key}` as a percentage needs BuildKit {} or newer, the image runs {buildkit}",
+                table.feature("size-strings")
+            );
+            c.error(
+                "buildkit-version-too-old",
+                v.span(),
+                message,
+                Some("write a size such as \"200GB\"".into()),
+            );
+            None
+        }
+        Ok(d) => Some((d, v.span())),
+        Err(why) => {
+            c.error("invalid-size", v.span(), format!("`gc.{key}`: {why}"), None);
+            None
+        }
     }
 }
 
@@ -254,8 +260,18 @@ fn walk(table: &toml::Table, path: &mut Vec<String>, out: &mut Vec<(Vec<String>,
     }
 }
 
+/// `extra_args`: appended to the daemon's arguments; none may set what buildfarm owns.
+pub(super) fn extra_args(c: &mut Checker, raw: Option<Vec<Spanned<String>>>) -> Vec<String> {
+    let args = raw.unwrap_or_default().into_iter();
+    args.map(|a| {
+        extra_arg(c, &a);
+        c.text(Some(a), "extra_args", "", super::non_empty)
+    })
+    .collect()
+}
+
 /// `extra_args` may add flags, but not ones that set what buildfarm owns (`--addr`, TLS, ...).
-pub(super) fn extra_arg(c: &mut Checker, arg: &Spanned<String>) {
+fn extra_arg(c: &mut Checker, arg: &Spanned<String>) {
     let Some(flag) = arg.get_ref().strip_prefix('-') else {
         return;
     };

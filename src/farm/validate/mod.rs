@@ -145,6 +145,8 @@ impl Checker<'_> {
     }
 }
 
+// long because it assembles the `Farm`: one call per section of the spec, then one line per
+// field of the struct; splitting it would only move the list elsewhere.
 pub fn check(
     raw: RawFarm,
     src: &Source,
@@ -169,11 +171,11 @@ pub fn check(
 
     let port = c.int(raw.port, "port", 1..=65_535, i64::from(defaults::PORT)) as u16;
     c.at("metrics", &raw.metrics);
+    c.at("network_policy", &raw.network_policy);
+    c.at("network", &raw.network);
     let (metrics_port, service_monitor, pod_monitor) =
         network::metrics(&mut c, raw.metrics_port, raw.metrics, port);
-    c.at("network_policy", &raw.network_policy);
     let network_policy = raw.network_policy.is_none_or(|n| *n.get_ref());
-    c.at("network", &raw.network);
     let network = network::network(&mut c, raw.network);
     let cluster_domain = c.text(
         raw.cluster_domain,
@@ -181,15 +183,7 @@ pub fn check(
         defaults::CLUSTER_DOMAIN,
         names::dns_subdomain,
     );
-    let extra_args = raw
-        .extra_args
-        .unwrap_or_default()
-        .into_iter()
-        .map(|a| {
-            buildkitd::extra_arg(&mut c, &a);
-            c.text(Some(a), "extra_args", "", non_empty)
-        })
-        .collect();
+    let extra_args = buildkitd::extra_args(&mut c, raw.extra_args);
     let drain_seconds = c.seconds(raw.drain_seconds, "drain_seconds", defaults::DRAIN_SECONDS);
     let read_only_root = read_only_root(&mut c, raw.read_only_root_filesystem, &profile, mode);
 
@@ -202,13 +196,7 @@ pub fn check(
         .buildkitd
         .map(|t| buildkitd::passthrough(&mut c, t))
         .unwrap_or_default();
-    let extra_volumes = raw
-        .extra_volume
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| volume(&mut c, v, &profile, i))
-        .collect();
+    let extra_volumes = volumes(&mut c, raw.extra_volume, &profile);
     let pools = pool::pools(&mut c, raw.pool, &name);
     unique_objects(&mut c, &name, &namespace, &tls, &pools, service_monitor);
 
@@ -538,6 +526,15 @@ fn kubernetes_version(
         }
     }
     version
+}
+
+fn volumes(
+    c: &mut Checker,
+    raw: Option<Vec<Spanned<super::raw::RawVolume>>>,
+    profile: &Profile,
+) -> Vec<Volume> {
+    let raw = raw.unwrap_or_default().into_iter().enumerate();
+    raw.map(|(i, v)| volume(c, v, profile, i)).collect()
 }
 
 fn volume(
