@@ -5,6 +5,8 @@ use std::fmt;
 use std::ops::Range;
 use std::process::ExitCode;
 
+use crate::rule::Rule;
+
 /// A source file kept beside its diagnostics so every message can show the offending line.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -41,7 +43,7 @@ impl Source {
         };
         Diagnostic {
             severity: Severity::Error,
-            rule: "invalid-spec",
+            rule: Rule::InvalidSpec,
             message: message.into(),
             location: Some(Location {
                 file: self.name.clone(),
@@ -92,7 +94,7 @@ impl Severity {
 pub struct Diagnostic {
     pub severity: Severity,
     /// Stable, self-explaining kebab-case name (`unknown-key`, `gc-cap-above-volume`).
-    pub rule: &'static str,
+    pub rule: Rule,
     pub message: String,
     pub location: Option<Location>,
     pub hint: Option<String>,
@@ -103,7 +105,7 @@ impl Diagnostic {
     pub fn bare(message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
-            rule: "invalid-spec",
+            rule: Rule::InvalidSpec,
             message: message.into(),
             location: None,
             hint: None,
@@ -115,7 +117,7 @@ impl Diagnostic {
         self
     }
 
-    pub fn rule(mut self, rule: &'static str) -> Self {
+    pub fn rule(mut self, rule: Rule) -> Self {
         self.rule = rule;
         self
     }

@@ -13,3 +13,4 @@ pub mod init;
 pub mod lint;
 pub mod profile;
 pub mod render;
+pub mod rule;

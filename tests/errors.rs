@@ -314,7 +314,7 @@ fn every_unknown_key_and_every_later_problem_is_reported() {
     let all = problems(spec);
     let got: Vec<(&str, usize)> = all
         .iter()
-        .map(|d| (d.rule, d.location.as_ref().unwrap().line))
+        .map(|d| (d.rule.name(), d.location.as_ref().unwrap().line))
         .collect();
     assert_eq!(
         got,
@@ -338,7 +338,7 @@ fn every_wrong_type_is_reported_without_follow_on_errors() {
     let all = problems(spec);
     let got: Vec<(&str, usize)> = all
         .iter()
-        .map(|d| (d.rule, d.location.as_ref().unwrap().line))
+        .map(|d| (d.rule.name(), d.location.as_ref().unwrap().line))
         .collect();
     // No "pool has no arch" after `arch = 64` was cut out: type errors stop before validation.
     assert_eq!(
@@ -390,7 +390,7 @@ fn bad_input_corpus() {
         let name = path.file_name().unwrap().to_string_lossy();
         let got: Vec<(&str, usize)> = findings
             .iter()
-            .map(|d| (d.rule, d.location.as_ref().map_or(0, |l| l.line)))
+            .map(|d| (d.rule.name(), d.location.as_ref().map_or(0, |l| l.line)))
             .collect();
         let hit =
             hit.unwrap_or_else(|| panic!("{name}: expected {rule} at line {line}, got {got:?}"));

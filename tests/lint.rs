@@ -24,7 +24,7 @@ fn found(spec: &str) -> Vec<(&'static str, Severity, usize)> {
         .iter()
         .map(|d| {
             (
-                d.rule,
+                d.rule.name(),
                 d.severity,
                 d.location.as_ref().map_or(0, |l| l.line),
             )
@@ -376,7 +376,7 @@ fn certificate_audit() {
     let rules = |spec: &str| {
         lint_in(spec, certs.path())
             .iter()
-            .map(|d| (d.rule, d.severity))
+            .map(|d| (d.rule.name(), d.severity))
             .collect::<Vec<_>>()
     };
     let r = rules(&spec);

@@ -21,6 +21,7 @@ use anyhow::bail;
 
 use crate::error::{Diagnostic, Invalid};
 use crate::farm::{Client, Farm, TlsMode};
+use crate::rule::Rule;
 use files::{Batch, CERT_MODE, KEY_MODE};
 use inspect::CertInfo;
 use store::Authorities;
@@ -238,7 +239,7 @@ pub fn load(farm: &Farm) -> anyhow::Result<Option<Material>> {
         anyhow::Error::new(Invalid::from(
             Diagnostic::bare(message)
                 .hint(hint)
-                .rule("cert-missing-file"),
+                .rule(Rule::CertMissingFile),
         ))
     };
     if files::has_journal(&layout.root) {

@@ -12,6 +12,7 @@ use super::files::{self, KEY_MODE};
 use super::inspect::{self, CertInfo};
 use super::issue::Ca;
 use crate::error::{Diagnostic, Invalid};
+use crate::rule::Rule;
 
 /// File names inside the cert folder.
 pub struct Layout {
@@ -137,7 +138,7 @@ impl Authorities {
     }
 }
 
-fn invalid(rule: &'static str, message: String, hint: &str) -> anyhow::Error {
+fn invalid(rule: Rule, message: String, hint: &str) -> anyhow::Error {
     Invalid::from(Diagnostic::bare(message).hint(hint).rule(rule)).into()
 }
 
@@ -171,7 +172,7 @@ pub fn load_ca(crt: &Path, key: &Path) -> anyhow::Result<Option<Ca>> {
                 key.display()
             );
             return Err(invalid(
-                "cert-missing-file",
+                Rule::CertMissingFile,
                 message,
                 "restore the key from a backup; buildfarm never replaces a CA on its own",
             ));
@@ -183,7 +184,7 @@ pub fn load_ca(crt: &Path, key: &Path) -> anyhow::Result<Option<Ca>> {
                 crt.display()
             );
             return Err(invalid(
-                "cert-missing-file",
+                Rule::CertMissingFile,
                 message,
                 "restore the certificate from a backup; buildfarm never replaces a CA on its own",
             ));
@@ -192,14 +193,14 @@ pub fn load_ca(crt: &Path, key: &Path) -> anyhow::Result<Option<Ca>> {
     let hint = "restore the CA from a backup, or move the folder away to start a new PKI (every client needs new files)";
     let info = inspect::read(&crt_text).map_err(|why| {
         invalid(
-            "cert-invalid",
+            Rule::CertInvalid,
             format!("`{}` cannot be used: {why}", crt.display()),
             hint,
         )
     })?;
     if !info.is_ca {
         return Err(invalid(
-            "cert-not-ca",
+            Rule::CertNotCa,
             format!(
                 "`{}` is not a CA certificate (no basicConstraints CA:TRUE)",
                 crt.display()
@@ -215,13 +216,18 @@ pub fn load_ca(crt: &Path, key: &Path) -> anyhow::Result<Option<Ca>> {
             date(info.not_after)
         );
         return Err(invalid(
-            "cert-expired",
+            Rule::CertExpired,
             message,
             "run `buildfarm certs rotate-ca`; clients need the new ca.crt",
         ));
     }
-    let ca = Ca::load(&crt_text, &key_text, ca_key)
-        .map_err(|why| invalid("cert-invalid", format!("`{}`: {why}", crt.display()), hint))?;
+    let ca = Ca::load(&crt_text, &key_text, ca_key).map_err(|why| {
+        invalid(
+            Rule::CertInvalid,
+            format!("`{}`: {why}", crt.display()),
+            hint,
+        )
+    })?;
     Ok(Some(ca))
 }
 
@@ -234,7 +240,7 @@ pub fn load_authorities(layout: &Layout) -> anyhow::Result<Option<Authorities>> 
                 layout.ca_crt().display()
             );
             return Err(invalid(
-                "cert-missing-file",
+                Rule::CertMissingFile,
                 message,
                 "restore ca.crt and ca.key; a CA rotation was interrupted",
             ));
@@ -258,12 +264,12 @@ fn matching_key(
     match parsed {
         Ok((true, k)) => Ok(k),
         Ok((false, _)) => Err(invalid(
-            "cert-key-mismatch",
+            Rule::CertKeyMismatch,
             format!("`{}` does not belong to `{}`", key.display(), crt.display()),
             hint,
         )),
         Err(why) => Err(invalid(
-            "cert-invalid",
+            Rule::CertInvalid,
             format!("`{}` cannot be used: {why}", key.display()),
             hint,
         )),
@@ -305,7 +311,7 @@ pub fn load_leaf(
                 missing.display()
             );
             return Err(invalid(
-                "cert-missing-file",
+                Rule::CertMissingFile,
                 message,
                 "remove the folder to have a new pair issued",
             ));
@@ -314,7 +320,7 @@ pub fn load_leaf(
     let hint = "remove the folder to have a new pair issued by the farm's CA";
     let info = inspect::read(&crt).map_err(|why| {
         invalid(
-            "cert-invalid",
+            Rule::CertInvalid,
             format!("`{}` cannot be used: {why}", crt_path.display()),
             hint,
         )
@@ -328,7 +334,7 @@ pub fn load_leaf(
             "`{}` was not issued by the farm's CA (`ca.crt`)",
             crt_path.display()
         );
-        return Err(invalid("cert-untrusted", message, hint));
+        return Err(invalid(Rule::CertUntrusted, message, hint));
     }
     let (usable, usage) = match purpose {
         Purpose::Server => (info.server_auth, "serverAuth"),
@@ -336,7 +342,7 @@ pub fn load_leaf(
     };
     if !usable {
         let message = format!("`{}` is not valid for {usage}", crt_path.display());
-        return Err(invalid("cert-wrong-usage", message, hint));
+        return Err(invalid(Rule::CertWrongUsage, message, hint));
     }
     if !allow_expired && info.not_after < now() {
         let message = format!(
@@ -345,7 +351,7 @@ pub fn load_leaf(
             date(info.not_after)
         );
         return Err(invalid(
-            "cert-expired",
+            Rule::CertExpired,
             message,
             "run `buildfarm certs renew`",
         ));

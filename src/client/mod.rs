@@ -11,6 +11,7 @@ use anyhow::Context;
 
 use crate::error::{Diagnostic, Invalid, did_you_mean, one_of};
 use crate::farm::{Farm, Pool};
+use crate::rule::Rule;
 pub use snippets::{SidecarFormat, Tool, github, gitlab, sidecar};
 
 /// The client certificate files a CI job presents.
@@ -38,7 +39,7 @@ impl Identity {
                 };
                 let d = Diagnostic::bare(format!("no `[[tls.client]]` is named `{c}`"))
                     .hint(hint)
-                    .rule("unknown-client");
+                    .rule(Rule::UnknownClient);
                 return Err(Invalid::from(d).into());
             }
         };
@@ -102,7 +103,7 @@ pub fn pool<'a>(farm: &'a Farm, name: Option<&str>) -> anyhow::Result<&'a Pool> 
         Invalid::from(
             Diagnostic::bare(format!("no pool is named `{name}`"))
                 .hint(hint)
-                .rule("unknown-pool"),
+                .rule(Rule::UnknownPool),
         )
         .into()
     })
@@ -124,13 +125,10 @@ pub fn serving(farm: &Farm, pools: &[Pool]) -> anyhow::Result<()> {
                 "pool `{}` has no daemons (`replicas = 0`): no client can reach it",
                 p.name
             );
-            farm.finding(
-                crate::error::Severity::Error,
-                "replicas-zero",
-                &format!("pool.{i}.replicas"),
-                message,
-            )
-            .hint("raise `replicas`, or pick another pool with `--pool`")
+            // An error here: a client pointed at it fails at its first build.
+            farm.finding(Rule::ReplicasZero, &format!("pool.{i}.replicas"), message)
+                .severity(crate::error::Severity::Error)
+                .hint("raise `replicas`, or pick another pool with `--pool`")
         })
         .collect();
     match idle.is_empty() {

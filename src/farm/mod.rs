@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use indexmap::IndexMap;
 
-use crate::error::{Diagnostic, Invalid, Severity, Source};
+use crate::error::{Diagnostic, Invalid, Source};
 use crate::profile::{Mode, Profile};
+use crate::rule::Rule;
 use size::DiskSpace;
 use version::{KubeVersion, Version};
 
@@ -214,13 +215,8 @@ pub struct Toleration {
 
 impl Farm {
     /// A finding about `path` (or its nearest written parent, else the top of the file).
-    pub fn finding(
-        &self,
-        severity: Severity,
-        rule: &'static str,
-        path: &str,
-        message: impl Into<String>,
-    ) -> Diagnostic {
+    /// With the rule's default severity (`.severity(..)` overrides it).
+    pub fn finding(&self, rule: Rule, path: &str, message: impl Into<String>) -> Diagnostic {
         let mut at = path;
         let span = loop {
             if let Some(span) = self.spans.get(at) {
@@ -234,7 +230,7 @@ impl Farm {
         self.source
             .error(span, message)
             .rule(rule)
-            .severity(severity)
+            .severity(rule.severity())
     }
 
     /// StatefulSet, ClusterIP Service and PodDisruptionBudget of a pool.
@@ -316,7 +312,7 @@ pub fn read(origin: Origin<'_>) -> anyhow::Result<(Source, PathBuf)> {
                     "`{name}` is larger than {} MiB, the most a farm.toml may be",
                     MAX_SPEC_BYTES >> 20
                 ))
-                .rule("spec-too-large")
+                .rule(Rule::SpecTooLarge)
                 .hint("a farm of a thousand pools is under 300 KiB: is this the right file?");
                 return Err(Invalid::from(d).into());
             }
@@ -332,7 +328,7 @@ pub fn read(origin: Origin<'_>) -> anyhow::Result<(Source, PathBuf)> {
                             Some(at..at),
                             format!("the spec is not UTF-8: byte {at} is not valid UTF-8"),
                         )
-                        .rule("invalid-utf8")
+                        .rule(Rule::InvalidUtf8)
                         .hint("save farm.toml as UTF-8");
                     return Err(Invalid::from(d).into());
                 }
@@ -450,14 +446,14 @@ fn toml_error(source: &Source, err: &toml::de::Error) -> Diagnostic {
             None => format!("known keys here: {}", crate::error::one_of(&known)),
         };
         let d = source.error(err.span(), format!("unknown key `{field}`"));
-        return d.rule("unknown-key").hint(hint);
+        return d.rule(Rule::UnknownKey).hint(hint);
     }
     let first = message.lines().next().unwrap_or(message);
     let d = source.error(err.span(), first.to_string());
     if first.starts_with("invalid type") || first.starts_with("invalid value") {
-        d.rule("invalid-type")
+        d.rule(Rule::InvalidType)
             .hint("see the farm.toml reference in README.md for the expected type")
     } else {
-        d.rule("toml-syntax")
+        d.rule(Rule::TomlSyntax)
     }
 }

@@ -3,9 +3,10 @@
 //! Which keys exist, and from which release, is `data/buildkit.toml`'s to say. buildkitd
 //! matches keys without regard to case, so these checks do too.
 
-use crate::error::{Diagnostic, Severity, did_you_mean};
+use crate::error::{Diagnostic, did_you_mean};
 use crate::farm::Farm;
 use crate::farm::releases::{self, Key};
+use crate::rule::Rule;
 
 /// Every leaf of `table` as its list of keys; an array of tables adds a `[]` to its key.
 fn leaves(table: &toml::Table, prefix: &[String], out: &mut Vec<Vec<String>>) {
@@ -46,8 +47,7 @@ pub fn check(farm: &Farm) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for path in paths {
         let shown = path.join(".");
-        let finding =
-            |severity, rule, message: String| farm.finding(severity, rule, "buildkitd", message);
+        let finding = |rule, message: String| farm.finding(rule, "buildkitd", message);
         let Some(key) = table.keys.iter().find(|k| matches(k.path, &path)) else {
             let hint = match did_you_mean(
                 path.last().map_or("", String::as_str),
@@ -65,14 +65,14 @@ pub fn check(farm: &Farm) -> Vec<Diagnostic> {
                 "`buildkitd.{shown}` is not a buildkitd.toml key BuildKit {} knows",
                 farm.buildkit
             );
-            out.push(finding(Severity::Warning, "buildkitd-unknown-key", message).hint(hint));
+            out.push(finding(Rule::BuildkitdUnknownKey, message).hint(hint));
             continue;
         };
         if let (Some(since), Some(instead)) = (key.deprecated, &key.instead)
             && farm.buildkit >= since
         {
             let message = format!("`buildkitd.{shown}` is deprecated since BuildKit {since}");
-            let d = finding(Severity::Warning, "buildkitd-deprecated-key", message);
+            let d = finding(Rule::BuildkitdDeprecatedKey, message);
             out.push(d.hint(format!("use {instead}")));
         }
         if let Some(needs) = key.introduced.filter(|v| farm.buildkit < *v) {
@@ -80,7 +80,7 @@ pub fn check(farm: &Farm) -> Vec<Diagnostic> {
                 "`buildkitd.{shown}` needs BuildKit {needs}, the image runs {}",
                 farm.buildkit
             );
-            let d = finding(Severity::Warning, "buildkitd-unknown-key", message);
+            let d = finding(Rule::BuildkitdUnknownKey, message);
             out.push(d.hint("buildkitd ignores keys it does not know: use a newer image"));
         }
     }

@@ -5,8 +5,9 @@
 use crate::certs::inspect::{self, CertInfo};
 use crate::certs::store::{self, Authorities};
 use crate::certs::{EXPIRY_WARNING_DAYS, Layout, Purpose, date, files, leaves, missing_sans, now};
-use crate::error::{Diagnostic, Invalid, Severity};
+use crate::error::{Diagnostic, Invalid};
 use crate::farm::{Farm, TlsMode};
+use crate::rule::Rule;
 
 pub fn audit(farm: &Farm) -> Vec<Diagnostic> {
     if farm.tls.mode != TlsMode::Generated {
@@ -18,7 +19,7 @@ pub fn audit(farm: &Farm) -> Vec<Diagnostic> {
             "a run that was writing certificates in `{}` was interrupted",
             layout.root.display()
         );
-        let d = farm.finding(Severity::Error, "cert-interrupted", "tls", message);
+        let d = farm.finding(Rule::CertInterrupted, "tls", message);
         return vec![d.hint("`buildfarm certs generate` (or `render`) finishes it")];
     }
     let cas = match store::load_authorities(&layout) {
@@ -50,11 +51,11 @@ fn refused(farm: &Farm, err: anyhow::Error) -> Vec<Diagnostic> {
         Ok(Invalid(ds)) => ds
             .into_iter()
             .map(|d| {
-                let f = farm.finding(d.severity, d.rule, "tls", d.message);
+                let f = farm.finding(d.rule, "tls", d.message).severity(d.severity);
                 Diagnostic { hint: d.hint, ..f }
             })
             .collect(),
-        Err(e) => vec![farm.finding(Severity::Error, "cert-unreadable", "tls", format!("{e:#}"))],
+        Err(e) => vec![farm.finding(Rule::CertUnreadable, "tls", format!("{e:#}"))],
     }
 }
 
@@ -71,7 +72,7 @@ fn authorities(farm: &Farm, layout: &Layout, cas: &Authorities) -> Vec<Diagnosti
         let left = info.days_left(now);
         (left < EXPIRY_WARNING_DAYS).then(|| {
             let message = format!("the CA `{}` expires in {left} days", crt.display());
-            farm.finding(Severity::Warning, "cert-expiring", "tls", message)
+            farm.finding(Rule::CertExpiring, "tls", message)
                 .hint("run `buildfarm certs rotate-ca`")
         })
     })
@@ -82,20 +83,19 @@ fn authorities(farm: &Farm, layout: &Layout, cas: &Authorities) -> Vec<Diagnosti
 fn expiry(farm: &Farm, what: &str, info: &CertInfo) -> Option<Diagnostic> {
     let now = now();
     let left = info.days_left(now);
-    let (severity, rule, message) = if info.not_after < now {
+    let (rule, message) = if info.not_after < now {
         (
-            Severity::Error,
-            "cert-expired",
+            Rule::CertExpired,
             format!("{what} expired on {}", date(info.not_after)),
         )
     } else if left < EXPIRY_WARNING_DAYS {
         let message = format!("{what} expires in {left} days ({})", date(info.not_after));
-        (Severity::Warning, "cert-expiring", message)
+        (Rule::CertExpiring, message)
     } else {
         return None;
     };
     Some(
-        farm.finding(severity, rule, "tls", message)
+        farm.finding(rule, "tls", message)
             .hint("run `buildfarm certs renew`"),
     )
 }
@@ -108,7 +108,7 @@ fn san_coverage(farm: &Farm, info: &CertInfo) -> Option<Diagnostic> {
     }
     let shown: Vec<String> = missing.iter().map(|s| format!("`{s}`")).collect();
     let message = format!("the daemon certificate does not cover {}", shown.join(", "));
-    let d = farm.finding(Severity::Warning, "cert-san-missing", "tls", message);
+    let d = farm.finding(Rule::CertSanMissing, "tls", message);
     Some(d.hint("`buildfarm render` or `buildfarm certs generate` reissues it from the same CA"))
 }
 
@@ -129,7 +129,7 @@ fn key_permissions(farm: &Farm, layout: &Layout) -> Vec<Diagnostic> {
                     key.display(),
                     mode & 0o777
                 );
-                let d = farm.finding(Severity::Warning, "key-permissions", "tls", message);
+                let d = farm.finding(Rule::KeyPermissions, "tls", message);
                 d.hint(format!("chmod 600 {}", key.display()))
             })
         })

@@ -84,7 +84,7 @@ fn github(findings: &[Diagnostic]) -> String {
         if let Some(hint) = &d.hint {
             text.push_str(&format!("\nhint: {hint}"));
         }
-        let mut props = vec![format!("title={}", property(d.rule))];
+        let mut props = vec![format!("title={}", property(d.rule.name()))];
         if !file.is_empty() {
             props.insert(0, format!("file={},line={line},col={col}", property(&file)));
         }

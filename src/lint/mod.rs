@@ -12,6 +12,7 @@ use crate::farm::size::DiskSpace;
 use crate::farm::version::image_ref;
 use crate::farm::{Farm, TlsMode};
 use crate::profile::Mode;
+use crate::rule::Rule;
 
 /// Every finding for a spec: its parse and validation errors, or, when it is valid, the checks
 /// below and the certificate audit. Sorted by position.
@@ -65,12 +66,7 @@ fn network(farm: &Farm, out: &mut Vec<Diagnostic>) {
         if farm.metrics_port.is_some() {
             message.push_str(", and the unauthenticated metrics port");
         }
-        let d = farm.finding(
-            Severity::Note,
-            "network-policy-off",
-            "network_policy",
-            message,
-        );
+        let d = farm.finding(Rule::NetworkPolicyOff, "network_policy", message);
         out.push(
             d.hint("remove `network_policy = false` and list the clients in `[network] allow`"),
         );
@@ -79,7 +75,7 @@ fn network(farm: &Farm, out: &mut Vec<Diagnostic>) {
     let client_namespaces = farm.tls.clients.iter().any(|c| c.namespace.is_some());
     if !client_namespaces && farm.network.allow.is_none() {
         let message = "the NetworkPolicy admits no client: no `[[tls.client]]` names a namespace and `[network] allow` is not set, so only `kubectl port-forward` reaches the daemons";
-        let d = farm.finding(Severity::Warning, "network-unreachable", "network", message);
+        let d = farm.finding(Rule::NetworkUnreachable, "network", message);
         out.push(d.hint("give the CI client its namespace (`[[tls.client]] namespace = \"ci\"`), or list clients in `[network] allow`; `allow = []` says port-forward only is meant"));
     }
 }
@@ -118,10 +114,7 @@ fn freshness(farm: &Farm, out: &mut Vec<Diagnostic>) {
             ),
             None => format!("upgrade to {}", buildkit.newest().latest),
         };
-        out.push(
-            farm.finding(Severity::Warning, "image-vulnerable", at, message)
-                .hint(hint),
-        );
+        out.push(farm.finding(Rule::ImageVulnerable, at, message).hint(hint));
     }
     if let Some(release) = buildkit.latest_patch(farm.buildkit)
         && release.latest > farm.buildkit
@@ -134,7 +127,7 @@ fn freshness(farm: &Farm, out: &mut Vec<Diagnostic>) {
             "BuildKit {} has a newer patch release: {}{when}",
             farm.buildkit, release.latest
         );
-        let d = farm.finding(Severity::Note, "image-outdated", at, message);
+        let d = farm.finding(Rule::ImageOutdated, at, message);
         out.push(d.hint(format!(
             "patch releases only fix bugs: pin {}",
             release.latest
@@ -154,7 +147,7 @@ fn freshness(farm: &Farm, out: &mut Vec<Diagnostic>) {
             "upgrade the clusters and raise `kubernetes` to at least {}, the oldest supported release",
             kube.oldest_supported(day)
         );
-        let d = farm.finding(Severity::Note, "kubernetes-eol", "kubernetes", message);
+        let d = farm.finding(Rule::KubernetesEol, "kubernetes", message);
         out.push(d.hint(hint));
     }
 }
@@ -163,7 +156,7 @@ fn gc(farm: &Farm, out: &mut Vec<Diagnostic>) {
     let Some(gc) = &farm.gc else { return };
     if gc.reserved.is_none() && gc.max_used.is_none() && gc.min_free.is_none() {
         let message = "`[gc]` sets no size, so BuildKit's defaults apply and no sizes are derived from the volume";
-        let mut d = farm.finding(Severity::Warning, "gc-without-sizes", "gc", message);
+        let mut d = farm.finding(Rule::GcWithoutSizes, "gc", message);
         if gc.keep_duration.is_some() {
             d.message
                 .push_str("; `keep_duration` has no effect without them");
@@ -172,12 +165,7 @@ fn gc(farm: &Farm, out: &mut Vec<Diagnostic>) {
     }
     if gc.reserved.is_some() && gc.max_used.is_none() {
         let message = "`gc.reserved` is set without `gc.max_used`: a floor does not stop the cache from filling the disk";
-        let d = farm.finding(
-            Severity::Warning,
-            "gc-floor-without-cap",
-            "gc.reserved",
-            message,
-        );
+        let d = farm.finding(Rule::GcFloorWithoutCap, "gc.reserved", message);
         out.push(d.hint("add `max_used`, e.g. 75% of the volume"));
     }
     for pool in &farm.pools {
@@ -192,12 +180,7 @@ fn gc(farm: &Farm, out: &mut Vec<Diagnostic>) {
                 let message = format!(
                     "`gc.max_used` ({shown}) does not fit the {at}: the cache fills the disk before GC runs"
                 );
-                let d = farm.finding(
-                    Severity::Error,
-                    "gc-cap-above-volume",
-                    "gc.max_used",
-                    message,
-                );
+                let d = farm.finding(Rule::GcCapAboveVolume, "gc.max_used", message);
                 out.push(d.hint(
                     "keep the cap below the volume, e.g. 75% of it; BuildKit reads \"GB\" as GiB",
                 ));
@@ -205,12 +188,7 @@ fn gc(farm: &Farm, out: &mut Vec<Diagnostic>) {
                 let message = format!(
                     "`gc.max_used` ({shown}) leaves under 10% of the {at} for the build in progress"
                 );
-                let d = farm.finding(
-                    Severity::Warning,
-                    "gc-cap-near-volume",
-                    "gc.max_used",
-                    message,
-                );
+                let d = farm.finding(Rule::GcCapNearVolume, "gc.max_used", message);
                 out.push(d.hint("keep the cap around 75-85% of the volume"));
             }
         }
@@ -223,12 +201,7 @@ fn gc(farm: &Farm, out: &mut Vec<Diagnostic>) {
                 storage.quantity,
                 pool.name
             );
-            out.push(farm.finding(
-                Severity::Error,
-                "gc-floor-above-volume",
-                "gc.reserved",
-                message,
-            ));
+            out.push(farm.finding(Rule::GcFloorAboveVolume, "gc.reserved", message));
         }
     }
 }
@@ -241,7 +214,7 @@ fn image(farm: &Farm, out: &mut Vec<Diagnostic>) {
     if !r.digest && !pinned_tag {
         let tag = r.tag.unwrap_or("latest");
         let message = format!("image `{}` is not pinned (tag `{tag}` moves)", farm.image);
-        let d = farm.finding(Severity::Warning, "image-unpinned", "image", message);
+        let d = farm.finding(Rule::ImageUnpinned, "image", message);
         let newest = releases::buildkit().newest().latest;
         out.push(d.hint(format!("pin a release tag such as `{newest}` or a digest, so every daemon runs the same BuildKit")));
     } else if !r.digest {
@@ -249,7 +222,7 @@ fn image(farm: &Farm, out: &mut Vec<Diagnostic>) {
             "image `{}` is pinned by tag: a registry can serve other bytes under it",
             farm.image
         );
-        let d = farm.finding(Severity::Note, "image-digest", "image", message);
+        let d = farm.finding(Rule::ImageDigest, "image", message);
         out.push(d.hint(format!(
             "for production, pin the digest too: `{}@sha256:…` (`docker buildx imagetools inspect {}` prints it)",
             farm.image, farm.image
@@ -275,7 +248,7 @@ fn image(farm: &Farm, out: &mut Vec<Diagnostic>) {
                 farm.image
             );
             out.push(
-                farm.finding(Severity::Error, "image-mode-mismatch", "image", message)
+                farm.finding(Rule::ImageModeMismatch, "image", message)
                     .hint(hint),
             );
         }
@@ -330,12 +303,7 @@ fn pool_resources(farm: &Farm, i: usize, pool: &crate::farm::Pool, out: &mut Vec
         let lower = class.to_ascii_lowercase();
         if NETWORK_FS.iter().any(|fs| lower.contains(fs)) {
             let message = format!("storage class `{class}` looks like a network file system");
-            let d = farm.finding(
-                Severity::Warning,
-                "storage-network-fs",
-                &at("storage_class"),
-                message,
-            );
+            let d = farm.finding(Rule::StorageNetworkFs, &at("storage_class"), message);
             out.push(d.hint("BuildKit's overlay snapshots need a local block volume (EBS, PD, local-path, openebs-hostpath)"));
         }
     }
@@ -344,12 +312,7 @@ fn pool_resources(farm: &Farm, i: usize, pool: &crate::farm::Pool, out: &mut Vec
             "pool `{}` has no memory limit: a large build can take the node's memory",
             pool.name
         );
-        let d = farm.finding(
-            Severity::Warning,
-            "memory-limit-missing",
-            &at("resources"),
-            message,
-        );
+        let d = farm.finding(Rule::MemoryLimitMissing, &at("resources"), message);
         out.push(d.hint("set `resources = { limits = { memory = \"16Gi\" } }` (and a request)"));
     }
 }
@@ -360,14 +323,14 @@ fn pool_size(farm: &Farm, i: usize, pool: &crate::farm::Pool, out: &mut Vec<Diag
     match pool.replicas {
         0 => {
             let message = format!("pool `{}` has no daemons (`replicas = 0`)", pool.name);
-            out.push(farm.finding(Severity::Warning, "replicas-zero", &at("replicas"), message));
+            out.push(farm.finding(Rule::ReplicasZero, &at("replicas"), message));
         }
         1 => {
             let message = format!(
                 "pool `{}` has one daemon: a node drain or a rollout takes it offline",
                 pool.name
             );
-            let d = farm.finding(Severity::Note, "single-replica", &at("replicas"), message);
+            let d = farm.finding(Rule::SingleReplica, &at("replicas"), message);
             out.push(d.hint("two daemons let the PodDisruptionBudget keep one serving"));
         }
         n if n >= 10 => {
@@ -375,7 +338,7 @@ fn pool_size(farm: &Farm, i: usize, pool: &crate::farm::Pool, out: &mut Vec<Diag
                 "pool `{}` rolls out one daemon at a time: up to {n} × {}s of draining",
                 pool.name, farm.drain_seconds
             );
-            out.push(farm.finding(Severity::Note, "slow-rollout", &at("replicas"), message));
+            out.push(farm.finding(Rule::SlowRollout, &at("replicas"), message));
         }
         _ => {}
     }
@@ -388,8 +351,7 @@ fn pool_placement(farm: &Farm, i: usize, pool: &crate::farm::Pool, out: &mut Vec
         if pool.node_selector.contains_key(label) {
             let message = format!("node label `{label}` is deprecated");
             let d = farm.finding(
-                Severity::Warning,
-                "deprecated-node-label",
+                Rule::DeprecatedNodeLabel,
                 &at(&format!("node_selector.{label}")),
                 message,
             );
@@ -406,12 +368,7 @@ fn pool_placement(farm: &Farm, i: usize, pool: &crate::farm::Pool, out: &mut Vec
                 "`matchLabelKeys` in pod affinity needs Kubernetes {needs}, the farm targets {}",
                 farm.kubernetes
             );
-            out.push(farm.finding(
-                Severity::Warning,
-                "kubernetes-field-unsupported",
-                &at("affinity"),
-                message,
-            ));
+            out.push(farm.finding(Rule::KubernetesFieldUnsupported, &at("affinity"), message));
         }
     }
 }
@@ -429,8 +386,7 @@ fn extra_volumes(farm: &Farm, out: &mut Vec<Diagnostic>) {
                 v.name
             );
             let d = farm.finding(
-                Severity::Warning,
-                "extra-volume-host-path",
+                Rule::ExtraVolumeHostPath,
                 &format!("extra_volume.{i}"),
                 message,
             );
@@ -448,8 +404,7 @@ fn extra_volumes(farm: &Farm, out: &mut Vec<Diagnostic>) {
                 v.name, farm.kubernetes
             );
             out.push(farm.finding(
-                Severity::Warning,
-                "kubernetes-field-unsupported",
+                Rule::KubernetesFieldUnsupported,
                 &format!("extra_volume.{i}"),
                 message,
             ));
@@ -462,17 +417,12 @@ fn security(farm: &Farm, out: &mut Vec<Diagnostic>) {
     match farm.mode {
         Mode::Rootless => {
             let message = "rootless BuildKit runs without a process sandbox: a build step can see and kill the daemon's processes";
-            let d = farm.finding(
-                Severity::Note,
-                "rootless-no-process-sandbox",
-                "mode",
-                message,
-            );
+            let d = farm.finding(Rule::RootlessNoProcessSandbox, "mode", message);
             out.push(d.hint(format!("fine for trusted builds; use `mode = \"userns\"` (Kubernetes {}+) to sandbox untrusted ones", userns.since)));
         }
         Mode::Privileged => {
             let message = "buildkitd runs privileged: a build step that escapes its container is root on the node";
-            let d = farm.finding(Severity::Note, "privileged-mode", "mode", message);
+            let d = farm.finding(Rule::PrivilegedMode, "mode", message);
             out.push(d.hint(format!(
                 "give the daemons dedicated nodes, or use `mode = \"userns\"` (Kubernetes {}+)",
                 userns.since
@@ -493,7 +443,7 @@ fn security(farm: &Farm, out: &mut Vec<Diagnostic>) {
         let needs = userns
             .requires
             .unwrap_or("nodes that support user namespaces");
-        let d = farm.finding(Severity::Note, "userns-available", "mode", message);
+        let d = farm.finding(Rule::UsernsAvailable, "mode", message);
         out.push(d.hint(format!("it needs {needs}")));
     }
     if !farm.create_namespace {
@@ -509,19 +459,14 @@ fn security(farm: &Farm, out: &mut Vec<Diagnostic>) {
             "namespace `{}` must admit privileged pods (Pod Security level `privileged`): the daemons need {why}",
             farm.namespace
         );
-        let d = farm.finding(
-            Severity::Note,
-            "namespace-pod-security",
-            "namespace",
-            message,
-        );
+        let d = farm.finding(Rule::NamespacePodSecurity, "namespace", message);
         out.push(d.hint(
             "label it `pod-security.kubernetes.io/enforce: privileged`, or let buildfarm create it",
         ));
     }
     if farm.tls.mode == TlsMode::CertManager {
         let message = "buildkitd reads its certificate only at start: a certificate cert-manager renews is not used until the pods restart";
-        let d = farm.finding(Severity::Note, "cert-manager-restart", "tls", message);
+        let d = farm.finding(Rule::CertManagerRestart, "tls", message);
         out.push(d.hint("restart the daemons after renewals (e.g. with a reloader annotation)"));
     }
 }

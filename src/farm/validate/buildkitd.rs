@@ -12,6 +12,7 @@ use crate::farm::releases::{self, GC_SPACE_KEY, HISTORY_KEY};
 use crate::farm::size::{DiskSpace, parse_disk_space};
 use crate::farm::version::Version;
 use crate::farm::{Gc, History, defaults};
+use crate::rule::Rule;
 
 /// buildkitd.toml keys the spec owns, and what to write instead. buildkitd reads keys without
 /// regard to case, so they are matched that way: `GRPC.TLS` is `grpc.tls`.
@@ -84,7 +85,7 @@ pub(super) fn gc(c: &mut Checker, raw: Spanned<RawGc>, buildkit: Version) -> Gc 
                     "before {new_gc_keys} a GC policy has one size, its cap: set only `gc.max_used` (written as `keepBytes`)"
                 );
                 c.error(
-                    "buildkit-version-too-old",
+                    Rule::BuildkitVersionTooOld,
                     span.clone(),
                     message,
                     Some(hint),
@@ -101,7 +102,7 @@ pub(super) fn gc(c: &mut Checker, raw: Spanned<RawGc>, buildkit: Version) -> Gc 
         if bigger {
             let message = format!("`gc.reserved` ({r}) is larger than `gc.max_used` ({m})");
             c.error(
-                "gc-floor-above-cap",
+                Rule::GcFloorAboveCap,
                 span.clone(),
                 message,
                 Some("the floor must not exceed the cap".into()),
@@ -143,7 +144,7 @@ fn gc_size(
                 table.feature("size-strings")
             );
             c.error(
-                "buildkit-version-too-old",
+                Rule::BuildkitVersionTooOld,
                 v.span(),
                 message,
                 Some("write a size such as \"200GB\"".into()),
@@ -152,7 +153,12 @@ fn gc_size(
         }
         Ok(d) => Some((d, v.span())),
         Err(why) => {
-            c.error("invalid-size", v.span(), format!("`gc.{key}`: {why}"), None);
+            c.error(
+                Rule::InvalidSize,
+                v.span(),
+                format!("`gc.{key}`: {why}"),
+                None,
+            );
             None
         }
     }
@@ -169,7 +175,7 @@ pub(super) fn history(
             let message =
                 format!("`[history]` needs BuildKit {needs} or newer, the image runs {buildkit}");
             c.error(
-                "buildkit-version-too-old",
+                Rule::BuildkitVersionTooOld,
                 h.span(),
                 message,
                 Some("remove `[history]` or use a newer image".into()),
@@ -189,7 +195,12 @@ pub(super) fn history(
             "turning build history off (`history.max_entries = 0`) needs BuildKit {disable} or newer, the image runs {buildkit}"
         );
         let hint = "keep at least one entry, or use a newer image";
-        c.error("buildkit-version-too-old", span, message, Some(hint.into()));
+        c.error(
+            Rule::BuildkitVersionTooOld,
+            span,
+            message,
+            Some(hint.into()),
+        );
     }
     Some(History {
         max_age_seconds: c.duration(
@@ -227,7 +238,7 @@ pub(super) fn passthrough(c: &mut Checker, table: Spanned<toml::Table>) -> toml:
                 format!("write keys under it, like `[buildkitd.{shown}]`"),
             ),
         };
-        c.error("buildkitd-owned-key", span, message, Some(hint));
+        c.error(Rule::BuildkitdOwnedKey, span, message, Some(hint));
     }
     table.into_inner()
 }
@@ -284,7 +295,7 @@ fn extra_arg(c: &mut Checker, arg: &Spanned<String>) {
     if let Some((owned, instead)) = OWNED_FLAGS.iter().find(|(f, _)| *f == name) {
         let message = format!("`extra_args` must not set `--{owned}`: buildfarm sets it");
         c.error(
-            "buildkitd-owned-flag",
+            Rule::BuildkitdOwnedFlag,
             arg.span(),
             message,
             Some((*instead).into()),

@@ -13,6 +13,7 @@ use super::version::{KubeVersion, Version, buildkit_version_of};
 use super::{Farm, Probes, Volume, defaults, names};
 use crate::error::{Diagnostic, Invalid, Source, did_you_mean, one_of};
 use crate::profile::{Mode, Profile};
+use crate::rule::Rule;
 
 mod buildkitd;
 mod network;
@@ -40,7 +41,7 @@ impl Checker<'_> {
 
     pub(super) fn error(
         &mut self,
-        rule: &'static str,
+        rule: Rule,
         span: Range<usize>,
         message: impl Into<String>,
         hint: Option<String>,
@@ -63,7 +64,7 @@ impl Checker<'_> {
             Some(v) => {
                 if let Err(why) = check(v.get_ref()) {
                     let message = format!("`{key}` = `{}` is not valid: {why}", v.get_ref());
-                    self.error("invalid-value", v.span(), message, None);
+                    self.error(Rule::InvalidValue, v.span(), message, None);
                 }
                 v.into_inner()
             }
@@ -87,7 +88,7 @@ impl Checker<'_> {
                     range.end(),
                     v.get_ref()
                 );
-                self.error("out-of-range", v.span(), message, None);
+                self.error(Rule::OutOfRange, v.span(), message, None);
                 default
             }
         }
@@ -112,7 +113,7 @@ impl Checker<'_> {
             hint.push_str(&format!("; did you mean `{best}`?"));
         }
         self.error(
-            "unknown-value",
+            Rule::UnknownValue,
             v.span(),
             format!("unknown {what} `{}`", v.get_ref()),
             Some(hint),
@@ -134,7 +135,7 @@ impl Checker<'_> {
             None => default,
             Some(v) => names::duration_seconds(v.get_ref()).unwrap_or_else(|why| {
                 self.error(
-                    "invalid-duration",
+                    Rule::InvalidDuration,
                     v.span(),
                     format!("`{key}`: {why}"),
                     None,
@@ -292,7 +293,7 @@ fn identity(
             "a build farm must not run in `{namespace}`: the daemons run every CI job's code and need a namespace that admits privileged pods"
         );
         let hint = "give the farm its own namespace, e.g. `namespace = \"buildkit\"`; if another tool creates it, add `create_namespace = false`";
-        c.error("namespace-reserved", span, message, Some(hint.into()));
+        c.error(Rule::NamespaceReserved, span, message, Some(hint.into()));
     }
     (name, namespace)
 }
@@ -313,7 +314,7 @@ fn read_only_root(
             );
             let hint =
                 "remove `read_only_root_filesystem`; a privileged daemon could remount it anyway";
-            c.error("unsupported", v.span(), message, Some(hint.into()));
+            c.error(Rule::Unsupported, v.span(), message, Some(hint.into()));
             false
         }
         Some(v) => *v.get_ref(),
@@ -425,7 +426,7 @@ fn unique_objects(
             "{what} and {first} would both render the {kind} `{object}` in namespace `{ns}`"
         );
         let hint = "rename one of them: the second would replace the first when applied";
-        c.error("duplicate-object", span, message, Some(hint.into()));
+        c.error(Rule::DuplicateObject, span, message, Some(hint.into()));
     }
 }
 
@@ -448,13 +449,13 @@ fn buildkit_version(
         Some(v) => match Version::parse(v.get_ref()) {
             None => {
                 let message = format!("`buildkit_version` = `{}` is not a version", v.get_ref());
-                c.error("invalid-value", v.span(), message, Some("write a release like `0.17.1`".into()));
+                c.error(Rule::InvalidValue, v.span(), message, Some("write a release like `0.17.1`".into()));
                 Version::new(0, 0, 0)
             }
             Some(ver) => {
                 if let Some(tag) = from_tag.filter(|t| *t != ver) {
                     let message = format!("`buildkit_version` {ver} disagrees with the image tag, which says {tag}");
-                    c.error("buildkit-version-mismatch", v.span(), message, Some("remove `buildkit_version`: the tag already tells".into()));
+                    c.error(Rule::BuildkitVersionMismatch, v.span(), message, Some("remove `buildkit_version`: the tag already tells".into()));
                 }
                 ver
             }
@@ -464,7 +465,7 @@ fn buildkit_version(
             let newest = super::releases::buildkit().newest().latest;
             let bare = newest.to_string().trim_start_matches('v').to_string();
             let hint = format!("buildkitd.toml keys depend on it: pin a release tag such as `moby/buildkit:{newest}`, or set `buildkit_version = \"{bare}\"`");
-            c.error("buildkit-version-unknown", image_span.unwrap_or(0..0), message, Some(hint));
+            c.error(Rule::BuildkitVersionUnknown, image_span.unwrap_or(0..0), message, Some(hint));
             Version::new(0, 0, 0)
         }),
     }
@@ -491,7 +492,7 @@ fn kubernetes_version(
                 "write the oldest cluster version, like `{}`",
                 table.default_target()
             );
-            c.error("invalid-value", text.span(), message, Some(hint));
+            c.error(Rule::InvalidValue, text.span(), message, Some(hint));
             return table.default_target();
         }
     };
@@ -501,7 +502,7 @@ fn kubernetes_version(
             "Kubernetes {version} is older than the oldest release buildfarm knows, {oldest}"
         );
         c.error(
-            "kubernetes-too-old",
+            Rule::KubernetesTooOld,
             span.clone().unwrap_or(0..0),
             message,
             None,
@@ -518,7 +519,7 @@ fn kubernetes_version(
                 "user namespaces (`hostUsers: false`) are on by default from {needed}: raise `kubernetes`, or use `mode = \"rootless\"`"
             );
             c.error(
-                "kubernetes-too-old",
+                Rule::KubernetesTooOld,
                 span.unwrap_or(mode_span),
                 message,
                 Some(hint),
@@ -548,7 +549,7 @@ fn volume(
     if v.name.is_none() || v.mount_path.is_none() || v.source.is_none() {
         let hint = "write `{ name = \"registry-ca\", mount_path = \"/etc/ssl/registry\", source = { secret = { secretName = \"registry-ca\" } } }`";
         c.error(
-            "missing-key",
+            Rule::MissingKey,
             span.clone(),
             "an `[[extra_volume]]` needs `name`, `mount_path` and `source`",
             Some(hint.into()),
@@ -580,7 +581,7 @@ fn volume(
         if s.get_ref().len() != 1 {
             let message = "`extra_volume.source` must hold exactly one volume type";
             c.error(
-                "invalid-value",
+                Rule::InvalidValue,
                 s.span(),
                 message,
                 Some("e.g. `{ configMap = { name = \"x\" } }`".into()),

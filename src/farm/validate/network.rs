@@ -9,6 +9,7 @@ use super::Checker;
 use super::pool::string_map;
 use crate::farm::raw::{RawMetrics, RawNetwork, RawPeer, Spanned};
 use crate::farm::{Network, Peer, names};
+use crate::rule::Rule;
 
 /// The namespace Prometheus runs in unless `[network] metrics_from` says otherwise.
 pub const METRICS_NAMESPACE: &str = "monitoring";
@@ -28,7 +29,7 @@ pub(super) fn metrics(
     if let (Some(_), Some(second)) = (&top_level, &m.port) {
         let hint = "keep one of them: `[metrics] port`";
         c.error(
-            "duplicate-key",
+            Rule::DuplicateKey,
             second.span(),
             "`metrics_port` and `metrics.port` both set the metrics port",
             Some(hint.into()),
@@ -43,7 +44,7 @@ pub(super) fn metrics(
         let value = c.int(Some(p), key, 1..=65_535, 6060) as u16;
         if value == build_port {
             c.error(
-                "port-conflict",
+                Rule::PortConflict,
                 span,
                 format!("`{key}` {value} is also the buildkitd `port`"),
                 None,
@@ -58,7 +59,7 @@ pub(super) fn metrics(
     if (service_monitor || pod_monitor) && port.is_none() {
         let hint = "set `port = 6060` under `[metrics]`";
         c.error(
-            "missing-key",
+            Rule::MissingKey,
             table_span.unwrap_or(0..0),
             "a ServiceMonitor or PodMonitor needs the metrics `port`",
             Some(hint.into()),
@@ -107,7 +108,7 @@ fn peer(c: &mut Checker, raw: Spanned<RawPeer>, key: &str, ports_allowed: bool) 
             let hint =
                 "write two entries: one with `cidr`, one with the pod or namespace selectors";
             c.error(
-                "invalid-peer",
+                Rule::InvalidPeer,
                 cidr.span(),
                 format!("a `{key}` entry is either an IP block (`cidr`) or pods, not both"),
                 Some(hint.into()),
@@ -117,7 +118,7 @@ fn peer(c: &mut Checker, raw: Spanned<RawPeer>, key: &str, ports_allowed: bool) 
         (false, None) => {
             let hint = "e.g. `{ namespace = \"gitlab-runner\" }`, `{ pod_labels = { app = \"runner\" } }` or `{ cidr = \"203.0.113.0/24\" }`";
             c.error(
-                "invalid-peer",
+                Rule::InvalidPeer,
                 span,
                 format!("a `{key}` entry names nothing"),
                 Some(hint.into()),
@@ -127,7 +128,7 @@ fn peer(c: &mut Checker, raw: Spanned<RawPeer>, key: &str, ports_allowed: bool) 
         (false, Some(cidr)) => {
             if let Err(why) = parse_cidr(cidr.get_ref()) {
                 c.error(
-                    "invalid-peer",
+                    Rule::InvalidPeer,
                     cidr.span(),
                     format!("`{key}` cidr `{}` is not valid: {why}", cidr.get_ref()),
                     None,
@@ -157,7 +158,7 @@ fn pods_peer(
     if let (Some(ns), Some(_)) = (&namespace, &namespace_labels) {
         let hint = "name the namespace, or select namespaces by labels";
         c.error(
-            "invalid-peer",
+            Rule::InvalidPeer,
             ns.span(),
             format!("a `{key}` entry has both `namespace` and `namespace_labels`"),
             Some(hint.into()),
@@ -167,7 +168,7 @@ fn pods_peer(
         Some(ns) => {
             if let Err(why) = names::dns_label(ns.get_ref()) {
                 c.error(
-                    "invalid-name",
+                    Rule::InvalidName,
                     ns.span(),
                     format!("`{key}` namespace `{}` is not valid: {why}", ns.get_ref()),
                     None,
@@ -216,7 +217,7 @@ fn ports(
         let hint =
             "the port is the build (or metrics) port; `ports` limits `network.egress` entries";
         c.error(
-            "invalid-peer",
+            Rule::InvalidPeer,
             span.clone(),
             format!("`{key}` entries take no `ports`"),
             Some(hint.into()),

@@ -12,6 +12,7 @@ use crate::error::{did_you_mean, one_of};
 use crate::farm::raw::{RawPool, RawResources, RawToleration};
 use crate::farm::size::parse_quantity;
 use crate::farm::{ARCHES, Pool, Storage, Toleration, defaults, names};
+use crate::rule::Rule;
 
 /// A StatefulSet's pods carry `controller-revision-hash: <statefulset>-<hash>`, a label value
 /// (≤ 63 characters) with a hash of up to 10 characters: so a StatefulSet name is at most 52.
@@ -26,7 +27,7 @@ pub(super) fn pools(
     let list = match raw {
         None => {
             c.error(
-                "no-pools",
+                Rule::NoPools,
                 0..0,
                 "the farm has no `[[pool]]`",
                 Some(hint.into()),
@@ -35,7 +36,7 @@ pub(super) fn pools(
         }
         Some(l) if l.get_ref().is_empty() => {
             c.error(
-                "no-pools",
+                Rule::NoPools,
                 l.span(),
                 "the farm has no `[[pool]]`",
                 Some(hint.into()),
@@ -159,7 +160,7 @@ fn pool_identity(
 ) -> Option<(String, String)> {
     let Some(arch) = arch else {
         c.error(
-            "missing-key",
+            Rule::MissingKey,
             span,
             "a `[[pool]]` has no `arch`",
             Some(format!(
@@ -181,7 +182,7 @@ fn pool_identity(
             },
         };
         c.error(
-            "unknown-value",
+            Rule::UnknownValue,
             arch_span.clone(),
             format!("unknown arch `{arch}`"),
             Some(hint),
@@ -192,7 +193,7 @@ fn pool_identity(
     if !names.insert(name.clone()) {
         let hint = "give each pool a distinct `name` (two pools of one arch need one)";
         c.error(
-            "duplicate-pool",
+            Rule::DuplicatePool,
             name_span.clone(),
             format!("two pools are named `{name}`"),
             Some(hint.into()),
@@ -205,7 +206,7 @@ fn pool_identity(
             object.len()
         );
         let hint = "its pods' controller-revision-hash label must fit in 63 characters: shorten `name` or the pool name";
-        c.error("name-too-long", name_span, message, Some(hint.into()));
+        c.error(Rule::NameTooLong, name_span, message, Some(hint.into()));
     }
     Some((arch, name))
 }
@@ -215,7 +216,7 @@ fn storage(c: &mut Checker, raw: Option<Spanned<String>>) -> Option<Storage> {
     raw.and_then(|s| match parse_quantity(s.get_ref()) {
         Ok(0) => {
             c.error(
-                "invalid-size",
+                Rule::InvalidSize,
                 s.span(),
                 "`pool.storage` must be larger than 0",
                 Some("omit `storage` for an ephemeral cache".into()),
@@ -228,7 +229,7 @@ fn storage(c: &mut Checker, raw: Option<Spanned<String>>) -> Option<Storage> {
         }),
         Err(why) => {
             c.error(
-                "invalid-size",
+                Rule::InvalidSize,
                 s.span(),
                 format!("`pool.storage`: {why}"),
                 None,
@@ -269,21 +270,21 @@ pub(super) fn string_map(
     for (k, v) in map.unwrap_or_default() {
         if reserved.contains(&k.as_str()) {
             c.error(
-                "reserved-key",
+                Rule::ReservedKey,
                 v.span(),
                 format!("`{key}` cannot set `{k}`: buildfarm sets it"),
                 None,
             );
         } else if let Err(why) = names::qualified_name(&k) {
             c.error(
-                "invalid-name",
+                Rule::InvalidName,
                 v.span(),
                 format!("`{key}` key `{k}` is not valid: {why}"),
                 None,
             );
         } else if let Err(why) = check_value(v.get_ref()) {
             c.error(
-                "invalid-value",
+                Rule::InvalidValue,
                 v.span(),
                 format!("`{key}` value `{}` is not valid: {why}", v.get_ref()),
                 None,
@@ -301,7 +302,7 @@ fn toleration(c: &mut Checker, raw: Spanned<RawToleration>) -> Option<Toleration
     let operator = t.operator.map_or("Equal".to_string(), Spanned::into_inner);
     if operator != "Exists" && operator != "Equal" {
         c.error(
-            "invalid-toleration",
+            Rule::InvalidToleration,
             span.clone(),
             format!("toleration operator `{operator}` is not valid"),
             Some("expected `Exists` or `Equal`".into()),
@@ -314,7 +315,7 @@ fn toleration(c: &mut Checker, raw: Spanned<RawToleration>) -> Option<Toleration
             format!("did you mean `{b}`?")
         });
         c.error(
-            "invalid-toleration",
+            Rule::InvalidToleration,
             span.clone(),
             format!("toleration effect `{e}` is not valid"),
             Some(hint),
@@ -324,7 +325,7 @@ fn toleration(c: &mut Checker, raw: Spanned<RawToleration>) -> Option<Toleration
     let value = t.value.map(Spanned::into_inner);
     if key.is_none() && operator != "Exists" {
         c.error(
-            "invalid-toleration",
+            Rule::InvalidToleration,
             span.clone(),
             "a toleration without `key` must use `operator = \"Exists\"`",
             None,
@@ -332,7 +333,7 @@ fn toleration(c: &mut Checker, raw: Spanned<RawToleration>) -> Option<Toleration
     }
     if value.is_some() && operator == "Exists" {
         c.error(
-            "invalid-toleration",
+            Rule::InvalidToleration,
             span.clone(),
             "a toleration with `operator = \"Exists\"` takes no `value`",
             None,
@@ -344,19 +345,19 @@ fn toleration(c: &mut Checker, raw: Spanned<RawToleration>) -> Option<Toleration
             "toleration key `{}` is not a valid label key: {why}",
             key.as_deref().unwrap_or_default()
         );
-        c.error("invalid-toleration", span.clone(), message, None);
+        c.error(Rule::InvalidToleration, span.clone(), message, None);
     }
     if let Some(why) = value.as_deref().and_then(|v| names::label_value(v).err()) {
         let message = format!(
             "toleration value `{}` is not a valid label value: {why}",
             value.as_deref().unwrap_or_default()
         );
-        c.error("invalid-toleration", span.clone(), message, None);
+        c.error(Rule::InvalidToleration, span.clone(), message, None);
     }
     let toleration_seconds = t.toleration_seconds.map(|s| *s.get_ref());
     if toleration_seconds.is_some() && effect.as_deref() != Some("NoExecute") {
         c.error(
-            "invalid-toleration",
+            Rule::InvalidToleration,
             span,
             "`toleration_seconds` only applies to `effect = \"NoExecute\"`",
             None,
@@ -385,7 +386,7 @@ fn resources(
                 toml::Value::Float(f) => f.to_string(),
                 other => {
                     c.error(
-                        "invalid-type",
+                        Rule::InvalidType,
                         v.span(),
                         format!(
                             "`resources.{which}.{k}` must be a quantity, found {}",
@@ -406,14 +407,14 @@ fn resources(
                     |b| format!("did you mean `{b}`?"),
                 );
                 c.error(
-                    "unknown-key",
+                    Rule::UnknownKey,
                     v.span(),
                     format!("unknown resource `{k}`"),
                     Some(hint),
                 );
             } else if let Err(why) = names::quantity(&text) {
                 c.error(
-                    "invalid-quantity",
+                    Rule::InvalidQuantity,
                     v.span(),
                     format!("`resources.{which}.{k}` = `{text}` is not valid: {why}"),
                     None,
@@ -423,7 +424,7 @@ fn resources(
                 let message = format!(
                     "`resources.{which}.cpu` = `{text}` is larger than Kubernetes can hold"
                 );
-                c.error("invalid-quantity", v.span(), message, None);
+                c.error(Rule::InvalidQuantity, v.span(), message, None);
             }
             out.insert(k, text);
         }

@@ -8,6 +8,7 @@ use std::ops::Range;
 
 use super::Checker;
 use crate::error::{did_you_mean, one_of};
+use crate::rule::Rule;
 
 /// What a value must look like.
 pub(super) enum Shape {
@@ -151,7 +152,7 @@ pub(super) fn check(
     let wrong = |c: &mut Checker, at: &Vec<Seg>, expected: &str| {
         let span = key_span(&c.src.text, at).unwrap_or_else(|| fallback.clone());
         c.error(
-            "invalid-type",
+            Rule::InvalidType,
             span,
             format!("`{shown}` must be {expected}, found {found}"),
             None,
@@ -184,7 +185,7 @@ pub(super) fn check(
                         };
                         let span = key_span(&c.src.text, at).unwrap_or_else(|| fallback.clone());
                         c.error(
-                            "unknown-key",
+                            Rule::UnknownKey,
                             span,
                             format!("unknown key `{key}` in `{shown}`"),
                             Some(hint),

@@ -7,6 +7,7 @@ use crate::farm::raw::Spanned;
 use super::Checker;
 use crate::farm::raw::RawTls;
 use crate::farm::{Client, KeyAlgorithm, Tls, TlsMode, defaults, names};
+use crate::rule::Rule;
 
 pub(super) fn tls(
     c: &mut Checker,
@@ -38,7 +39,7 @@ pub(super) fn tls(
         (TlsMode::External, None) => {
             let hint = "name the kubernetes.io/tls Secret (keys ca.crt, tls.crt, tls.key): `secret = \"buildkitd-tls\"`";
             c.error(
-                "missing-key",
+                Rule::MissingKey,
                 0..0,
                 "`tls.mode = \"external\"` needs `tls.secret`",
                 Some(hint.into()),
@@ -93,7 +94,7 @@ fn clients(c: &mut Checker, raw: Option<Vec<Spanned<crate::farm::raw::RawClient>
         let rc = raw_client.into_inner();
         let Some(client_name) = rc.name else {
             c.error(
-                "missing-key",
+                Rule::MissingKey,
                 span,
                 "a `[[tls.client]]` has no `name`",
                 Some("add `name = \"gitlab-runner\"`".into()),
@@ -109,7 +110,7 @@ fn clients(c: &mut Checker, raw: Option<Vec<Spanned<crate::farm::raw::RawClient>
             .map(|n| c.text(Some(n), "tls.client.namespace", "", names::dns_label));
         if clients.iter().any(|x| x.name == client_name) {
             c.error(
-                "duplicate-client",
+                Rule::DuplicateClient,
                 name_span,
                 format!("two clients are named `{client_name}`"),
                 Some("client names must be unique".into()),
