@@ -314,7 +314,7 @@ fn buildkitd_passthrough_keys() {
         &spec("worker.oci.cniPoolSze = 16"),
         "buildkitd-unknown-key",
         Severity::Warning,
-        6,
+        7,
     );
     let d = lint(&spec("worker.oci.cniPoolSze = 16"));
     assert!(d.iter().any(|d| {
@@ -326,13 +326,13 @@ fn buildkitd_passthrough_keys() {
         &spec("registry.\"docker.io\".mirror = [\"m\"]"),
         "buildkitd-unknown-key",
         Severity::Warning,
-        6,
+        7,
     );
     has(
         &spec("worker.containerd.gckeepstorage = 1000"),
         "buildkitd-deprecated-key",
         Severity::Warning,
-        6,
+        7,
     );
     lacks(
         &spec(
@@ -343,7 +343,8 @@ fn buildkitd_passthrough_keys() {
     let old = format!(
         "image = \"moby/buildkit:v0.16.0-rootless\"\n{POOL}[buildkitd]\nworker.containerd.reservedSpace = 1000\n"
     );
-    has(&old, "buildkitd-unknown-key", Severity::Warning, 7);
+    // At the key's own line, below the `[buildkitd]` header.
+    has(&old, "buildkitd-unknown-key", Severity::Warning, 8);
 }
 
 #[test]
@@ -563,7 +564,7 @@ fn userns_is_suggested_where_the_target_runs_it() {
 #[test]
 fn deprecated_debug_key_is_reported_from_the_table() {
     let spec = format!("{POOL}[buildkitd]\ntrace = true\n");
-    has(&spec, "buildkitd-deprecated-key", Severity::Warning, 6);
+    has(&spec, "buildkitd-deprecated-key", Severity::Warning, 7);
     let d = lint(&spec);
     let w = d
         .iter()
@@ -669,4 +670,15 @@ fn a_namespace_the_farm_does_not_create_is_told_its_pod_security_level() {
         "{}",
         n.message
     );
+}
+
+#[test]
+fn readme_lists_every_rule() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for rule in buildfarm::rule::Rule::ALL {
+        let severity = rule.severity().as_str();
+        let row = format!("| `{}` | {severity} | {} |", rule.name(), rule.summary());
+        assert!(readme.contains(&row), "README lacks the row:\n{row}");
+    }
 }

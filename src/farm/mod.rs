@@ -233,6 +233,26 @@ impl Farm {
             .severity(rule.severity())
     }
 
+    /// A finding at the key `path` (as written, e.g. `["buildkitd", "worker", "oci", "gc"]`),
+    /// found by a second, span-keeping parse; at `fallback` (as for `finding`) when not found.
+    pub fn finding_at_key(
+        &self,
+        rule: Rule,
+        path: &[String],
+        fallback: &str,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        let at: Vec<validate::Seg> = path.iter().cloned().map(validate::Seg::Key).collect();
+        match validate::key_span(&self.source.text, &at) {
+            Some(span) => self
+                .source
+                .error(Some(span), message)
+                .rule(rule)
+                .severity(rule.severity()),
+            None => self.finding(rule, fallback, message),
+        }
+    }
+
     /// StatefulSet, ClusterIP Service and PodDisruptionBudget of a pool.
     pub fn pool_object(&self, pool: &Pool) -> String {
         format!("{}-{}", self.name, pool.name)

@@ -47,7 +47,12 @@ pub fn check(farm: &Farm) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for path in paths {
         let shown = path.join(".");
-        let finding = |rule, message: String| farm.finding(rule, "buildkitd", message);
+        // At the key's own line; the path as written starts below `[buildkitd]`.
+        let written: Vec<String> = std::iter::once("buildkitd".to_string())
+            .chain(path.iter().map(|p| p.trim_end_matches("[]").to_string()))
+            .collect();
+        let finding =
+            |rule, message: String| farm.finding_at_key(rule, &written, "buildkitd", message);
         let Some(key) = table.keys.iter().find(|k| matches(k.path, &path)) else {
             let hint = match did_you_mean(
                 path.last().map_or("", String::as_str),

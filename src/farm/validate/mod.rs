@@ -19,6 +19,7 @@ mod buildkitd;
 mod network;
 mod pool;
 mod schema;
+pub use schema::{Seg, key_span};
 mod tls;
 
 /// Volumes and mounts every daemon has; extra volumes must not collide with them.

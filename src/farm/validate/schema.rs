@@ -134,7 +134,7 @@ pub(super) const VOLUME_SOURCE: Shape = Map(&[
 
 /// One step of a path into farm.toml: a key, or an index into an array (of tables).
 #[derive(Clone, Debug)]
-pub(super) enum Seg {
+pub enum Seg {
     Key(String),
     Index(usize),
 }
@@ -207,7 +207,7 @@ pub(super) fn check(
 
 /// Where the key (or array item) at `path` is written, from a second, span-keeping parse of
 /// the spec; `None` when it cannot be found (then the caller's span is used).
-pub(super) fn key_span(text: &str, path: &[Seg]) -> Option<Range<usize>> {
+pub fn key_span(text: &str, path: &[Seg]) -> Option<Range<usize>> {
     use toml::de::{DeTable, DeValue};
     let doc = DeTable::parse(text).ok()?;
     let mut value: Option<&DeValue<'_>> = None;
