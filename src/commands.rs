@@ -10,9 +10,10 @@ use anyhow::Context;
 use crate::cli::{
     CertsCommand, Cli, ClientCommand, Command, InitArgs, LintArgs, RenderArgs, ShowFormat,
 };
+use crate::diagnostic::{Diagnostic, Severity, Source};
 use crate::farm::{self, Farm, Origin};
 use crate::profile::Mode;
-use crate::{certs, client, error, lint, render};
+use crate::{certs, client, lint, render, report};
 
 /// The product goes to stdout, whole, or the command fails (a closed pipe is an I/O error).
 fn print(bytes: &[u8]) -> anyhow::Result<()> {
@@ -33,7 +34,7 @@ pub fn init(spec_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<ExitCod
     let path = spec_path.unwrap_or(Path::new("farm.toml"));
     let mode = Mode::parse(&args.mode).expect("clap only accepts known modes");
     crate::init::write(path, mode, &args.arch, args.force)?;
-    error::note(format!(
+    report::note(format!(
         "wrote `{}`; next: buildfarm lint && buildfarm render",
         path.display()
     ));
@@ -156,9 +157,8 @@ pub fn lint_command(spec_path: Option<&Path>, args: &LintArgs) -> anyhow::Result
     let findings = lint::lint(&source, &base, args.certs.as_deref());
     let text = lint::format::render(&findings, args.format);
     print(text.as_bytes())?;
-    let failing = |d: &error::Diagnostic| {
-        d.severity == error::Severity::Error
-            || (args.deny_warnings && d.severity == error::Severity::Warning)
+    let failing = |d: &Diagnostic| {
+        d.severity == Severity::Error || (args.deny_warnings && d.severity == Severity::Warning)
     };
     Ok(if findings.iter().any(failing) {
         ExitCode::from(1)
@@ -287,7 +287,7 @@ fn check_command(farm: &Farm, options: render::Options, dir: &Path) -> anyhow::R
     let diffs: String = drifts.iter().map(|d| d.diff.as_str()).collect();
     print(diffs.as_bytes())?;
     if drifts.is_empty() {
-        error::note(format!("`{}` matches the spec", dir.display()));
+        report::note(format!("`{}` matches the spec", dir.display()));
         return Ok(ExitCode::SUCCESS);
     }
     let files: Vec<&str> = drifts.iter().map(|d| d.file.as_str()).collect();
@@ -303,13 +303,13 @@ fn check_command(farm: &Farm, options: render::Options, dir: &Path) -> anyhow::R
 }
 
 /// The spec text and the folder its relative paths start from.
-pub fn read_spec(spec_path: Option<&Path>) -> anyhow::Result<(error::Source, std::path::PathBuf)> {
+pub fn read_spec(spec_path: Option<&Path>) -> anyhow::Result<(Source, std::path::PathBuf)> {
     let default = Path::new("farm.toml");
     let origin = match spec_path {
         Some(path) => Origin::File(path),
         None if default.exists() => Origin::File(default),
         None => {
-            error::note(
+            report::note(
                 "no farm.toml here, using the built-in farm (rootless, amd64 + arm64); \
                  see examples/ for specs to start from",
             );
@@ -320,7 +320,7 @@ pub fn read_spec(spec_path: Option<&Path>) -> anyhow::Result<(error::Source, std
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    error::set_verbosity(cli.quiet, cli.verbose);
+    report::set_verbosity(cli.quiet, cli.verbose);
     let spec = cli.spec.as_deref();
     match cli.command {
         Command::Init(args) => init(spec, &args),
@@ -344,7 +344,7 @@ pub fn render_farm(farm: &Farm, options: render::Options) -> anyhow::Result<Vec<
 
 /// Renders spec text (as if read from `farm.toml`) with certificates in `certs_dir`.
 pub fn render_str(spec: &str, certs_dir: &Path) -> anyhow::Result<String> {
-    let source = error::Source::new("farm.toml", spec);
+    let source = Source::new("farm.toml", spec);
     let farm = farm::parse(&source, Path::new(""), Some(certs_dir))?;
     Ok(render::stream(&render_farm(
         &farm,

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::bail;
 
 use crate::certs::files;
-use crate::error::Source;
+use crate::diagnostic::Source;
 use crate::profile::Mode;
 
 const HEAD: &str = r#"#:schema ./farm.schema.json

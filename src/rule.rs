@@ -3,7 +3,7 @@
 //! rule table lists them all, and each has a case in `tests/bad` or a reason it cannot (both
 //! held by tests).
 
-use crate::error::Severity;
+use crate::diagnostic::Severity;
 
 macro_rules! rules {
     ($($variant:ident = $name:literal, $severity:ident, $summary:literal;)*) => {

@@ -466,7 +466,7 @@ fn cert_manager_mode_issues_the_same_secret_with_the_same_names() {
         .map(str_of)
         .collect();
     assert!(usages.contains(&"server auth") && !usages.contains(&"client auth"));
-    let source = buildfarm::error::Source::new("farm.toml", spec);
+    let source = buildfarm::diagnostic::Source::new("farm.toml", spec);
     let farm = buildfarm::farm::parse(&source, Path::new(""), None).unwrap();
     let expected = buildfarm::certs::daemon_sans(&farm);
     let dns: Vec<String> = daemon["spec"]["dnsNames"]

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use buildfarm::error::{Diagnostic, Source};
+use buildfarm::diagnostic::{Diagnostic, Source};
 use buildfarm::rule::Rule;
 
 fn problems(spec: &str) -> Vec<Diagnostic> {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 
-use buildfarm::error::Source;
+use buildfarm::diagnostic::Source;
 
 const KEYS: &[&str] = &[
     "name",

@@ -5,7 +5,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use buildfarm::error::{Diagnostic, Severity, Source};
+use buildfarm::diagnostic::{Diagnostic, Severity, Source};
 
 use crate::common::buildfarm;
 

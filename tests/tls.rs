@@ -113,7 +113,7 @@ fn handshake(
 
 fn generated(spec: &str) -> (tempfile::TempDir, buildfarm::farm::Farm) {
     let dir = tempfile::tempdir().unwrap();
-    let source = buildfarm::error::Source::new("farm.toml", spec);
+    let source = buildfarm::diagnostic::Source::new("farm.toml", spec);
     let farm = buildfarm::farm::parse(&source, Path::new(""), Some(dir.path())).unwrap();
     buildfarm::certs::ensure(&farm).unwrap();
     (dir, farm)
@@ -346,7 +346,7 @@ fn render_refuses_an_expired_certificate_instead_of_replacing_it() {
         .filter(|d| d.rule == "cert-expired")
         .collect();
     assert_eq!(expired.len(), 1, "{findings:?}");
-    assert_eq!(expired[0].severity, buildfarm::error::Severity::Error);
+    assert_eq!(expired[0].severity, buildfarm::diagnostic::Severity::Error);
     assert!(expired[0].message.contains("client/ci/tls.crt"));
     assert_eq!(
         std::fs::read(ci.join("tls.crt")).unwrap(),

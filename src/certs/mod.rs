@@ -19,7 +19,7 @@ use std::path::Path;
 
 use anyhow::bail;
 
-use crate::error::{Diagnostic, Invalid};
+use crate::diagnostic::{Diagnostic, Invalid};
 use crate::farm::{Client, Farm, TlsMode};
 use crate::rule::Rule;
 use files::{Batch, CERT_MODE, KEY_MODE};
@@ -130,7 +130,7 @@ pub fn ensure(farm: &Farm) -> anyhow::Result<Option<Material>> {
     if let Some(Ok(plan)) = &unlocked
         && plan.batch.is_empty()
     {
-        crate::error::detail(format!(
+        crate::report::detail(format!(
             "using the certificates in `{}`",
             layout.root.display()
         ));
@@ -153,9 +153,9 @@ pub fn ensure(farm: &Farm) -> anyhow::Result<Option<Material>> {
     } = plan(farm, &layout)?;
     batch.commit()?;
     if created {
-        crate::error::note(format!("created a new CA in `{}`", layout.root.display()));
+        crate::report::note(format!("created a new CA in `{}`", layout.root.display()));
     }
-    notes.into_iter().for_each(crate::error::note);
+    notes.into_iter().for_each(crate::report::note);
     Ok(Some(material))
 }
 

@@ -11,7 +11,7 @@ use anyhow::Context;
 use super::files::{self, KEY_MODE};
 use super::inspect::{self, CertInfo};
 use super::issue::Ca;
-use crate::error::{Diagnostic, Invalid};
+use crate::diagnostic::{Diagnostic, Invalid};
 use crate::rule::Rule;
 
 /// File names inside the cert folder.
@@ -66,7 +66,7 @@ impl Layout {
     /// certificate exists that it could have signed.
     fn recover(&self) -> anyhow::Result<()> {
         if files::recover(&self.root, &self.owned_dirs())? {
-            crate::error::note(format!(
+            crate::report::note(format!(
                 "finished what an interrupted run left in `{}`",
                 self.root.display()
             ));
@@ -76,7 +76,7 @@ impl Layout {
             let aside = self.root.join("ca.key.orphaned");
             std::fs::rename(self.ca_key(), &aside)
                 .with_context(|| format!("failed to move `{}` aside", self.ca_key().display()))?;
-            crate::error::note(format!(
+            crate::report::note(format!(
                 "`{}` had no certificate and signed nothing here (an interrupted first run): moved it to `{}`",
                 self.ca_key().display(),
                 aside.display()

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::error::{Diagnostic, Invalid, did_you_mean, one_of};
+use crate::diagnostic::{Diagnostic, Invalid};
 use crate::farm::{Farm, Pool};
 use crate::rule::Rule;
+use crate::suggest::{did_you_mean, one_of};
 pub use snippets::{SidecarFormat, Tool, github, gitlab, sidecar};
 
 /// The client certificate files a CI job presents.
@@ -127,7 +128,7 @@ pub fn serving(farm: &Farm, pools: &[Pool]) -> anyhow::Result<()> {
             );
             // An error here: a client pointed at it fails at its first build.
             farm.finding(Rule::ReplicasZero, &format!("pool.{i}.replicas"), message)
-                .severity(crate::error::Severity::Error)
+                .severity(crate::diagnostic::Severity::Error)
                 .hint("raise `replicas`, or pick another pool with `--pool`")
         })
         .collect();

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use indexmap::IndexMap;
 
-use crate::error::{Diagnostic, Invalid, Source};
+use crate::diagnostic::{Diagnostic, Invalid, Source};
 use crate::profile::{Mode, Profile};
 use crate::rule::Rule;
 use size::DiskSpace;
@@ -461,9 +461,9 @@ fn toml_error(source: &Source, err: &toml::de::Error) -> Diagnostic {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
         let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        let hint = match crate::error::did_you_mean(field, known.iter().copied()) {
+        let hint = match crate::suggest::did_you_mean(field, known.iter().copied()) {
             Some(best) => format!("did you mean `{best}`?"),
-            None => format!("known keys here: {}", crate::error::one_of(&known)),
+            None => format!("known keys here: {}", crate::suggest::one_of(&known)),
         };
         let d = source.error(err.span(), format!("unknown key `{field}`"));
         return d.rule(Rule::UnknownKey).hint(hint);

@@ -3,10 +3,11 @@
 //! Which keys exist, and from which release, is `data/buildkit.toml`'s to say. buildkitd
 //! matches keys without regard to case, so these checks do too.
 
-use crate::error::{Diagnostic, did_you_mean};
+use crate::diagnostic::Diagnostic;
 use crate::farm::Farm;
 use crate::farm::releases::{self, Key};
 use crate::rule::Rule;
+use crate::suggest::did_you_mean;
 
 /// Every leaf of `table` as its list of keys; an array of tables adds a `[]` to its key.
 fn leaves(table: &toml::Table, prefix: &[String], out: &mut Vec<Vec<String>>) {

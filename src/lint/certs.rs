@@ -5,7 +5,7 @@
 use crate::certs::inspect::{self, CertInfo};
 use crate::certs::store::{self, Authorities};
 use crate::certs::{EXPIRY_WARNING_DAYS, Layout, Purpose, date, files, leaves, missing_sans, now};
-use crate::error::{Diagnostic, Invalid};
+use crate::diagnostic::{Diagnostic, Invalid};
 use crate::farm::{Farm, TlsMode};
 use crate::rule::Rule;
 

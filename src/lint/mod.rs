@@ -6,7 +6,7 @@ mod buildkitd;
 pub mod certs;
 pub mod format;
 
-use crate::error::{Diagnostic, Invalid, Severity, Source};
+use crate::diagnostic::{Diagnostic, Invalid, Severity, Source};
 use crate::farm::releases;
 use crate::farm::size::DiskSpace;
 use crate::farm::version::image_ref;

@@ -11,9 +11,10 @@ use super::defaults::CERTS_DIR;
 use super::raw::RawFarm;
 use super::version::{KubeVersion, Version, buildkit_version_of};
 use super::{Farm, Probes, Volume, defaults, names};
-use crate::error::{Diagnostic, Invalid, Source, did_you_mean, one_of};
+use crate::diagnostic::{Diagnostic, Invalid, Source};
 use crate::profile::{Mode, Profile};
 use crate::rule::Rule;
+use crate::suggest::{did_you_mean, one_of};
 
 mod buildkitd;
 mod network;

@@ -8,11 +8,11 @@ use indexmap::IndexMap;
 
 use super::Checker;
 use super::schema::{self, Seg};
-use crate::error::{did_you_mean, one_of};
 use crate::farm::raw::{RawPool, RawResources, RawToleration};
 use crate::farm::size::parse_quantity;
 use crate::farm::{ARCHES, Pool, Storage, Toleration, defaults, names};
 use crate::rule::Rule;
+use crate::suggest::{did_you_mean, one_of};
 
 /// A StatefulSet's pods carry `controller-revision-hash: <statefulset>-<hash>`, a label value
 /// (≤ 63 characters) with a hash of up to 10 characters: so a StatefulSet name is at most 52.

@@ -7,8 +7,8 @@
 use std::ops::Range;
 
 use super::Checker;
-use crate::error::{did_you_mean, one_of};
 use crate::rule::Rule;
+use crate::suggest::{did_you_mean, one_of};
 
 /// What a value must look like.
 pub(super) enum Shape {

@@ -1,9 +1,8 @@
-//! Diagnostics (what / file:line:col / hint) and the one place that turns an error into
-//! output and an exit code: 1 for invalid input, 2 for usage and I/O errors.
+//! What a finding is: its rule and severity, what it says, where (file:line:col, with the
+//! line shown under a caret) and how to fix it; and `Invalid`, the error of bad input.
 
 use std::fmt;
 use std::ops::Range;
-use std::process::ExitCode;
 
 use crate::rule::Rule;
 
@@ -228,65 +227,6 @@ impl From<Diagnostic> for Invalid {
     }
 }
 
-static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// `--quiet` silences notes, `--verbose` adds details; errors are always printed.
-pub fn set_verbosity(quiet: bool, verbose: bool) {
-    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
-    VERBOSE.store(verbose, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// A note for the user on stderr (stdout carries only the product, so pipes stay clean).
-pub fn note(message: impl std::fmt::Display) {
-    if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
-        eprintln!("note: {message}");
-    }
-}
-
-/// A detail only `--verbose` shows.
-pub fn detail(message: impl std::fmt::Display) {
-    if VERBOSE.load(std::sync::atomic::Ordering::Relaxed) {
-        eprintln!("info: {message}");
-    }
-}
-
-/// Prints `err` to stderr and picks the exit code.
-pub fn report(err: &anyhow::Error) -> ExitCode {
-    if let Some(invalid) = err.downcast_ref::<Invalid>() {
-        eprintln!("{invalid}");
-        return ExitCode::from(1);
-    }
-    eprintln!("error: {}", printable(&err.to_string()));
-    for cause in err.chain().skip(1) {
-        eprintln!("caused by: {}", printable(&cause.to_string()));
-    }
-    ExitCode::from(2)
-}
-
-/// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| (strsim::jaro_winkler(word, c), c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
-}
-
-/// `a`, `b` or `c`: a closed set of accepted values for a hint.
-pub fn one_of(values: &[&str]) -> String {
-    let quoted: Vec<String> = values.iter().map(|v| format!("`{v}`")).collect();
-    match quoted.split_last() {
-        None => String::new(),
-        Some((last, [])) => last.clone(),
-        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,20 +258,5 @@ mod tests {
             "{shown}"
         );
         assert_eq!(printable("plain\ttext"), "plain\ttext");
-    }
-
-    #[test]
-    fn did_you_mean_ignores_unrelated_words() {
-        assert_eq!(
-            did_you_mean("rootles", ["rootless", "privileged"]),
-            Some("rootless")
-        );
-        assert_eq!(did_you_mean("zzz", ["rootless", "privileged"]), None);
-    }
-
-    #[test]
-    fn one_of_reads_naturally() {
-        assert_eq!(one_of(&["a", "b", "c"]), "`a`, `b` or `c`");
-        assert_eq!(one_of(&["a"]), "`a`");
     }
 }

@@ -1,0 +1,42 @@
+//! The edge where things reach the terminal: the one place that turns an error into output and
+//! an exit code (1 for invalid input, 2 for usage and I/O errors), and notes on stderr.
+
+use std::process::ExitCode;
+
+use crate::diagnostic::{Invalid, printable};
+
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `--quiet` silences notes, `--verbose` adds details; errors are always printed.
+pub fn set_verbosity(quiet: bool, verbose: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+    VERBOSE.store(verbose, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A note for the user on stderr (stdout carries only the product, so pipes stay clean).
+pub fn note(message: impl std::fmt::Display) {
+    if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("note: {message}");
+    }
+}
+
+/// A detail only `--verbose` shows.
+pub fn detail(message: impl std::fmt::Display) {
+    if VERBOSE.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("info: {message}");
+    }
+}
+
+/// Prints `err` to stderr and picks the exit code.
+pub fn report(err: &anyhow::Error) -> ExitCode {
+    if let Some(invalid) = err.downcast_ref::<Invalid>() {
+        eprintln!("{invalid}");
+        return ExitCode::from(1);
+    }
+    eprintln!("error: {}", printable(&err.to_string()));
+    for cause in err.chain().skip(1) {
+        eprintln!("caused by: {}", printable(&cause.to_string()));
+    }
+    ExitCode::from(2)
+}
