@@ -185,7 +185,9 @@ pub fn certs_text(farm: &Farm, command: CertsCommand) -> anyhow::Result<String> 
     match command {
         CertsCommand::Generate(_) => {
             certs::managed(farm)?;
-            certs::ensure(farm)?;
+            let mut said = Vec::new();
+            certs::ensure(farm, &mut said)?;
+            report::say(&said);
             out.push_str(&format!(
                 "certificates are ready in `{}`\n",
                 farm.tls.dir.display()
@@ -201,7 +203,9 @@ pub fn certs_text(farm: &Farm, command: CertsCommand) -> anyhow::Result<String> 
             };
         }
         CertsCommand::Renew(args) => {
-            let renewed = certs::renew(farm, args.within)?;
+            let mut said = Vec::new();
+            let renewed = certs::renew(farm, args.within, &mut said)?;
+            report::say(&said);
             out = match renewed.is_empty() {
                 true => format!("nothing expires within {} days\n", args.within),
                 false => format!(
@@ -211,11 +215,15 @@ pub fn certs_text(farm: &Farm, command: CertsCommand) -> anyhow::Result<String> 
             };
         }
         CertsCommand::RotateCa(args) if args.finish => {
-            certs::finish_rotation(farm)?;
+            let mut said = Vec::new();
+            certs::finish_rotation(farm, &mut said)?;
+            report::say(&said);
             out.push_str("rotation finished: the daemon certificate is issued by the new CA and the old CA is no longer trusted\n");
         }
         CertsCommand::RotateCa(_) => {
-            certs::rotate_ca(farm)?;
+            let mut said = Vec::new();
+            certs::rotate_ca(farm, &mut said)?;
+            report::say(&said);
             out.push_str(
                 "new CA created; old and new CA are both trusted until `buildfarm certs rotate-ca --finish`.\n\
                  1. apply the rendered Secrets (the daemons restart and trust both CAs)\n\
@@ -338,7 +346,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// errors too: `ensure` refuses expired, mismatched or untrusted material).
 pub fn render_farm(farm: &Farm, options: render::Options) -> anyhow::Result<Vec<render::Object>> {
     lint::refuse_errors(lint::check(farm))?;
-    let material = certs::ensure(farm)?;
+    let mut said = Vec::new();
+    let material = certs::ensure(farm, &mut said)?;
+    report::say(&said);
     render::render(farm, material.as_ref(), options)
 }
 

@@ -198,6 +198,16 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// What a stage wants said to the user besides its result; the command prints it (on stderr,
+/// after the work is done), so no stage below the commands writes to the terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Said {
+    /// Worth knowing: printed unless `--quiet`.
+    Note(String),
+    /// Only with `--verbose`.
+    Detail(String),
+}
+
 /// The input is invalid: every problem found, so the user can fix them all in one go.
 #[derive(Debug, Clone)]
 pub struct Invalid(pub Vec<Diagnostic>);

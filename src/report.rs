@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use crate::diagnostic::{Invalid, printable};
+use crate::diagnostic::{Invalid, Said, printable};
 
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -25,6 +25,16 @@ pub fn note(message: impl std::fmt::Display) {
 pub fn detail(message: impl std::fmt::Display) {
     if VERBOSE.load(std::sync::atomic::Ordering::Relaxed) {
         eprintln!("info: {message}");
+    }
+}
+
+/// Prints what a stage wanted said.
+pub fn say(said: &[Said]) {
+    for s in said {
+        match s {
+            Said::Note(message) => note(message),
+            Said::Detail(message) => detail(message),
+        }
     }
 }
 

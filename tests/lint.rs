@@ -366,7 +366,7 @@ fn parse_errors_are_findings() {
 fn issue(certs: &Path, spec: &str) {
     let farm = buildfarm::farm::parse(&Source::new("farm.toml", spec), Path::new(""), Some(certs))
         .unwrap();
-    buildfarm::certs::ensure(&farm).unwrap();
+    buildfarm::certs::ensure(&farm, &mut Vec::new()).unwrap();
 }
 
 #[test]

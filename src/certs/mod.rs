@@ -19,7 +19,7 @@ use std::path::Path;
 
 use anyhow::bail;
 
-use crate::diagnostic::{Diagnostic, Invalid};
+use crate::diagnostic::{Diagnostic, Invalid, Said};
 use crate::farm::{Client, Farm, TlsMode};
 use crate::rule::Rule;
 use files::{Batch, CERT_MODE, KEY_MODE};
@@ -118,7 +118,7 @@ pub fn managed(farm: &Farm) -> anyhow::Result<Layout> {
 ///
 /// Most runs only read: the folder's lock is taken (and the folder written) only when
 /// something must be issued, so a complete folder may be read-only.
-pub fn ensure(farm: &Farm) -> anyhow::Result<Option<Material>> {
+pub fn ensure(farm: &Farm, said: &mut Vec<Said>) -> anyhow::Result<Option<Material>> {
     if farm.tls.mode != TlsMode::Generated {
         return Ok(None);
     }
@@ -130,16 +130,16 @@ pub fn ensure(farm: &Farm) -> anyhow::Result<Option<Material>> {
     if let Some(Ok(plan)) = &unlocked
         && plan.batch.is_empty()
     {
-        crate::report::detail(format!(
+        said.push(Said::Detail(format!(
             "using the certificates in `{}`",
             layout.root.display()
-        ));
+        )));
         let Some(Ok(plan)) = unlocked else {
             unreachable!("matched above")
         };
         return Ok(Some(plan.material));
     }
-    let _lock = match (layout.lock(), unlocked) {
+    let _lock = match (layout.lock(said), unlocked) {
         (Ok(lock), _) => lock,
         // Cannot lock (a read-only folder): the unlocked look's own error says more.
         (Err(_), Some(Err(why))) => return Err(why),
@@ -153,9 +153,12 @@ pub fn ensure(farm: &Farm) -> anyhow::Result<Option<Material>> {
     } = plan(farm, &layout)?;
     batch.commit()?;
     if created {
-        crate::report::note(format!("created a new CA in `{}`", layout.root.display()));
+        said.push(Said::Note(format!(
+            "created a new CA in `{}`",
+            layout.root.display()
+        )));
     }
-    notes.into_iter().for_each(crate::report::note);
+    said.extend(notes.into_iter().map(Said::Note));
     Ok(Some(material))
 }
 
@@ -361,9 +364,9 @@ fn existing_authorities(layout: &Layout) -> anyhow::Result<Authorities> {
 
 /// `certs renew`: reissues the daemon and client certificates that expire within `days`
 /// (expired ones included), keeping the CA. Returns what was renewed.
-pub fn renew(farm: &Farm, days: u32) -> anyhow::Result<Vec<String>> {
+pub fn renew(farm: &Farm, days: u32, said: &mut Vec<Said>) -> anyhow::Result<Vec<String>> {
     let layout = managed(farm)?;
-    let _lock = layout.lock()?;
+    let _lock = layout.lock(said)?;
     let cas = existing_authorities(&layout)?;
     let horizon = now() + i64::from(days) * 86_400;
     let due =
@@ -396,9 +399,9 @@ pub fn renew(farm: &Farm, days: u32) -> anyhow::Result<Vec<String>> {
 
 /// `certs rotate-ca`: a new CA signs new client certificates; the old CA stays trusted (and
 /// keeps the daemon's certificate) until `finish_rotation`, so no client is locked out.
-pub fn rotate_ca(farm: &Farm) -> anyhow::Result<()> {
+pub fn rotate_ca(farm: &Farm, said: &mut Vec<Said>) -> anyhow::Result<()> {
     let layout = managed(farm)?;
-    let _lock = layout.lock()?;
+    let _lock = layout.lock(said)?;
     let cas = existing_authorities(&layout)?;
     if cas.previous.is_some() {
         let hint = "run `buildfarm certs rotate-ca --finish` once every client has the new ca.crt";
@@ -426,9 +429,9 @@ pub fn rotate_ca(farm: &Farm) -> anyhow::Result<()> {
 }
 
 /// `certs rotate-ca --finish`: the daemon moves to the new CA and the old one is dropped.
-pub fn finish_rotation(farm: &Farm) -> anyhow::Result<()> {
+pub fn finish_rotation(farm: &Farm, said: &mut Vec<Said>) -> anyhow::Result<()> {
     let layout = managed(farm)?;
-    let _lock = layout.lock()?;
+    let _lock = layout.lock(said)?;
     let Some(cas) = store::load_authorities(&layout)?.filter(|c| c.previous.is_some()) else {
         let hint = "start one with `buildfarm certs rotate-ca`";
         return Err(

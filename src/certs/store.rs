@@ -11,7 +11,7 @@ use anyhow::Context;
 use super::files::{self, KEY_MODE};
 use super::inspect::{self, CertInfo};
 use super::issue::Ca;
-use crate::diagnostic::{Diagnostic, Invalid};
+use crate::diagnostic::{Diagnostic, Invalid, Said};
 use crate::rule::Rule;
 
 /// File names inside the cert folder.
@@ -64,30 +64,30 @@ impl Layout {
     /// Brings the folder back to a whole state after a run was killed (see `files::recover`),
     /// and sets aside a CA key an interrupted first run left without its certificate, when no
     /// certificate exists that it could have signed.
-    fn recover(&self) -> anyhow::Result<()> {
+    fn recover(&self, said: &mut Vec<Said>) -> anyhow::Result<()> {
         if files::recover(&self.root, &self.owned_dirs())? {
-            crate::report::note(format!(
+            said.push(Said::Note(format!(
                 "finished what an interrupted run left in `{}`",
                 self.root.display()
-            ));
+            )));
         }
         let lone_key = self.ca_key().exists() && !self.ca_crt().exists();
         if lone_key && !self.previous_crt().exists() && !self.any_leaf() {
             let aside = self.root.join("ca.key.orphaned");
             std::fs::rename(self.ca_key(), &aside)
                 .with_context(|| format!("failed to move `{}` aside", self.ca_key().display()))?;
-            crate::report::note(format!(
+            said.push(Said::Note(format!(
                 "`{}` had no certificate and signed nothing here (an interrupted first run): moved it to `{}`",
                 self.ca_key().display(),
                 aside.display()
-            ));
+            )));
         }
         Ok(())
     }
 
     /// Creates the folder, takes its lock (so two runs never interleave their writes) and
     /// recovers from a run that was killed.
-    pub fn lock(&self) -> anyhow::Result<File> {
+    pub fn lock(&self, said: &mut Vec<Said>) -> anyhow::Result<File> {
         files::create_dir(&self.root)?;
         let path = self.root.join(".lock");
         let file = OpenOptions::new()
@@ -99,7 +99,7 @@ impl Layout {
             .with_context(|| format!("failed to open `{}`", path.display()))?;
         file.lock()
             .with_context(|| format!("failed to lock `{}`", path.display()))?;
-        self.recover()?;
+        self.recover(said)?;
         Ok(file)
     }
 }
