@@ -5,8 +5,8 @@ use std::path::Path;
 
 use anyhow::bail;
 
-use crate::certs::files;
 use crate::diagnostic::Source;
+use crate::files;
 use crate::profile::Mode;
 
 const HEAD: &str = r#"#:schema ./farm.schema.json

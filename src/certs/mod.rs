@@ -10,7 +10,6 @@
 //! is only ever replaced by `certs rotate-ca`, which keeps the old one trusted (a two-CA
 //! `ca.crt` bundle everywhere) until `--finish`. Every operation holds the folder's lock.
 
-pub mod files;
 pub mod inspect;
 mod issue;
 pub mod store;
@@ -21,8 +20,8 @@ use anyhow::bail;
 
 use crate::diagnostic::{Diagnostic, Invalid, Said};
 use crate::farm::{Client, Farm, TlsMode};
+use crate::files::{self, Batch, CERT_MODE, KEY_MODE};
 use crate::rule::Rule;
-use files::{Batch, CERT_MODE, KEY_MODE};
 use inspect::CertInfo;
 use store::Authorities;
 pub use store::Purpose;

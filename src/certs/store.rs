@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::files::{self, KEY_MODE};
 use super::inspect::{self, CertInfo};
 use super::issue::Ca;
 use crate::diagnostic::{Diagnostic, Invalid, Said};
+use crate::files::{self, KEY_MODE};
 use crate::rule::Rule;
 
 /// File names inside the cert folder.

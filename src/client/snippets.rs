@@ -4,7 +4,7 @@
 
 use super::{platform, service_host};
 use crate::farm::Farm;
-use crate::render::filters::quote;
+use crate::yaml::quote;
 
 /// Which client a GitLab job uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

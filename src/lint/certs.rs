@@ -4,9 +4,10 @@
 
 use crate::certs::inspect::{self, CertInfo};
 use crate::certs::store::{self, Authorities};
-use crate::certs::{EXPIRY_WARNING_DAYS, Layout, Purpose, date, files, leaves, missing_sans, now};
+use crate::certs::{EXPIRY_WARNING_DAYS, Layout, Purpose, date, leaves, missing_sans, now};
 use crate::diagnostic::{Diagnostic, Invalid};
 use crate::farm::{Farm, TlsMode};
+use crate::files;
 use crate::rule::Rule;
 
 pub fn audit(farm: &Farm) -> Vec<Diagnostic> {

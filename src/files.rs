@@ -1,5 +1,6 @@
-//! Files that hold keys: written atomically (temp file in the same folder, fsync, rename) with
-//! their final mode from the start, so a crash never leaves half a key or a readable one.
+//! Writing files that must never be seen half-written (keys, certificates, a farm.toml, a
+//! `render --out` folder): atomically (temp file in the same folder, fsync, rename) with their
+//! final mode from the start, so a crash never leaves half a key or a readable one.
 //!
 //! A batch of files lands as one: with a journal folder, `commit` records every rename it is
 //! about to make in `<folder>/.pending` before the first one, and `recover` (run under the
