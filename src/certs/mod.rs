@@ -19,7 +19,7 @@ use std::path::Path;
 use anyhow::bail;
 
 use crate::diagnostic::{Diagnostic, Invalid, Said};
-use crate::farm::{Client, Farm, TlsMode};
+use crate::farm::{Client, Farm, TlsMode, names};
 use crate::files::{self, Batch, CERT_MODE, KEY_MODE};
 use crate::rule::Rule;
 use inspect::CertInfo;
@@ -65,14 +65,16 @@ pub fn daemon_sans(farm: &Farm) -> Vec<String> {
     let domain = &farm.cluster_domain;
     let mut sans = Vec::new();
     for pool in &farm.pools {
-        let svc = farm.pool_object(pool);
-        sans.push(svc.clone());
-        sans.push(format!("{svc}.{ns}"));
-        sans.push(format!("{svc}.{ns}.svc"));
-        sans.push(format!("{svc}.{ns}.svc.{domain}"));
-        let headless = farm.headless_service(pool);
-        sans.push(format!("*.{headless}.{ns}.svc"));
-        sans.push(format!("*.{headless}.{ns}.svc.{domain}"));
+        sans.extend(names::service_dns_names(
+            &farm.pool_object(pool),
+            ns,
+            domain,
+        ));
+        sans.extend(names::pod_dns_wildcards(
+            &farm.headless_service(pool),
+            ns,
+            domain,
+        ));
     }
     sans.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
     for extra in &farm.tls.extra_sans {

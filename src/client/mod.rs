@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::diagnostic::{Diagnostic, Invalid};
-use crate::farm::{Farm, Pool};
+use crate::farm::{Farm, Pool, names};
 use crate::rule::Rule;
 use crate::suggest::{did_you_mean, one_of};
 pub use snippets::{SidecarFormat, Tool, github, gitlab, sidecar};
@@ -70,21 +70,6 @@ pub fn platform(arch: &str) -> String {
         "arm" => "linux/arm/v7".into(),
         other => format!("linux/{other}"),
     }
-}
-
-/// The pool's Service as clients in the cluster address it (a SAN of the daemon certificate).
-pub fn service_host(farm: &Farm, pool: &Pool) -> String {
-    format!("{}.{}.svc", farm.pool_object(pool), farm.namespace)
-}
-
-/// One pod of a pool by ordinal, under the headless Service (covered by the wildcard SAN).
-pub fn pod_host(farm: &Farm, pool: &Pool, ordinal: u32) -> String {
-    format!(
-        "{}-{ordinal}.{}.{}.svc",
-        farm.pool_object(pool),
-        farm.headless_service(pool),
-        farm.namespace
-    )
 }
 
 pub fn pool<'a>(farm: &'a Farm, name: Option<&str>) -> anyhow::Result<&'a Pool> {
@@ -186,10 +171,10 @@ pub fn buildx(farm: &Farm, name: &str, id: &Identity, via: Via) -> String {
         }
     }
     for (i, pool) in farm.pools.iter().enumerate() {
-        let host = service_host(farm, pool);
+        let host = farm.service_host(pool);
         let endpoint = match via {
-            Via::Service => format!("tcp://{host}:{}", farm.port),
-            Via::PortForward => format!("tcp://127.0.0.1:{}", local_port(farm, i)),
+            Via::Service => farm.endpoint(&host),
+            Via::PortForward => names::endpoint("127.0.0.1", local_port(farm, i)),
         };
         let opts = [
             ("cacert", id.ca()),
@@ -217,20 +202,27 @@ pub fn buildx(farm: &Farm, name: &str, id: &Identity, via: Via) -> String {
     out
 }
 
-fn local_port(farm: &Farm, i: usize) -> u32 {
-    10_000 + u32::from(farm.port) + i as u32
+/// 10000 + port + i, wrapped into the unprivileged range when that passes 65535 (a farm on a
+/// high port).
+fn local_port(farm: &Farm, i: usize) -> u16 {
+    let wanted = 10_000 + u64::from(farm.port) + i as u64;
+    let port = if wanted <= 65_535 {
+        wanted
+    } else {
+        1024 + (wanted - 1024) % (65_536 - 1024)
+    };
+    u16::try_from(port).expect("wrapped into 1024..=65535")
 }
 
 /// `BUILDKIT_HOST` and a `buildctl` shell function carrying the TLS flags, for `eval`. With
 /// `key`, the endpoint is the pool's pod that rendezvous hashing picks for it.
 pub fn buildctl(farm: &Farm, pool: &Pool, id: &Identity, key: Option<&str>) -> String {
     let host = match key {
-        Some(k) => pod_host(
-            farm,
+        Some(k) => farm.pod_host(
             pool,
             endpoint::preference(k, &farm.pool_object(pool), pool.replicas)[0],
         ),
-        None => service_host(farm, pool),
+        None => farm.service_host(pool),
     };
     // `buildctl --tlsdir` reads ca.crt, tls.crt and tls.key only from the release the table names.
     let tls = if farm.buildkit >= crate::farm::releases::buildkit().feature("tlsdir-names") {
@@ -250,7 +242,7 @@ pub fn buildctl(farm: &Farm, pool: &Pool, id: &Identity, key: Option<&str>) -> S
     };
     format!(
         "export BUILDKIT_HOST={}\nbuildctl() {{ command buildctl {tls} \"$@\"; }}\n",
-        sh(&format!("tcp://{host}:{}", farm.port))
+        sh(&farm.endpoint(&host))
     )
 }
 
@@ -260,6 +252,26 @@ pub fn endpoints(farm: &Farm, pool: &Pool, key: &str, all: bool) -> String {
     let take = if all { order.len() } else { order.len().min(1) };
     order[..take]
         .iter()
-        .map(|i| format!("tcp://{}:{}\n", pod_host(farm, pool, *i), farm.port))
+        .map(|i| farm.endpoint(&farm.pod_host(pool, *i)) + "\n")
         .collect()
+}
+
+#[cfg(test)]
+mod local_port_tests {
+    #[test]
+    fn local_ports_stay_in_range_for_a_farm_on_a_high_port() {
+        let farm = |port: u16| {
+            let spec = format!("port = {port}\n[[pool]]\narch = \"amd64\"\n");
+            let source = crate::diagnostic::Source::new("farm.toml", spec);
+            crate::farm::parse(&source, std::path::Path::new(""), None).unwrap()
+        };
+        assert_eq!(super::local_port(&farm(1234), 0), 11_234);
+        assert_eq!(super::local_port(&farm(1234), 2), 11_236);
+        let high = super::local_port(&farm(65_000), 3);
+        assert!((1024..=65_535).contains(&high), "{high}");
+        assert_ne!(
+            super::local_port(&farm(65_000), 0),
+            super::local_port(&farm(65_000), 1)
+        );
+    }
 }

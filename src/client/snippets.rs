@@ -2,7 +2,7 @@
 //! (setup-buildx-action's remote driver) and the isolated sidecar of seed 001. Values from the
 //! spec go through the same quoting as the manifests.
 
-use super::{platform, service_host};
+use super::platform;
 use crate::farm::Farm;
 use crate::yaml::quote;
 
@@ -30,7 +30,7 @@ pub fn gitlab(farm: &Farm, client: &str, tool: Tool) -> String {
     }
     out.push_str("# The runner must reach the farm's Services (a runner in the same cluster).\n");
     let first = &farm.pools[0];
-    let first_host = service_host(farm, first);
+    let first_host = farm.service_host(first);
     match tool {
         Tool::Buildctl => {
             // The non-rootless image ships buildctl; its entrypoint is buildkitd, so clear it.
@@ -38,7 +38,7 @@ pub fn gitlab(farm: &Farm, client: &str, tool: Tool) -> String {
             out.push_str(&format!(
                 "build-image:\n  stage: build\n  image:\n    name: {}\n    entrypoint: [\"\"]\n  variables:\n    BUILDKIT_HOST: {}\n  script:\n",
                 quote(&image),
-                quote(&format!("tcp://{first_host}:{}", farm.port))
+                quote(&farm.endpoint(&first_host))
             ));
             // buildctl has no login: it sends the registry credentials of ~/.docker/config.json.
             out.push_str("    - 'mkdir -p \"$HOME/.docker\"'\n");
@@ -56,15 +56,15 @@ pub fn gitlab(farm: &Farm, client: &str, tool: Tool) -> String {
             let login = r#"echo "$CI_REGISTRY_PASSWORD" | docker login --username "$CI_REGISTRY_USER" --password-stdin "$CI_REGISTRY""#;
             out.push_str(&format!("    - {}\n", quote(login)));
             for (i, pool) in farm.pools.iter().enumerate() {
-                let host = service_host(farm, pool);
+                let host = farm.service_host(pool);
                 let role = if i == 0 { "--use" } else { "--append" };
                 let command = format!(
                     "docker buildx create --name farm {role} --node {} --platform {} --driver remote \
                      --driver-opt \"cacert=$BUILDKIT_CA_CERT,cert=$BUILDKIT_CLIENT_CERT,key=$BUILDKIT_CLIENT_KEY,servername={host}\" \
-                     tcp://{host}:{}",
+                     {}",
                     pool.name,
                     platform(&pool.arch),
-                    farm.port
+                    farm.endpoint(&host)
                 );
                 out.push_str(&format!("    - {}\n", quote(&command)));
             }
@@ -91,24 +91,24 @@ pub fn github(farm: &Farm, client: &str) -> String {
          # farm's Services (a self-hosted runner in the same cluster).\n"
     );
     let first = &farm.pools[0];
-    let host = service_host(farm, first);
+    let host = farm.service_host(first);
     out.push_str(&format!(
         "- name: Use the BuildKit farm\n  uses: docker/setup-buildx-action@{SETUP_BUILDX_ACTION}\n  with:\n"
     ));
     out.push_str(&format!(
         "    driver: remote\n    endpoint: {}\n    platforms: {}\n    driver-opts: {}\n",
-        quote(&format!("tcp://{host}:{}", farm.port)),
+        quote(&farm.endpoint(&host)),
         quote(&platform(&first.arch)),
         quote(&format!("servername={host}"))
     ));
     if farm.pools.len() > 1 {
         out.push_str("    append: |\n");
         for pool in &farm.pools[1..] {
-            let host = service_host(farm, pool);
+            let host = farm.service_host(pool);
             out.push_str(&format!(
                 "      - name: {}\n        endpoint: {}\n        platforms: {}\n        driver-opts:\n          - {}\n",
                 quote(&pool.name),
-                quote(&format!("tcp://{host}:{}", farm.port)),
+                quote(&farm.endpoint(&host)),
                 quote(&platform(&pool.arch)),
                 quote(&format!("servername={host}"))
             ));

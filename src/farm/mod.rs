@@ -1,12 +1,13 @@
 //! The farm spec: `farm.toml` → `RawFarm` (raw.rs) → checks (validate.rs) → `Farm`.
 //! `Farm` is complete (defaults applied) and consistent; everything downstream trusts it.
-//! Object names are built here and nowhere else.
+//! Object, DNS and endpoint names are built in `names.rs` and nowhere else.
 
 pub mod defaults;
 pub mod names;
 pub mod raw;
 pub mod releases;
 pub mod size;
+pub mod syntax;
 mod validate;
 pub mod version;
 
@@ -251,39 +252,6 @@ impl Farm {
                 .severity(rule.severity()),
             None => self.finding(rule, fallback, message),
         }
-    }
-
-    /// StatefulSet, ClusterIP Service and PodDisruptionBudget of a pool.
-    pub fn pool_object(&self, pool: &Pool) -> String {
-        format!("{}-{}", self.name, pool.name)
-    }
-
-    /// The headless Service that gives each pod of a pool a DNS name.
-    pub fn headless_service(&self, pool: &Pool) -> String {
-        format!("{}-{}-headless", self.name, pool.name)
-    }
-
-    /// The farm's NetworkPolicy.
-    pub fn network_policy_name(&self) -> String {
-        self.name.clone()
-    }
-
-    /// The Service a ServiceMonitor scrapes, and the monitors' own name.
-    pub fn metrics_service(&self) -> String {
-        format!("{}-metrics", self.name)
-    }
-
-    pub fn config_map(&self) -> String {
-        format!("{}-config", self.name)
-    }
-
-    pub fn service_account(&self) -> String {
-        self.name.clone()
-    }
-
-    /// The Secret holding a client's certificate, in the client's namespace.
-    pub fn client_secret(&self, client: &str) -> String {
-        format!("{}-client-{client}", self.name)
     }
 }
 

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use super::defaults::CERTS_DIR;
 use super::raw::RawFarm;
 use super::version::{KubeVersion, Version, buildkit_version_of};
-use super::{Farm, Probes, Volume, defaults, names};
+use super::{Farm, Probes, Volume, defaults, names, syntax};
 use crate::diagnostic::{Diagnostic, Invalid, Source};
 use crate::profile::{Mode, Profile};
 use crate::rule::Rule;
@@ -135,7 +135,7 @@ impl Checker<'_> {
     ) -> u64 {
         match value {
             None => default,
-            Some(v) => names::duration_seconds(v.get_ref()).unwrap_or_else(|why| {
+            Some(v) => syntax::duration_seconds(v.get_ref()).unwrap_or_else(|why| {
                 self.error(
                     Rule::InvalidDuration,
                     v.span(),
@@ -168,7 +168,7 @@ pub fn check(
     let mode = Mode::parse(&mode).expect("choice() returns a known mode");
     let profile = Profile::load(mode);
     let image_span = raw.image.as_ref().map(Spanned::span);
-    let image = c.text(raw.image, "image", &profile.image, names::image_reference);
+    let image = c.text(raw.image, "image", &profile.image, syntax::image_reference);
     let buildkit = buildkit_version(&mut c, &image, image_span, raw.buildkit_version);
     let kubernetes = kubernetes_version(&mut c, raw.kubernetes, &profile, mode, mode_span);
 
@@ -184,7 +184,7 @@ pub fn check(
         raw.cluster_domain,
         "cluster_domain",
         defaults::CLUSTER_DOMAIN,
-        names::dns_subdomain,
+        syntax::dns_subdomain,
     );
     let extra_args = buildkitd::extra_args(&mut c, raw.extra_args);
     let drain_seconds = c.seconds(raw.drain_seconds, "drain_seconds", defaults::DRAIN_SECONDS);
@@ -274,7 +274,7 @@ fn identity(
     namespace: Option<Spanned<String>>,
 ) -> (String, String) {
     let name = c.text(name, "name", defaults::NAME, |s| {
-        names::dns_label(s)?;
+        syntax::dns_label(s)?;
         match s.starts_with(|ch: char| ch.is_ascii_lowercase()) {
             true => Ok(()),
             false => Err("it must start with a letter (Service names are DNS-1035 labels)".into()),
@@ -285,10 +285,10 @@ fn identity(
         namespace,
         "namespace",
         defaults::NAMESPACE,
-        names::dns_label,
+        syntax::dns_label,
     );
     if let Some(span) =
-        namespace_span.filter(|_| names::RESERVED_NAMESPACES.contains(&namespace.as_str()))
+        namespace_span.filter(|_| syntax::RESERVED_NAMESPACES.contains(&namespace.as_str()))
     {
         // Its Pod Security labels would have to admit privileged pods, for everything else in it.
         let message = format!(
@@ -372,14 +372,14 @@ fn unique_objects(
         objects.push((
             "Service",
             namespace,
-            format!("{name}-{}", pool.name),
+            names::pool_object(name, &pool.name),
             at.clone(),
             what.clone(),
         ));
         objects.push((
             "Service",
             namespace,
-            format!("{name}-{}-headless", pool.name),
+            names::headless_service(name, &pool.name),
             at,
             what,
         ));
@@ -388,7 +388,7 @@ fn unique_objects(
         objects.push((
             "Service",
             namespace,
-            format!("{name}-metrics"),
+            names::metrics_service(name),
             "metrics".into(),
             "`[metrics] service_monitor`".into(),
         ));
@@ -406,7 +406,7 @@ fn unique_objects(
             objects.push((
                 "Secret",
                 ns,
-                format!("{name}-client-{}", client.name),
+                names::client_secret(name, &client.name),
                 format!("tls.client.{i}"),
                 what,
             ));
@@ -558,7 +558,7 @@ fn volume(
         );
     }
     let name = c.text(v.name, "extra_volume.name", "", |s| {
-        names::dns_label(s)?;
+        syntax::dns_label(s)?;
         match BUILT_IN_VOLUMES.contains(&s) {
             true => Err(format!(
                 "{} are the daemon's own volumes",

@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 use super::Checker;
 use super::pool::string_map;
 use crate::farm::raw::{RawMetrics, RawNetwork, RawPeer, Spanned};
-use crate::farm::{Network, Peer, names};
+use crate::farm::{Network, Peer, syntax};
 use crate::rule::Rule;
 
 /// The namespace Prometheus runs in unless `[network] metrics_from` says otherwise.
@@ -166,7 +166,7 @@ fn pods_peer(
     }
     let namespace_labels = match namespace {
         Some(ns) => {
-            if let Err(why) = names::dns_label(ns.get_ref()) {
+            if let Err(why) = syntax::dns_label(ns.get_ref()) {
                 c.error(
                     Rule::InvalidName,
                     ns.span(),
@@ -184,7 +184,7 @@ fn pods_peer(
                 c,
                 Some(l),
                 &format!("{key}.namespace_labels"),
-                names::label_value,
+                syntax::label_value,
                 &[],
             )
         }),
@@ -194,7 +194,7 @@ fn pods_peer(
             c,
             Some(l),
             &format!("{key}.pod_labels"),
-            names::label_value,
+            syntax::label_value,
             &[],
         )
     });

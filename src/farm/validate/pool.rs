@@ -10,7 +10,7 @@ use super::Checker;
 use super::schema::{self, Seg};
 use crate::farm::raw::{RawPool, RawResources, RawToleration};
 use crate::farm::size::parse_quantity;
-use crate::farm::{ARCHES, Pool, Storage, Toleration, defaults, names};
+use crate::farm::{ARCHES, Pool, Storage, Toleration, defaults, syntax};
 use crate::rule::Rule;
 use crate::suggest::{did_you_mean, one_of};
 
@@ -87,12 +87,12 @@ fn pool(
     let storage = storage(c, p.storage);
     let storage_class = p
         .storage_class
-        .map(|s| c.text(Some(s), "pool.storage_class", "", names::dns_subdomain));
+        .map(|s| c.text(Some(s), "pool.storage_class", "", syntax::dns_subdomain));
     let node_selector = string_map(
         c,
         p.node_selector,
         "pool.node_selector",
-        names::label_value,
+        syntax::label_value,
         &["kubernetes.io/arch"],
     );
     let tolerations = p
@@ -123,7 +123,7 @@ fn pool(
             Some(s),
             "pool.priority_class_name",
             "",
-            names::dns_subdomain,
+            syntax::dns_subdomain,
         )
     });
     let pod_management_policy = c.choice(
@@ -189,7 +189,7 @@ fn pool_identity(
         );
     }
     let name_span = name.as_ref().map_or(arch_span, Spanned::span);
-    let name = c.text(name, "pool.name", &arch, names::dns_label);
+    let name = c.text(name, "pool.name", &arch, syntax::dns_label);
     if !names.insert(name.clone()) {
         let hint = "give each pool a distinct `name` (two pools of one arch need one)";
         c.error(
@@ -275,7 +275,7 @@ pub(super) fn string_map(
                 format!("`{key}` cannot set `{k}`: buildfarm sets it"),
                 None,
             );
-        } else if let Err(why) = names::qualified_name(&k) {
+        } else if let Err(why) = syntax::qualified_name(&k) {
             c.error(
                 Rule::InvalidName,
                 v.span(),
@@ -340,14 +340,14 @@ fn toleration(c: &mut Checker, raw: Spanned<RawToleration>) -> Option<Toleration
         );
     }
     // Kubernetes holds a toleration's key to a label key and its value to a label value.
-    if let Some(why) = key.as_deref().and_then(|k| names::qualified_name(k).err()) {
+    if let Some(why) = key.as_deref().and_then(|k| syntax::qualified_name(k).err()) {
         let message = format!(
             "toleration key `{}` is not a valid label key: {why}",
             key.as_deref().unwrap_or_default()
         );
         c.error(Rule::InvalidToleration, span.clone(), message, None);
     }
-    if let Some(why) = value.as_deref().and_then(|v| names::label_value(v).err()) {
+    if let Some(why) = value.as_deref().and_then(|v| syntax::label_value(v).err()) {
         let message = format!(
             "toleration value `{}` is not a valid label value: {why}",
             value.as_deref().unwrap_or_default()
@@ -412,14 +412,14 @@ fn resources(
                     format!("unknown resource `{k}`"),
                     Some(hint),
                 );
-            } else if let Err(why) = names::quantity(&text) {
+            } else if let Err(why) = syntax::quantity(&text) {
                 c.error(
                     Rule::InvalidQuantity,
                     v.span(),
                     format!("`resources.{which}.{k}` = `{text}` is not valid: {why}"),
                     None,
                 );
-            } else if k == "cpu" && names::quantity_value(&text) * 1000.0 > i64::MAX as f64 {
+            } else if k == "cpu" && syntax::quantity_value(&text) * 1000.0 > i64::MAX as f64 {
                 // CPU is kept in thousandths of a core.
                 let message = format!(
                     "`resources.{which}.cpu` = `{text}` is larger than Kubernetes can hold"

@@ -6,7 +6,7 @@ use crate::farm::raw::Spanned;
 
 use super::Checker;
 use crate::farm::raw::RawTls;
-use crate::farm::{Client, KeyAlgorithm, Tls, TlsMode, defaults, names};
+use crate::farm::{Client, KeyAlgorithm, Tls, TlsMode, defaults, names, syntax};
 use crate::rule::Rule;
 
 pub(super) fn tls(
@@ -49,8 +49,8 @@ pub(super) fn tls(
         (_, secret) => c.text(
             secret,
             "tls.secret",
-            &format!("{name}-daemon-tls"),
-            names::dns_subdomain,
+            &names::daemon_secret(name),
+            syntax::dns_subdomain,
         ),
     };
     let days = |c: &mut Checker, v, key, default: u32| {
@@ -67,7 +67,7 @@ pub(super) fn tls(
             c.text(Some(s), "tls.extra_sans", "", |s| {
                 match s.parse::<std::net::IpAddr>() {
                     Ok(_) => Ok(()),
-                    Err(_) => names::san_dns_name(s),
+                    Err(_) => syntax::san_dns_name(s),
                 }
             })
         })
@@ -104,10 +104,10 @@ fn clients(c: &mut Checker, raw: Option<Vec<Spanned<crate::farm::raw::RawClient>
         let name_span = client_name.span();
         c.spans
             .insert(format!("tls.client.{}", clients.len()), name_span.clone());
-        let client_name = c.text(Some(client_name), "tls.client.name", "", names::dns_label);
+        let client_name = c.text(Some(client_name), "tls.client.name", "", syntax::dns_label);
         let namespace = rc
             .namespace
-            .map(|n| c.text(Some(n), "tls.client.namespace", "", names::dns_label));
+            .map(|n| c.text(Some(n), "tls.client.namespace", "", syntax::dns_label));
         if clients.iter().any(|x| x.name == client_name) {
             c.error(
                 Rule::DuplicateClient,

@@ -7,14 +7,14 @@ use minijinja::value::Serde;
 use minijinja::{Value, context};
 
 use crate::certs::daemon_sans;
-use crate::farm::{Farm, KeyAlgorithm};
+use crate::farm::{Farm, KeyAlgorithm, names};
 use crate::render::Kind;
 use crate::render::meta::{ObjectSpec, labels};
 
 pub fn objects(farm: &Farm) -> Vec<ObjectSpec> {
     let ns = &farm.namespace;
-    let selfsigned = format!("{}-selfsigned", farm.name);
-    let ca = format!("{}-ca", farm.name);
+    let selfsigned = names::selfsigned_issuer(&farm.name);
+    let ca = names::ca_issuer(&farm.name);
     let spec =
         |kind, name: &str, context| ObjectSpec::new(kind, name.to_string(), Some(ns), context);
     let issuer = |name: &str, ca_secret: Option<&str>| {
