@@ -130,7 +130,7 @@ fn gc_size(
     let table = releases::buildkit();
     let v = v?;
     let parsed = match v.get_ref() {
-        toml::Value::Integer(n) if *n >= 0 => Ok(DiskSpace::Bytes(*n as u64)),
+        toml::Value::Integer(n) if *n >= 0 => Ok(DiskSpace::Bytes(n.unsigned_abs())),
         toml::Value::String(s) => parse_disk_space(s),
         other => Err(format!(
             "found {} {other}; write a size like \"50GB\", \"80%\" or a number of bytes",
@@ -212,8 +212,8 @@ pub(super) fn history(
             h.max_entries,
             "history.max_entries",
             0..=100_000,
-            i64::from(defaults::HISTORY_MAX_ENTRIES),
-        ) as u32,
+            defaults::HISTORY_MAX_ENTRIES,
+        ),
     })
 }
 

@@ -73,16 +73,22 @@ impl Checker<'_> {
         }
     }
 
-    pub(super) fn int(
+    /// An integer key in `range`, as the type the farm keeps it in (the range makes the
+    /// conversion exact).
+    pub(super) fn int<T>(
         &mut self,
         value: Option<Spanned<i64>>,
         key: &str,
-        range: RangeInclusive<i64>,
-        default: i64,
-    ) -> i64 {
+        range: RangeInclusive<T>,
+        default: T,
+    ) -> T
+    where
+        T: Copy + Into<i64> + TryFrom<i64> + std::fmt::Display,
+    {
+        let bounds = (*range.start()).into()..=(*range.end()).into();
         match value {
             None => default,
-            Some(v) if range.contains(v.get_ref()) => *v.get_ref(),
+            Some(v) if bounds.contains(v.get_ref()) => T::try_from(*v.get_ref()).unwrap_or(default),
             Some(v) => {
                 let message = format!(
                     "`{key}` must be from {} to {}, found {}",
@@ -124,7 +130,7 @@ impl Checker<'_> {
     }
 
     pub(super) fn seconds(&mut self, value: Option<Spanned<i64>>, key: &str, default: u32) -> u32 {
-        self.int(value, key, 1..=86_400 * 7, i64::from(default)) as u32
+        self.int(value, key, 1..=86_400 * 7, default)
     }
 
     pub(super) fn duration(
@@ -172,7 +178,7 @@ pub fn check(
     let buildkit = buildkit_version(&mut c, &image, image_span, raw.buildkit_version);
     let kubernetes = kubernetes_version(&mut c, raw.kubernetes, &profile, mode, mode_span);
 
-    let port = c.int(raw.port, "port", 1..=65_535, i64::from(defaults::PORT)) as u16;
+    let port = c.int(raw.port, "port", 1..=u16::MAX, defaults::PORT);
     c.at("metrics", &raw.metrics);
     c.at("network_policy", &raw.network_policy);
     c.at("network", &raw.network);
@@ -345,8 +351,8 @@ fn probes(c: &mut Checker, raw: Option<Spanned<super::raw::RawProbes>>) -> Probe
             p.liveness_failure_threshold,
             "probes.liveness_failure_threshold",
             1..=100,
-            i64::from(defaults::LIVENESS_FAILURE_THRESHOLD),
-        ) as u32,
+            defaults::LIVENESS_FAILURE_THRESHOLD,
+        ),
         startup_seconds: c.seconds(
             p.startup_seconds,
             "probes.startup_seconds",

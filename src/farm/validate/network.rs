@@ -41,7 +41,7 @@ pub(super) fn metrics(
     };
     let port = raw_port.map(|p| {
         let span = p.span();
-        let value = c.int(Some(p), key, 1..=65_535, 6060) as u16;
+        let value = c.int(Some(p), key, 1..=u16::MAX, 6060);
         if value == build_port {
             c.error(
                 Rule::PortConflict,
@@ -225,7 +225,7 @@ fn ports(
         return Vec::new();
     }
     list.into_iter()
-        .map(|p| c.int(Some(p), &format!("{key}.ports"), 1..=65_535, 0) as u16)
+        .map(|p| c.int(Some(p), &format!("{key}.ports"), 1..=u16::MAX, 1))
         .collect()
 }
 

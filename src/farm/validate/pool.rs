@@ -78,12 +78,7 @@ fn pool(
     index: usize,
 ) -> Option<Pool> {
     let (arch, name) = pool_identity(c, p.arch, p.name, span, farm_name, names)?;
-    let replicas = c.int(
-        p.replicas,
-        "pool.replicas",
-        0..=1000,
-        i64::from(defaults::REPLICAS),
-    ) as u32;
+    let replicas = c.int(p.replicas, "pool.replicas", 0..=1000, defaults::REPLICAS);
     let storage = storage(c, p.storage);
     let storage_class = p
         .storage_class

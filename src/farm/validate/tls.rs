@@ -53,9 +53,7 @@ pub(super) fn tls(
             syntax::dns_subdomain,
         ),
     };
-    let days = |c: &mut Checker, v, key, default: u32| {
-        c.int(v, key, 1..=36_500, i64::from(default)) as u32
-    };
+    let days = |c: &mut Checker, v, key, default: u32| c.int(v, key, 1..=36_500, default);
     let server_days = days(c, t.server_days, "tls.server_days", defaults::SERVER_DAYS);
     let client_days = days(c, t.client_days, "tls.client_days", defaults::CLIENT_DAYS);
     let ca_days = days(c, t.ca_days, "tls.ca_days", defaults::CA_DAYS);
