@@ -262,11 +262,11 @@ pub struct SidecarArgs {
 #[derive(Debug, clap::Args)]
 pub struct InitArgs {
     /// How the daemons run.
-    #[arg(long, value_parser = ["rootless", "privileged", "userns"], default_value = "rootless")]
-    pub mode: String,
+    #[arg(long, value_enum, default_value_t = crate::profile::Mode::Rootless)]
+    pub mode: crate::profile::Mode,
     /// CPU architectures, one pool each.
-    #[arg(long, value_delimiter = ',', default_value = "amd64,arm64")]
-    pub arch: Vec<String>,
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "amd64,arm64")]
+    pub arch: Vec<crate::farm::Arch>,
     /// Replace an existing file.
     #[arg(long)]
     pub force: bool,

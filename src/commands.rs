@@ -12,7 +12,6 @@ use crate::cli::{
 };
 use crate::diagnostic::{Diagnostic, Severity, Source};
 use crate::farm::{self, Farm, Origin};
-use crate::profile::Mode;
 use crate::{certs, client, lint, render, report};
 
 /// The product goes to stdout, whole, or the command fails (a closed pipe is an I/O error).
@@ -32,8 +31,7 @@ fn print_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> anyhow::Result<
 
 pub fn init(spec_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<ExitCode> {
     let path = spec_path.unwrap_or(Path::new("farm.toml"));
-    let mode = Mode::parse(&args.mode).expect("clap only accepts known modes");
-    crate::init::write(path, mode, &args.arch, args.force)?;
+    crate::init::write(path, args.mode, &args.arch, args.force)?;
     report::note(format!(
         "wrote `{}`; next: buildfarm lint && buildfarm render",
         path.display()

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::bail;
 
 use crate::diagnostic::Source;
+use crate::farm::Arch;
 use crate::files;
 use crate::profile::Mode;
 
@@ -112,7 +113,7 @@ resources = { requests = { cpu = "1", memory = "2Gi" }, limits = { memory = "8Gi
 "#;
 
 /// The text of a new farm.toml.
-pub fn farm_toml(mode: Mode, arches: &[String]) -> String {
+pub fn farm_toml(mode: Mode, arches: &[Arch]) -> String {
     let image = crate::profile::Profile::load(mode).image;
     let bare = crate::farm::releases::buildkit()
         .newest()
@@ -130,23 +131,14 @@ pub fn farm_toml(mode: Mode, arches: &[String]) -> String {
         .replace("{kubernetes}", &kubernetes)
         .replace("{name}", crate::farm::defaults::NAME);
     for arch in arches {
-        out.push_str(&POOL.replace("{arch}", arch));
+        out.push_str(&POOL.replace("{arch}", arch.as_str()));
     }
     out
 }
 
 /// Writes a new farm.toml to `path`, checked first (an invalid one is never written), and
 /// `farm.schema.json` beside it, which the `#:schema` line points editors to.
-pub fn write(path: &Path, mode: Mode, arches: &[String], force: bool) -> anyhow::Result<()> {
-    if let Some(bad) = arches
-        .iter()
-        .find(|a| !crate::farm::ARCHES.contains(&a.as_str()))
-    {
-        bail!(
-            "unknown arch `{bad}` in --arch (known: {})",
-            crate::farm::ARCHES.join(", ")
-        );
-    }
+pub fn write(path: &Path, mode: Mode, arches: &[Arch], force: bool) -> anyhow::Result<()> {
     if path.exists() && !force {
         bail!("`{}` exists; pass --force to replace it", path.display());
     }

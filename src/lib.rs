@@ -6,6 +6,7 @@
 pub mod certs;
 pub mod cli;
 pub mod client;
+pub mod closed;
 pub mod commands;
 pub mod diagnostic;
 pub mod farm;

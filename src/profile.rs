@@ -3,34 +3,18 @@
 
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Rootless,
-    Privileged,
-    Userns,
+use crate::closed::closed_set;
+
+closed_set! {
+    /// How buildkitd runs (farm.toml `mode`, `init --mode`).
+    pub enum Mode {
+        Rootless = "rootless",
+        Privileged = "privileged",
+        Userns = "userns",
+    }
 }
 
 impl Mode {
-    pub const NAMES: [&'static str; 3] = ["rootless", "privileged", "userns"];
-    pub const ALL: [Mode; 3] = [Mode::Rootless, Mode::Privileged, Mode::Userns];
-
-    pub fn parse(s: &str) -> Option<Mode> {
-        match s {
-            "rootless" => Some(Mode::Rootless),
-            "privileged" => Some(Mode::Privileged),
-            "userns" => Some(Mode::Userns),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Rootless => "rootless",
-            Mode::Privileged => "privileged",
-            Mode::Userns => "userns",
-        }
-    }
-
     fn source(self) -> &'static str {
         match self {
             Mode::Rootless => include_str!("../profiles/rootless.toml"),
@@ -101,8 +85,9 @@ mod tests {
 
     #[test]
     fn every_profile_parses_and_pins_a_release() {
-        for name in Mode::NAMES {
-            let p = Profile::load(Mode::parse(name).unwrap());
+        for &mode in Mode::ALL {
+            let name = mode.as_str();
+            let p = Profile::load(mode);
             assert!(
                 buildkit_version_of(&p.image).is_some(),
                 "{name}: {}",

@@ -584,7 +584,12 @@ fn init_takes_mode_and_arches_and_never_overwrites_unasked() {
 
     let bad = buildfarm(dir.path(), &["init", "--arch", "mips", "--force"]);
     assert_eq!(bad.status.code(), Some(2));
-    assert!(stderr(&bad).starts_with("error: unknown arch `mips` in --arch"));
+    let err = stderr(&bad);
+    assert!(
+        err.starts_with("error: invalid value 'mips' for '--arch <ARCH>'")
+            && err.contains("possible values: amd64, arm64, arm, ppc64le, s390x, riscv64, 386"),
+        "{err}"
+    );
     assert_eq!(
         fs::read_to_string(dir.path().join("farm.toml")).unwrap(),
         text,

@@ -27,7 +27,7 @@ fn every_example_validates() {
     assert!(checked >= 5);
     let init = buildfarm::init::farm_toml(
         buildfarm::profile::Mode::Privileged,
-        &["amd64".into(), "s390x".into()],
+        &[buildfarm::farm::Arch::Amd64, buildfarm::farm::Arch::S390x],
     );
     assert!(v.is_valid(&json(&init)), "init's farm.toml validates");
     assert!(init.starts_with("#:schema ./farm.schema.json\n"));

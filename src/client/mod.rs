@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::diagnostic::{Diagnostic, Invalid};
-use crate::farm::{Farm, Pool, names};
+use crate::farm::{Arch, Farm, Pool, names};
 use crate::rule::Rule;
 use crate::suggest::{did_you_mean, one_of};
 pub use snippets::{SidecarFormat, Tool, github, gitlab, sidecar};
@@ -65,9 +65,9 @@ impl Identity {
 }
 
 /// `linux/<arch>` as buildx and BuildKit name platforms.
-pub fn platform(arch: &str) -> String {
+pub fn platform(arch: Arch) -> String {
     match arch {
-        "arm" => "linux/arm/v7".into(),
+        Arch::Arm => "linux/arm/v7".into(),
         other => format!("linux/{other}"),
     }
 }
@@ -189,12 +189,12 @@ pub fn buildx(farm: &Farm, name: &str, id: &Identity, via: Via) -> String {
             "docker buildx create --name {} {role} --node {} --platform {} --driver remote --driver-opt {} {}\n",
             sh(name),
             sh(&pool.name),
-            sh(&platform(&pool.arch)),
+            sh(&platform(pool.arch)),
             sh(&opts),
             sh(&endpoint)
         ));
     }
-    let platforms: Vec<String> = farm.pools.iter().map(|p| platform(&p.arch)).collect();
+    let platforms: Vec<String> = farm.pools.iter().map(|p| platform(p.arch)).collect();
     out.push_str(&format!(
         "# then: docker buildx build --platform {} .\n",
         platforms.join(",")

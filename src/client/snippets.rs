@@ -63,12 +63,12 @@ pub fn gitlab(farm: &Farm, client: &str, tool: Tool) -> String {
                      --driver-opt \"cacert=$BUILDKIT_CA_CERT,cert=$BUILDKIT_CLIENT_CERT,key=$BUILDKIT_CLIENT_KEY,servername={host}\" \
                      {}",
                     pool.name,
-                    platform(&pool.arch),
+                    platform(pool.arch),
                     farm.endpoint(&host)
                 );
                 out.push_str(&format!("    - {}\n", quote(&command)));
             }
-            let platforms: Vec<String> = farm.pools.iter().map(|p| platform(&p.arch)).collect();
+            let platforms: Vec<String> = farm.pools.iter().map(|p| platform(p.arch)).collect();
             let build = format!(
                 "docker buildx build --platform {} --push -t \"$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA\" .",
                 platforms.join(",")
@@ -98,7 +98,7 @@ pub fn github(farm: &Farm, client: &str) -> String {
     out.push_str(&format!(
         "    driver: remote\n    endpoint: {}\n    platforms: {}\n    driver-opts: {}\n",
         quote(&farm.endpoint(&host)),
-        quote(&platform(&first.arch)),
+        quote(&platform(first.arch)),
         quote(&format!("servername={host}"))
     ));
     if farm.pools.len() > 1 {
@@ -109,7 +109,7 @@ pub fn github(farm: &Farm, client: &str) -> String {
                 "      - name: {}\n        endpoint: {}\n        platforms: {}\n        driver-opts:\n          - {}\n",
                 quote(&pool.name),
                 quote(&farm.endpoint(&host)),
-                quote(&platform(&pool.arch)),
+                quote(&platform(pool.arch)),
                 quote(&format!("servername={host}"))
             ));
         }

@@ -3,11 +3,14 @@
 
 /// The farm used when there is no farm.toml: rootless, amd64 + arm64, 2 replicas each,
 /// a persistent cache. It is also `examples/default.toml`, rendered and checked by the tests.
+use super::PodManagementPolicy;
+use crate::profile::Mode;
+
 pub const BUILT_IN_FARM: &str = include_str!("../../examples/default.toml");
 
 pub const NAME: &str = "buildkitd";
 pub const NAMESPACE: &str = "buildkit";
-pub const MODE: &str = "rootless";
+pub const MODE: Mode = Mode::Rootless;
 // The default `kubernetes` target is not here: it is the oldest minor still supported upstream
 // on the Kubernetes table's date (`releases::kubernetes().default_target()`).
 pub const PORT: u16 = 1234;
@@ -17,7 +20,7 @@ pub const DRAIN_SECONDS: u32 = 1800;
 pub const REPLICAS: u32 = 2;
 /// Requests of a daemon whose pool sets neither request nor limit for them.
 pub const REQUESTS: [(&str, &str); 2] = [("cpu", "1"), ("memory", "2Gi")];
-pub const POD_MANAGEMENT_POLICY: &str = "Parallel";
+pub const POD_MANAGEMENT_POLICY: PodManagementPolicy = PodManagementPolicy::Parallel;
 
 pub const PROBE_TIMEOUT_SECONDS: u32 = 10;
 pub const READINESS_PERIOD_SECONDS: u32 = 10;

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use indexmap::IndexMap;
 
+use crate::closed::closed_set;
 use crate::diagnostic::{Diagnostic, Invalid, Source};
 use crate::profile::{Mode, Profile};
 use crate::rule::Rule;
@@ -24,11 +25,6 @@ use version::{KubeVersion, Version};
 
 /// The label every namespace carries with its own name (set by Kubernetes since 1.21).
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
-
-/// CPU architectures a pool can have, as Kubernetes names them (`kubernetes.io/arch`).
-pub const ARCHES: [&str; 7] = [
-    "amd64", "arm64", "arm", "ppc64le", "s390x", "riscv64", "386",
-];
 
 #[derive(Debug, Clone)]
 pub struct Farm {
@@ -103,34 +99,61 @@ pub struct Probes {
     pub startup_seconds: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsMode {
-    /// buildfarm issues the certificates into `tls.dir` and renders the Secrets.
-    Generated,
-    /// cert-manager issues them from rendered Issuers and Certificates.
-    CertManager,
-    /// An existing Secret, named by `tls.secret`.
-    External,
+closed_set! {
+    /// Who issues the certificates (`tls.mode`).
+    pub enum TlsMode {
+        /// buildfarm issues the certificates into `tls.dir` and renders the Secrets.
+        Generated = "generated",
+        /// cert-manager issues them from rendered Issuers and Certificates.
+        CertManager = "cert-manager",
+        /// An existing Secret, named by `tls.secret`.
+        External = "external",
+    }
 }
 
-/// Key algorithm of every issued certificate; Go's crypto/tls (buildkitd) accepts all three.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyAlgorithm {
-    EcdsaP256,
-    EcdsaP384,
-    Ed25519,
+closed_set! {
+    /// Key algorithm of every issued certificate (`tls.key`); Go's crypto/tls (buildkitd)
+    /// accepts all three.
+    pub enum KeyAlgorithm {
+        EcdsaP256 = "ecdsa-p256",
+        EcdsaP384 = "ecdsa-p384",
+        Ed25519 = "ed25519",
+    }
 }
 
-impl KeyAlgorithm {
-    pub const NAMES: [&'static str; 3] = ["ecdsa-p256", "ecdsa-p384", "ed25519"];
+closed_set! {
+    /// CPU architectures a pool can have, as Kubernetes names them (`kubernetes.io/arch`).
+    pub enum Arch {
+        Amd64 = "amd64",
+        Arm64 = "arm64",
+        Arm = "arm",
+        Ppc64le = "ppc64le",
+        S390x = "s390x",
+        Riscv64 = "riscv64",
+        I386 = "386",
+    }
+}
 
-    pub fn parse(s: &str) -> Option<KeyAlgorithm> {
-        match s {
-            "ecdsa-p256" => Some(KeyAlgorithm::EcdsaP256),
-            "ecdsa-p384" => Some(KeyAlgorithm::EcdsaP384),
-            "ed25519" => Some(KeyAlgorithm::Ed25519),
-            _ => None,
-        }
+closed_set! {
+    /// How a pool's StatefulSet starts its pods (`pod_management_policy`).
+    pub enum PodManagementPolicy {
+        Parallel = "Parallel",
+        OrderedReady = "OrderedReady",
+    }
+}
+
+closed_set! {
+    pub enum TolerationOperator {
+        Equal = "Equal",
+        Exists = "Exists",
+    }
+}
+
+closed_set! {
+    pub enum TolerationEffect {
+        NoSchedule = "NoSchedule",
+        PreferNoSchedule = "PreferNoSchedule",
+        NoExecute = "NoExecute",
     }
 }
 
@@ -180,7 +203,7 @@ pub struct Volume {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pool {
     pub name: String,
-    pub arch: String,
+    pub arch: Arch,
     pub replicas: u32,
     pub storage: Option<Storage>,
     pub storage_class: Option<String>,
@@ -191,7 +214,7 @@ pub struct Pool {
     pub pod_annotations: IndexMap<String, String>,
     pub affinity: Option<toml::Table>,
     pub priority_class_name: Option<String>,
-    pub pod_management_policy: String,
+    pub pod_management_policy: PodManagementPolicy,
 }
 
 /// A cache volume: the quantity as written (it goes into the PVC) and its size in bytes.
@@ -205,11 +228,11 @@ pub struct Storage {
 pub struct Toleration {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    pub operator: String,
+    pub operator: TolerationOperator,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub effect: Option<String>,
+    pub effect: Option<TolerationEffect>,
     #[serde(rename = "tolerationSeconds", skip_serializing_if = "Option::is_none")]
     pub toleration_seconds: Option<i64>,
 }

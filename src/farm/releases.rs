@@ -307,7 +307,7 @@ mod tests {
     #[test]
     fn the_pinned_release_is_the_newest_in_the_table() {
         let newest = buildkit().newest().latest;
-        for mode in crate::profile::Mode::ALL {
+        for &mode in crate::profile::Mode::ALL {
             let image = crate::profile::Profile::load(mode).image;
             assert_eq!(
                 crate::farm::version::buildkit_version_of(&image),

@@ -11,6 +11,7 @@ use super::defaults::CERTS_DIR;
 use super::raw::RawFarm;
 use super::version::{KubeVersion, Version, buildkit_version_of};
 use super::{Farm, Probes, Volume, defaults, names, syntax};
+use crate::closed::ClosedSet;
 use crate::diagnostic::{Diagnostic, Invalid, Source};
 use crate::profile::{Mode, Profile};
 use crate::rule::Rule;
@@ -103,21 +104,20 @@ impl Checker<'_> {
     }
 
     /// One of a closed set of values, with a did-you-mean for a near miss.
-    pub(super) fn choice(
+    pub(super) fn choice<T: ClosedSet>(
         &mut self,
         value: Option<Spanned<String>>,
         what: &str,
-        known: &[&str],
-        default: &str,
-    ) -> String {
+        default: T,
+    ) -> T {
         let Some(v) = value else {
-            return default.to_string();
+            return default;
         };
-        if known.contains(&v.get_ref().as_str()) {
-            return v.into_inner();
+        if let Some(known) = T::parse(v.get_ref()) {
+            return known;
         }
-        let mut hint = format!("expected {}", one_of(known));
-        if let Some(best) = did_you_mean(v.get_ref(), known.iter().copied()) {
+        let mut hint = format!("expected {}", one_of(T::NAMES));
+        if let Some(best) = did_you_mean(v.get_ref(), T::NAMES.iter().copied()) {
             hint.push_str(&format!("; did you mean `{best}`?"));
         }
         self.error(
@@ -126,7 +126,7 @@ impl Checker<'_> {
             format!("unknown {what} `{}`", v.get_ref()),
             Some(hint),
         );
-        default.to_string()
+        default
     }
 
     pub(super) fn seconds(&mut self, value: Option<Spanned<i64>>, key: &str, default: u32) -> u32 {
@@ -170,8 +170,7 @@ pub fn check(
     record_spans(&mut c, &raw);
     let (name, namespace) = identity(&mut c, raw.name, raw.namespace);
     let mode_span = raw.mode.as_ref().map_or(0..0, Spanned::span);
-    let mode = c.choice(raw.mode, "mode", &Mode::NAMES, defaults::MODE);
-    let mode = Mode::parse(&mode).expect("choice() returns a known mode");
+    let mode = c.choice(raw.mode, "mode", defaults::MODE);
     let profile = Profile::load(mode);
     let image_span = raw.image.as_ref().map(Spanned::span);
     let image = c.text(raw.image, "image", &profile.image, syntax::image_reference);

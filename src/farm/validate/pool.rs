@@ -8,9 +8,12 @@ use indexmap::IndexMap;
 
 use super::Checker;
 use super::schema::{self, Seg};
+use crate::closed::ClosedSet;
 use crate::farm::raw::{RawPool, RawResources, RawToleration};
 use crate::farm::size::parse_quantity;
-use crate::farm::{ARCHES, Pool, Storage, Toleration, defaults, syntax};
+use crate::farm::{
+    Arch, Pool, Storage, Toleration, TolerationEffect, TolerationOperator, defaults, syntax,
+};
 use crate::rule::Rule;
 use crate::suggest::{did_you_mean, one_of};
 
@@ -124,7 +127,6 @@ fn pool(
     let pod_management_policy = c.choice(
         p.pod_management_policy,
         "pod_management_policy",
-        &["Parallel", "OrderedReady"],
         defaults::POD_MANAGEMENT_POLICY,
     );
     Some(Pool {
@@ -152,7 +154,7 @@ fn pool_identity(
     span: Range<usize>,
     farm_name: &str,
     names: &mut HashSet<String>,
-) -> Option<(String, String)> {
+) -> Option<(Arch, String)> {
     let Some(arch) = arch else {
         c.error(
             Rule::MissingKey,
@@ -160,31 +162,32 @@ fn pool_identity(
             "a `[[pool]]` has no `arch`",
             Some(format!(
                 "add `arch = \"amd64\"`; known: {}",
-                one_of(&ARCHES)
+                one_of(Arch::NAMES)
             )),
         );
         return None;
     };
     let arch_span = arch.span();
-    let arch = arch.into_inner();
-    if !ARCHES.contains(&arch.as_str()) {
-        let hint = match arch.as_str() {
+    let text = arch.into_inner();
+    let arch = Arch::parse(&text);
+    if arch.is_none() {
+        let hint = match text.as_str() {
             "x86_64" | "x86-64" | "x64" => "Kubernetes calls x86_64 `amd64`".to_string(),
             "aarch64" | "arm64v8" => "Kubernetes calls aarch64 `arm64`".to_string(),
-            other => match did_you_mean(other, ARCHES) {
+            other => match did_you_mean(other, Arch::NAMES.iter().copied()) {
                 Some(best) => format!("did you mean `{best}`?"),
-                None => format!("known: {}", one_of(&ARCHES)),
+                None => format!("known: {}", one_of(Arch::NAMES)),
             },
         };
         c.error(
             Rule::UnknownValue,
             arch_span.clone(),
-            format!("unknown arch `{arch}`"),
+            format!("unknown arch `{text}`"),
             Some(hint),
         );
     }
     let name_span = name.as_ref().map_or(arch_span, Spanned::span);
-    let name = c.text(name, "pool.name", &arch, syntax::dns_label);
+    let name = c.text(name, "pool.name", &text, syntax::dns_label);
     if !names.insert(name.clone()) {
         let hint = "give each pool a distinct `name` (two pools of one arch need one)";
         c.error(
@@ -203,7 +206,8 @@ fn pool_identity(
         let hint = "its pods' controller-revision-hash label must fit in 63 characters: shorten `name` or the pool name";
         c.error(Rule::NameTooLong, name_span, message, Some(hint.into()));
     }
-    Some((arch, name))
+    // An unknown arch is already an error; the farm is never rendered.
+    Some((arch.unwrap_or(Arch::Amd64), name))
 }
 
 /// The cache volume: a Kubernetes quantity larger than 0, or none (an emptyDir).
@@ -294,31 +298,22 @@ fn toleration(c: &mut Checker, raw: Spanned<RawToleration>) -> Option<Toleration
     let span = raw.span();
     let t = raw.into_inner();
     let before = c.errors.len();
-    let operator = t.operator.map_or("Equal".to_string(), Spanned::into_inner);
-    if operator != "Exists" && operator != "Equal" {
+    let operator_text = t.operator.map_or("Equal".to_string(), Spanned::into_inner);
+    let operator = TolerationOperator::parse(&operator_text).unwrap_or_else(|| {
         c.error(
             Rule::InvalidToleration,
             span.clone(),
-            format!("toleration operator `{operator}` is not valid"),
-            Some("expected `Exists` or `Equal`".into()),
+            format!("toleration operator `{operator_text}` is not valid"),
+            Some(format!("expected {}", one_of(TolerationOperator::NAMES))),
         );
-    }
-    let effect = t.effect.map(Spanned::into_inner);
-    let effects = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
-    if let Some(e) = effect.as_deref().filter(|e| !effects.contains(e)) {
-        let hint = did_you_mean(e, effects).map_or(format!("expected {}", one_of(&effects)), |b| {
-            format!("did you mean `{b}`?")
-        });
-        c.error(
-            Rule::InvalidToleration,
-            span.clone(),
-            format!("toleration effect `{e}` is not valid"),
-            Some(hint),
-        );
-    }
+        TolerationOperator::Equal
+    });
+    let effect = t
+        .effect
+        .and_then(|e| toleration_effect(c, e.into_inner(), &span));
     let key = t.key.map(Spanned::into_inner);
     let value = t.value.map(Spanned::into_inner);
-    if key.is_none() && operator != "Exists" {
+    if key.is_none() && operator != TolerationOperator::Exists {
         c.error(
             Rule::InvalidToleration,
             span.clone(),
@@ -326,7 +321,7 @@ fn toleration(c: &mut Checker, raw: Spanned<RawToleration>) -> Option<Toleration
             None,
         );
     }
-    if value.is_some() && operator == "Exists" {
+    if value.is_some() && operator == TolerationOperator::Exists {
         c.error(
             Rule::InvalidToleration,
             span.clone(),
@@ -350,7 +345,7 @@ fn toleration(c: &mut Checker, raw: Spanned<RawToleration>) -> Option<Toleration
         c.error(Rule::InvalidToleration, span.clone(), message, None);
     }
     let toleration_seconds = t.toleration_seconds.map(|s| *s.get_ref());
-    if toleration_seconds.is_some() && effect.as_deref() != Some("NoExecute") {
+    if toleration_seconds.is_some() && effect != Some(TolerationEffect::NoExecute) {
         c.error(
             Rule::InvalidToleration,
             span,
@@ -365,6 +360,25 @@ fn toleration(c: &mut Checker, raw: Spanned<RawToleration>) -> Option<Toleration
         effect,
         toleration_seconds,
     })
+}
+
+/// A toleration's `effect`, with a did-you-mean for a near miss.
+fn toleration_effect(c: &mut Checker, e: String, span: &Range<usize>) -> Option<TolerationEffect> {
+    let parsed = TolerationEffect::parse(&e);
+    if parsed.is_none() {
+        let names = TolerationEffect::NAMES;
+        let hint = did_you_mean(&e, names.iter().copied())
+            .map_or(format!("expected {}", one_of(names)), |b| {
+                format!("did you mean `{b}`?")
+            });
+        c.error(
+            Rule::InvalidToleration,
+            span.clone(),
+            format!("toleration effect `{e}` is not valid"),
+            Some(hint),
+        );
+    }
+    parsed
 }
 
 fn resources(

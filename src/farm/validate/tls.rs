@@ -17,19 +17,8 @@ pub(super) fn tls(
     certs_dir: Option<&Path>,
 ) -> Tls {
     let t = raw.map(Spanned::into_inner).unwrap_or_default();
-    let known = ["generated", "cert-manager", "external"];
-    let mode = match c.choice(t.mode, "TLS mode", &known, "generated").as_str() {
-        "cert-manager" => TlsMode::CertManager,
-        "external" => TlsMode::External,
-        _ => TlsMode::Generated,
-    };
-    let key = c.choice(
-        t.key,
-        "key algorithm",
-        &KeyAlgorithm::NAMES,
-        KeyAlgorithm::NAMES[0],
-    );
-    let key = KeyAlgorithm::parse(&key).expect("choice() returns a known algorithm");
+    let mode = c.choice(t.mode, "TLS mode", TlsMode::Generated);
+    let key = c.choice(t.key, "key algorithm", KeyAlgorithm::EcdsaP256);
     let dir = t
         .dir
         .map_or(defaults::TLS_DIR.to_string(), Spanned::into_inner);

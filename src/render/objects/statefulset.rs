@@ -37,7 +37,7 @@ pub fn context(farm: &Farm, pool: &Pool, config_key: &str, checksum: &str) -> Va
     let (pod_security, container_security) = security_contexts(farm, apparmor_field);
 
     let mut node_selector = IndexMap::new();
-    node_selector.insert("kubernetes.io/arch".to_string(), pool.arch.clone());
+    node_selector.insert("kubernetes.io/arch".to_string(), pool.arch.to_string());
     node_selector.extend(pool.node_selector.clone());
 
     let mut args = vec!["--config".to_string(), profile.config_path()];
@@ -66,7 +66,7 @@ pub fn context(farm: &Farm, pool: &Pool, config_key: &str, checksum: &str) -> Va
         selector => Serde(selector(farm, pool)),
         service_name => farm.headless_service(pool),
         replicas => pool.replicas,
-        pod_management_policy => &pool.pod_management_policy,
+        pod_management_policy => pool.pod_management_policy.as_str(),
         pod_annotations => Serde(annotations),
         service_account => farm.service_account(),
         host_users => profile.host_users,
