@@ -61,7 +61,7 @@ pub struct Profile {
 }
 
 /// A folder the daemon writes, mounted as an emptyDir over a read-only root filesystem.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Writable {
     pub name: String,

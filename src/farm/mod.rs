@@ -192,7 +192,7 @@ pub struct History {
     pub max_entries: u32,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Volume {
     pub name: String,
     pub mount_path: String,

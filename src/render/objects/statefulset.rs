@@ -1,209 +1,208 @@
-//! The StatefulSet of a pool: pod template, probes, drain hook, volumes and security context,
-//! chosen from the farm, its profile and the target Kubernetes version.
+//! The StatefulSet of a pool: every value its template lays out (pod template, probes, drain
+//! hook, volumes, security context), chosen from the farm, its profile and the target
+//! Kubernetes version. The template owns the YAML shape; this owns the choices.
 
 use indexmap::IndexMap;
+use minijinja::Value;
 use minijinja::value::Serde;
-use minijinja::{Value, context};
-use toml::Value as T;
+use serde::Serialize;
 
 use crate::farm::defaults::CERTS_DIR;
 use crate::farm::releases;
 use crate::farm::version::image_ref;
-use crate::farm::{Farm, Pool};
+use crate::farm::{Farm, Pool, Toleration, Volume};
+use crate::profile::{Profile, Writable};
 use crate::render::meta::{labels, selector};
 
-fn table<const N: usize>(pairs: [(&str, T); N]) -> T {
-    T::Table(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+/// Mode of the mounted certificate files: 0440, readable by the daemon's group (fsGroup)
+/// without being world-readable.
+const CERT_FILE_MODE: u32 = 0o440;
+
+/// `templates/statefulset.yaml.j2`'s context: a misspelled field is a compile error here and an
+/// undefined variable (a render error, caught by the tests) in the template.
+#[derive(Serialize)]
+struct StatefulSet<'a> {
+    name: String,
+    namespace: &'a str,
+    labels: IndexMap<&'static str, String>,
+    selector: IndexMap<&'static str, String>,
+    service_name: String,
+    replicas: u32,
+    pod_management_policy: &'static str,
+    pod_annotations: IndexMap<String, String>,
+    service_account: String,
+    host_users: bool,
+    priority_class_name: Option<&'a str>,
+    drain_seconds: u32,
+    node_selector: IndexMap<String, String>,
+    tolerations: &'a [Toleration],
+    affinity: Option<&'a toml::Table>,
+    image: &'a str,
+    /// `IfNotPresent` for a digest (it names one image already); `Always` for a tag, so a
+    /// moving or re-pushed tag resolves to one image on every node and every pull checks the
+    /// registry's credentials.
+    pull_policy: &'static str,
+    args: Vec<&'a str>,
+    port: u16,
+    metrics_port: Option<u16>,
+    security: Security<'a>,
+    probe_command: [&'a str; 5],
+    probes: Probes,
+    prestop_command: [String; 3],
+    requests: &'a IndexMap<String, String>,
+    limits: &'a IndexMap<String, String>,
+    mounts: Mounts<'a>,
+    storage: Option<Storage<'a>>,
 }
 
-fn s(text: impl Into<String>) -> T {
-    T::String(text.into())
+/// The pod's and the container's securityContext, from the profile.
+#[derive(Serialize)]
+struct Security<'a> {
+    fs_group: Option<u32>,
+    privileged: bool,
+    run_as_user: Option<u32>,
+    run_as_group: Option<u32>,
+    capabilities: Option<&'a [String]>,
+    read_only_root: bool,
+    unconfined: bool,
+    /// Kubernetes has the `appArmorProfile` field (else the annotation says it).
+    apparmor_field: bool,
+}
+
+/// The container's mounts and the pod's volumes: state, config, certificates, the writable
+/// folders over a read-only root, and the spec's extra volumes.
+#[derive(Serialize)]
+struct Mounts<'a> {
+    state_dir: &'a str,
+    /// No cache volume: the state is an emptyDir.
+    ephemeral_state: bool,
+    config_dir: &'a str,
+    config_map: String,
+    config_key: &'a str,
+    certs_dir: &'static str,
+    secret: &'a str,
+    cert_file_mode: u32,
+    /// Over a read-only root filesystem, the folders the daemon writes.
+    writable: &'a [Writable],
+    extra: &'a [Volume],
+}
+
+#[derive(Serialize)]
+struct Probes {
+    timeout_seconds: u32,
+    readiness_period_seconds: u32,
+    liveness_period_seconds: u32,
+    liveness_failure_threshold: u32,
+    startup_failure_threshold: u32,
+}
+
+#[derive(Serialize)]
+struct Storage<'a> {
+    quantity: &'a str,
+    class: Option<&'a str>,
 }
 
 pub fn context(farm: &Farm, pool: &Pool, config_key: &str, checksum: &str) -> Value {
     let profile = &farm.profile;
     let apparmor_field = farm.kubernetes >= releases::kubernetes().since("apparmor-field");
+    let mut node_selector = IndexMap::new();
+    node_selector.insert("kubernetes.io/arch".to_string(), pool.arch.to_string());
+    node_selector.extend(pool.node_selector.clone());
 
+    let config_path = profile.config_path();
+    let mut args = vec!["--config", config_path.as_str()];
+    args.extend(profile.args.iter().map(String::as_str));
+    args.extend(farm.extra_args.iter().map(String::as_str));
+
+    let p = &farm.probes;
+    Value::from(Serde(StatefulSet {
+        name: farm.pool_object(pool),
+        namespace: &farm.namespace,
+        labels: labels(farm, "daemon", Some(pool)),
+        selector: selector(farm, pool),
+        service_name: farm.headless_service(pool),
+        replicas: pool.replicas,
+        pod_management_policy: pool.pod_management_policy.as_str(),
+        pod_annotations: pod_annotations(farm, pool, checksum, apparmor_field),
+        service_account: farm.service_account(),
+        host_users: profile.host_users,
+        priority_class_name: pool.priority_class_name.as_deref(),
+        drain_seconds: farm.drain_seconds,
+        node_selector,
+        tolerations: &pool.tolerations,
+        affinity: pool.affinity.as_ref(),
+        image: &farm.image,
+        pull_policy: if image_ref(&farm.image).digest { "IfNotPresent" } else { "Always" },
+        args,
+        port: farm.port,
+        metrics_port: farm.metrics_port,
+        security: security(farm, profile, apparmor_field),
+        probe_command: ["buildctl", "--addr", &profile.socket, "debug", "workers"],
+        probes: Probes {
+            timeout_seconds: p.timeout_seconds,
+            readiness_period_seconds: p.readiness_period_seconds,
+            liveness_period_seconds: p.liveness_period_seconds,
+            liveness_failure_threshold: p.liveness_failure_threshold,
+            startup_failure_threshold: p.startup_seconds.div_ceil(5),
+        },
+        prestop_command: ["/bin/sh".into(), "-c".into(), drain_script(farm.port)],
+        requests: &pool.requests,
+        limits: &pool.limits,
+        mounts: mounts(farm, pool, config_key),
+        storage: pool.storage.as_ref().map(|st| Storage {
+            quantity: &st.quantity,
+            class: pool.storage_class.as_deref(),
+        }),
+    }))
+}
+
+/// The config checksum (a changed config rolls the pods), AppArmor's annotation where the
+/// field does not exist yet, then the spec's own.
+fn pod_annotations(
+    farm: &Farm,
+    pool: &Pool,
+    checksum: &str,
+    apparmor_field: bool,
+) -> IndexMap<String, String> {
     let mut annotations = IndexMap::new();
     annotations.insert("checksum/config".to_string(), checksum.to_string());
-    if profile.unconfined && !apparmor_field {
+    if farm.profile.unconfined && !apparmor_field {
         annotations.insert(
             "container.apparmor.security.beta.kubernetes.io/buildkitd".to_string(),
             "unconfined".to_string(),
         );
     }
     annotations.extend(pool.pod_annotations.clone());
+    annotations
+}
 
-    let (pod_security, container_security) = security_contexts(farm, apparmor_field);
-
-    let mut node_selector = IndexMap::new();
-    node_selector.insert("kubernetes.io/arch".to_string(), pool.arch.to_string());
-    node_selector.extend(pool.node_selector.clone());
-
-    let mut args = vec!["--config".to_string(), profile.config_path()];
-    args.extend(profile.args.iter().cloned());
-    args.extend(farm.extra_args.iter().cloned());
-
-    let (mounts, volumes) = volumes(farm, pool, config_key);
-
-    let probe_command = [
-        "buildctl",
-        "--addr",
-        profile.socket.as_str(),
-        "debug",
-        "workers",
-    ];
-    let drain = drain_script(farm.port);
-    let storage = pool
-        .storage
-        .as_ref()
-        .map(|st| context! { quantity => &st.quantity, class => &pool.storage_class });
-
-    context! {
-        name => farm.pool_object(pool),
-        namespace => &farm.namespace,
-        labels => Serde(labels(farm, "daemon", Some(pool))),
-        selector => Serde(selector(farm, pool)),
-        service_name => farm.headless_service(pool),
-        replicas => pool.replicas,
-        pod_management_policy => pool.pod_management_policy.as_str(),
-        pod_annotations => Serde(annotations),
-        service_account => farm.service_account(),
-        host_users => profile.host_users,
-        priority_class_name => &pool.priority_class_name,
-        drain_seconds => farm.drain_seconds,
-        pod_security_context => Serde(pod_security),
-        node_selector => Serde(node_selector),
-        tolerations => Serde(&pool.tolerations),
-        affinity => pool.affinity.as_ref().map(Serde),
-        image => &farm.image,
-        args => Serde(args),
-        port => farm.port,
-        metrics_port => farm.metrics_port,
-        container_security_context => Serde(container_security),
-        probe_command => Serde(probe_command),
-        probes => context! {
-            timeout_seconds => farm.probes.timeout_seconds,
-            readiness_period_seconds => farm.probes.readiness_period_seconds,
-            liveness_period_seconds => farm.probes.liveness_period_seconds,
-            liveness_failure_threshold => farm.probes.liveness_failure_threshold,
-        },
-        startup_failure_threshold => farm.probes.startup_seconds.div_ceil(5),
-        prestop_command => Serde(["/bin/sh", "-c", drain.as_str()]),
-        requests => Serde(&pool.requests),
-        // A moving or re-pushed tag resolves to one image on every node, and every pull checks
-        // the registry's credentials; a digest names one image already.
-        pull_policy => if image_ref(&farm.image).digest { "IfNotPresent" } else { "Always" },
-        limits => Serde(&pool.limits),
-        volume_mounts => Serde(mounts),
-        volumes => Serde(volumes),
-        storage,
+fn security<'a>(farm: &Farm, profile: &'a Profile, apparmor_field: bool) -> Security<'a> {
+    Security {
+        fs_group: profile.fs_group,
+        privileged: profile.privileged,
+        run_as_user: profile.run_as_user,
+        run_as_group: profile.run_as_group,
+        capabilities: profile.capabilities.as_deref(),
+        read_only_root: farm.read_only_root,
+        unconfined: profile.unconfined,
+        apparmor_field,
     }
 }
 
-/// The pod's and the container's securityContext, from the profile.
-fn security_contexts(farm: &Farm, apparmor_field: bool) -> (toml::Table, toml::Table) {
+fn mounts<'a>(farm: &'a Farm, pool: &Pool, config_key: &'a str) -> Mounts<'a> {
     let profile = &farm.profile;
-    let mut pod_security = toml::Table::new();
-    if let Some(group) = profile.fs_group {
-        pod_security.insert("fsGroup".into(), T::Integer(group.into()));
-        // Only chown the cache volume when its root is not ours yet: a full walk of a warm
-        // cache would delay every restart.
-        pod_security.insert("fsGroupChangePolicy".into(), s("OnRootMismatch"));
+    Mounts {
+        state_dir: &profile.state_dir,
+        ephemeral_state: pool.storage.is_none(),
+        config_dir: &profile.config_dir,
+        config_map: farm.config_map(),
+        config_key,
+        certs_dir: CERTS_DIR,
+        secret: &farm.tls.secret,
+        cert_file_mode: CERT_FILE_MODE,
+        writable: if farm.read_only_root { &profile.writable } else { &[] },
+        extra: &farm.extra_volumes,
     }
-    let mut container_security = toml::Table::new();
-    if profile.privileged {
-        container_security.insert("privileged".into(), T::Boolean(true));
-    }
-    if let Some(uid) = profile.run_as_user {
-        container_security.insert("runAsUser".into(), T::Integer(uid.into()));
-        container_security.insert("runAsNonRoot".into(), T::Boolean(true));
-    }
-    if let Some(gid) = profile.run_as_group {
-        container_security.insert("runAsGroup".into(), T::Integer(gid.into()));
-    }
-    if let Some(add) = &profile.capabilities {
-        let list = |names: &[String]| T::Array(names.iter().map(s).collect());
-        container_security.insert(
-            "capabilities".into(),
-            table([("drop", list(&["ALL".to_string()])), ("add", list(add))]),
-        );
-    }
-    if farm.read_only_root {
-        container_security.insert("readOnlyRootFilesystem".into(), T::Boolean(true));
-    }
-    if profile.unconfined {
-        container_security.insert("seccompProfile".into(), table([("type", s("Unconfined"))]));
-        if apparmor_field {
-            container_security.insert("appArmorProfile".into(), table([("type", s("Unconfined"))]));
-        }
-    }
-
-    (pod_security, container_security)
-}
-
-/// The container's mounts and the pod's volumes: state, config, certificates, the writable
-/// folders over a read-only root, and the spec's extra volumes.
-fn volumes(farm: &Farm, pool: &Pool, config_key: &str) -> (Vec<T>, Vec<T>) {
-    let profile = &farm.profile;
-    let mut mounts = vec![
-        table([("name", s("state")), ("mountPath", s(&profile.state_dir))]),
-        table([
-            ("name", s("config")),
-            ("mountPath", s(&profile.config_dir)),
-            ("readOnly", T::Boolean(true)),
-        ]),
-        table([
-            ("name", s("certs")),
-            ("mountPath", s(CERTS_DIR)),
-            ("readOnly", T::Boolean(true)),
-        ]),
-    ];
-    let items = T::Array(vec![table([
-        ("key", s(config_key)),
-        ("path", s("buildkitd.toml")),
-    ])]);
-    let mut volumes = vec![
-        table([
-            ("name", s("config")),
-            (
-                "configMap",
-                table([("name", s(farm.config_map())), ("items", items)]),
-            ),
-        ]),
-        // 0440: readable by the daemon's group (fsGroup) without being world-readable.
-        table([
-            ("name", s("certs")),
-            (
-                "secret",
-                table([
-                    ("secretName", s(&farm.tls.secret)),
-                    ("defaultMode", T::Integer(0o440)),
-                ]),
-            ),
-        ]),
-    ];
-    if pool.storage.is_none() {
-        volumes.insert(0, table([("name", s("state")), ("emptyDir", table([]))]));
-    }
-    // Over a read-only root filesystem, the folders the daemon writes.
-    for w in profile.writable.iter().filter(|_| farm.read_only_root) {
-        mounts.push(table([("name", s(&w.name)), ("mountPath", s(&w.path))]));
-        volumes.push(table([("name", s(&w.name)), ("emptyDir", table([]))]));
-    }
-    for v in &farm.extra_volumes {
-        mounts.push(table([
-            ("name", s(&v.name)),
-            ("mountPath", s(&v.mount_path)),
-            ("readOnly", T::Boolean(v.read_only)),
-        ]));
-        let mut volume = toml::Table::new();
-        volume.insert("name".into(), s(&v.name));
-        volume.extend(v.source.clone());
-        volumes.push(T::Table(volume));
-    }
-
-    (mounts, volumes)
 }
 
 /// The preStop hook's shell script: wait until the build port is idle.
