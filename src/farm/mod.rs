@@ -7,6 +7,7 @@ pub mod names;
 pub mod raw;
 pub mod releases;
 pub mod size;
+pub mod spans;
 pub mod syntax;
 mod validate;
 pub mod version;
@@ -31,7 +32,7 @@ pub struct Farm {
     /// The spec as written, and where each key is (`image`, `gc.max_used`, `pool.0.storage`):
     /// later findings (lint) point at the line that causes them.
     pub source: Source,
-    pub spans: IndexMap<String, std::ops::Range<usize>>,
+    pub spans: spans::Spans,
     pub name: String,
     pub namespace: String,
     pub create_namespace: bool,
@@ -243,8 +244,8 @@ impl Farm {
     pub fn finding(&self, rule: Rule, path: &str, message: impl Into<String>) -> Diagnostic {
         let mut at = path;
         let span = loop {
-            if let Some(span) = self.spans.get(at) {
-                break Some(span.clone());
+            if let Some(span) = self.spans.value(at) {
+                break Some(span);
             }
             match at.rsplit_once('.') {
                 Some((parent, _)) => at = parent,
@@ -258,7 +259,7 @@ impl Farm {
     }
 
     /// A finding at the key `path` (as written, e.g. `["buildkitd", "worker", "oci", "gc"]`),
-    /// found by a second, span-keeping parse; at `fallback` (as for `finding`) when not found.
+    /// at `fallback` (as for `finding`) when not found.
     pub fn finding_at_key(
         &self,
         rule: Rule,
@@ -266,8 +267,8 @@ impl Farm {
         fallback: &str,
         message: impl Into<String>,
     ) -> Diagnostic {
-        let at: Vec<validate::Seg> = path.iter().cloned().map(validate::Seg::Key).collect();
-        match validate::key_span(&self.source.text, &at) {
+        let at: Vec<spans::Seg> = path.iter().cloned().map(spans::Seg::Key).collect();
+        match self.spans.key(&at) {
             Some(span) => self
                 .source
                 .error(Some(span), message)
@@ -364,7 +365,7 @@ pub fn load(origin: Origin<'_>, certs_dir: Option<&Path>) -> anyhow::Result<Farm
 /// reported, sorted by position, not just the first.
 pub fn parse(source: &Source, base: &Path, certs_dir: Option<&Path>) -> Result<Farm, Invalid> {
     let (raw, mut problems) = parse_raw(source);
-    let checked = raw.map(|raw| validate::check(raw, source, base, certs_dir));
+    let checked = raw.map(|(raw, spans)| validate::check(raw, spans, source, base, certs_dir));
     match checked {
         Some(Ok(farm)) if problems.is_empty() => return Ok(farm),
         Some(Err(Invalid(more))) => problems.extend(more),
@@ -381,11 +382,12 @@ const MAX_SHAPE_PROBLEMS: usize = 100;
 /// first problem, so each one found is cut out of the parsed document and the rest read again.
 /// Only unknown keys leave a spec worth checking further: a value cut out for its type would
 /// look missing and cause follow-on errors.
-fn parse_raw(source: &Source) -> (Option<raw::RawFarm>, Vec<Diagnostic>) {
+fn parse_raw(source: &Source) -> (Option<(raw::RawFarm, spans::Spans)>, Vec<Diagnostic>) {
     let (mut doc, syntax) = toml::de::DeTable::parse_recoverable(&source.text);
     if !syntax.is_empty() {
         return (None, syntax.iter().map(|e| toml_error(source, e)).collect());
     }
+    let spans = spans::Spans::of(doc.get_ref());
     let mut problems = Vec::new();
     while problems.len() < MAX_SHAPE_PROBLEMS {
         let parsed = <raw::RawFarm as serde::Deserialize>::deserialize(
@@ -396,7 +398,7 @@ fn parse_raw(source: &Source) -> (Option<raw::RawFarm>, Vec<Diagnostic>) {
                 let only_unknown_keys = problems
                     .iter()
                     .all(|d: &Diagnostic| d.rule == "unknown-key");
-                return (only_unknown_keys.then_some(raw), problems);
+                return (only_unknown_keys.then_some((raw, spans)), problems);
             }
             Err(e) => {
                 problems.push(toml_error(source, &e));

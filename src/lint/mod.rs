@@ -85,7 +85,7 @@ fn network(farm: &Farm, out: &mut Vec<Diagnostic>) {
 fn freshness(farm: &Farm, out: &mut Vec<Diagnostic>) {
     let buildkit = releases::buildkit();
     // A digest-pinned image is judged by `buildkit_version`; its span is where the fix goes.
-    let at = if farm.spans.contains_key("buildkit_version") {
+    let at = if farm.spans.value("buildkit_version").is_some() {
         "buildkit_version"
     } else {
         "image"

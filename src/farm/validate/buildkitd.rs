@@ -6,10 +6,10 @@ use std::ops::Range;
 use crate::farm::raw::Spanned;
 
 use super::Checker;
-use super::schema::{Seg, key_span};
 use crate::farm::raw::{RawGc, RawHistory};
 use crate::farm::releases::{self, GC_SPACE_KEY, HISTORY_KEY};
 use crate::farm::size::{DiskSpace, parse_disk_space};
+use crate::farm::spans::Seg;
 use crate::farm::version::Version;
 use crate::farm::{Gc, History, defaults};
 use crate::rule::Rule;
@@ -67,9 +67,6 @@ const OWNED_FLAGS: [(&str, &str); 12] = [
 pub(super) fn gc(c: &mut Checker, raw: Spanned<RawGc>, buildkit: Version) -> Gc {
     let table = releases::buildkit();
     let g = raw.into_inner();
-    c.at("gc.reserved", &g.reserved);
-    c.at("gc.max_used", &g.max_used);
-    c.at("gc.min_free", &g.min_free);
     let size = |c: &mut Checker, v, key| gc_size(c, v, key, buildkit);
     let reserved = size(c, g.reserved, "reserved");
     let max_used = size(c, g.max_used, "max_used");
@@ -224,7 +221,7 @@ pub(super) fn passthrough(c: &mut Checker, table: Spanned<toml::Table>) -> toml:
     for (path, problem) in owned {
         // Point at the key's own line; the table header when the key cannot be found.
         let at: Vec<Seg> = path.iter().cloned().map(Seg::Key).collect();
-        let span = key_span(&c.src.text, &at).unwrap_or_else(|| table.span());
+        let span = c.spans.key(&at).unwrap_or_else(|| table.span());
         let shown = path[1..].join(".");
         let (message, hint) = match problem {
             Owned::Key(instead) => (

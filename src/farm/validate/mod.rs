@@ -5,10 +5,10 @@ use std::ops::{Range, RangeInclusive};
 use std::path::Path;
 
 use crate::farm::raw::Spanned;
-use indexmap::IndexMap;
 
 use super::defaults::CERTS_DIR;
 use super::raw::RawFarm;
+use super::spans::{Seg, Spans};
 use super::version::{KubeVersion, Version, buildkit_version_of};
 use super::{Farm, Probes, Volume, defaults, names, syntax};
 use crate::closed::ClosedSet;
@@ -21,7 +21,6 @@ mod buildkitd;
 mod network;
 mod pool;
 mod schema;
-pub use schema::{Seg, key_span};
 mod tls;
 
 /// Volumes and mounts every daemon has; extra volumes must not collide with them.
@@ -30,18 +29,11 @@ const BUILT_IN_VOLUMES: [&str; 5] = ["state", "config", "certs", "runtime", "tmp
 pub(super) struct Checker<'a> {
     src: &'a Source,
     errors: Vec<Diagnostic>,
-    /// Where keys are, by path (`image`, `gc.max_used`, `pool.0.storage`), for later findings.
-    spans: IndexMap<String, Range<usize>>,
+    /// Where every written key is, by path (`image`, `gc.max_used`, `pool.0.storage`).
+    spans: Spans,
 }
 
 impl Checker<'_> {
-    /// Remembers where `path` is written, if it is.
-    pub(super) fn at<T>(&mut self, path: impl Into<String>, value: &Option<Spanned<T>>) {
-        if let Some(v) = value {
-            self.spans.insert(path.into(), v.span());
-        }
-    }
-
     pub(super) fn error(
         &mut self,
         rule: Rule,
@@ -158,6 +150,7 @@ impl Checker<'_> {
 // field of the struct; splitting it would only move the list elsewhere.
 pub fn check(
     raw: RawFarm,
+    spans: Spans,
     src: &Source,
     base: &Path,
     certs_dir: Option<&Path>,
@@ -165,9 +158,8 @@ pub fn check(
     let mut c = Checker {
         src,
         errors: Vec::new(),
-        spans: IndexMap::new(),
+        spans,
     };
-    record_spans(&mut c, &raw);
     let (name, namespace) = identity(&mut c, raw.name, raw.namespace);
     let mode_span = raw.mode.as_ref().map_or(0..0, Spanned::span);
     let mode = c.choice(raw.mode, "mode", defaults::MODE);
@@ -178,9 +170,6 @@ pub fn check(
     let kubernetes = kubernetes_version(&mut c, raw.kubernetes, &profile, mode, mode_span);
 
     let port = c.int(raw.port, "port", 1..=u16::MAX, defaults::PORT);
-    c.at("metrics", &raw.metrics);
-    c.at("network_policy", &raw.network_policy);
-    c.at("network", &raw.network);
     let (metrics_port, service_monitor, pod_monitor) =
         network::metrics(&mut c, raw.metrics_port, raw.metrics, port);
     let network_policy = raw.network_policy.is_none_or(|n| *n.get_ref());
@@ -241,33 +230,6 @@ pub fn check(
         })
     } else {
         Err(Invalid(c.errors))
-    }
-}
-
-/// Where each top-level key is written, for findings about the farm as a whole.
-fn record_spans(c: &mut Checker, raw: &RawFarm) {
-    for (path, span) in [
-        ("name", raw.name.as_ref().map(Spanned::span)),
-        ("namespace", raw.namespace.as_ref().map(Spanned::span)),
-        ("mode", raw.mode.as_ref().map(Spanned::span)),
-        ("image", raw.image.as_ref().map(Spanned::span)),
-        (
-            "buildkit_version",
-            raw.buildkit_version.as_ref().map(Spanned::span),
-        ),
-        ("kubernetes", raw.kubernetes.as_ref().map(Spanned::span)),
-        ("tls", raw.tls.as_ref().map(Spanned::span)),
-        ("gc", raw.gc.as_ref().map(Spanned::span)),
-        ("history", raw.history.as_ref().map(Spanned::span)),
-        ("buildkitd", raw.buildkitd.as_ref().map(Spanned::span)),
-        ("pool", raw.pool.as_ref().map(Spanned::span)),
-    ] {
-        if let Some(span) = span {
-            c.spans.insert(path.to_string(), span);
-        }
-    }
-    for (i, v) in raw.extra_volume.iter().flatten().enumerate() {
-        c.spans.insert(format!("extra_volume.{i}"), v.span());
     }
 }
 
@@ -412,7 +374,7 @@ fn unique_objects(
                 "Secret",
                 ns,
                 names::client_secret(name, &client.name),
-                format!("tls.client.{i}"),
+                format!("tls.client.{i}.name"),
                 what,
             ));
         }
@@ -427,7 +389,7 @@ fn unique_objects(
         }
         let span = [at.as_str(), at.rsplit_once('.').map_or("", |(p, _)| p)]
             .iter()
-            .find_map(|k| c.spans.get(*k).cloned())
+            .find_map(|k| c.spans.value(k))
             .unwrap_or(0..0);
         let message = format!(
             "{what} and {first} would both render the {kind} `{object}` in namespace `{ns}`"
@@ -595,9 +557,9 @@ fn volume(
             );
         }
         let mut at = vec![
-            schema::Seg::Key("extra_volume".into()),
-            schema::Seg::Index(index),
-            schema::Seg::Key("source".into()),
+            Seg::Key("extra_volume".into()),
+            Seg::Index(index),
+            Seg::Key("source".into()),
         ];
         let value = toml::Value::Table(s.get_ref().clone());
         schema::check(

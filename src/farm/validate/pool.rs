@@ -7,10 +7,11 @@ use crate::farm::raw::Spanned;
 use indexmap::IndexMap;
 
 use super::Checker;
-use super::schema::{self, Seg};
+use super::schema;
 use crate::closed::ClosedSet;
 use crate::farm::raw::{RawPool, RawResources, RawToleration};
 use crate::farm::size::parse_quantity;
+use crate::farm::spans::Seg;
 use crate::farm::{
     Arch, Pool, Storage, Toleration, TolerationEffect, TolerationOperator, defaults, syntax,
 };
@@ -52,19 +53,7 @@ pub(super) fn pools(
     let mut names = HashSet::new();
     for (i, raw_pool) in list.into_iter().enumerate() {
         let span = raw_pool.span();
-        c.spans.insert(format!("pool.{i}"), span.clone());
         let p = raw_pool.into_inner();
-        c.at(format!("pool.{i}.arch"), &p.arch);
-        c.at(format!("pool.{i}.name"), &p.name);
-        c.at(format!("pool.{i}.replicas"), &p.replicas);
-        c.at(format!("pool.{i}.storage"), &p.storage);
-        c.at(format!("pool.{i}.storage_class"), &p.storage_class);
-        c.at(format!("pool.{i}.resources"), &p.resources);
-        c.at(format!("pool.{i}.affinity"), &p.affinity);
-        for (key, value) in p.node_selector.iter().flatten() {
-            c.spans
-                .insert(format!("pool.{i}.node_selector.{key}"), value.span());
-        }
         if let Some(pool) = pool(c, p, span, farm_name, &mut names, i) {
             pools.push(pool);
         }

@@ -7,6 +7,7 @@
 use std::ops::Range;
 
 use super::Checker;
+use crate::farm::spans::Seg;
 use crate::rule::Rule;
 use crate::suggest::{did_you_mean, one_of};
 
@@ -132,13 +133,6 @@ pub(super) const VOLUME_SOURCE: Shape = Map(&[
     ("ephemeral", Map(&[("volumeClaimTemplate", Any)])),
 ]);
 
-/// One step of a path into farm.toml: a key, or an index into an array (of tables).
-#[derive(Clone, Debug)]
-pub enum Seg {
-    Key(String),
-    Index(usize),
-}
-
 /// Checks `value` (written at `at`, shown to the user as `shown`) against `shape`.
 pub(super) fn check(
     c: &mut Checker,
@@ -150,7 +144,7 @@ pub(super) fn check(
 ) {
     let found = value.type_str();
     let wrong = |c: &mut Checker, at: &Vec<Seg>, expected: &str| {
-        let span = key_span(&c.src.text, at).unwrap_or_else(|| fallback.clone());
+        let span = c.spans.key(at).unwrap_or_else(|| fallback.clone());
         c.error(
             Rule::InvalidType,
             span,
@@ -183,7 +177,7 @@ pub(super) fn check(
                             Some(best) => format!("did you mean `{best}`?"),
                             None => format!("Kubernetes knows {} here", one_of(&known)),
                         };
-                        let span = key_span(&c.src.text, at).unwrap_or_else(|| fallback.clone());
+                        let span = c.spans.key(at).unwrap_or_else(|| fallback.clone());
                         c.error(
                             Rule::UnknownKey,
                             span,
@@ -203,34 +197,4 @@ pub(super) fn check(
         (List(_), _) => wrong(c, at, "a list"),
         (Map(_), _) => wrong(c, at, "a table"),
     }
-}
-
-/// Where the key (or array item) at `path` is written, from a second, span-keeping parse of
-/// the spec; `None` when it cannot be found (then the caller's span is used).
-pub fn key_span(text: &str, path: &[Seg]) -> Option<Range<usize>> {
-    use toml::de::{DeTable, DeValue};
-    let doc = DeTable::parse(text).ok()?;
-    let mut value: Option<&DeValue<'_>> = None;
-    let mut span = None;
-    let mut table = doc.get_ref();
-    for seg in path {
-        let v = match (seg, value) {
-            (Seg::Key(k), None) | (Seg::Key(k), Some(DeValue::Table(_))) => {
-                if let Some(DeValue::Table(t)) = value {
-                    table = t;
-                }
-                let (key, v) = table.get_key_value(k.as_str())?;
-                span = Some(key.span());
-                v
-            }
-            (Seg::Index(i), Some(DeValue::Array(items))) => {
-                let item = items.get(*i)?;
-                span = Some(item.span());
-                item
-            }
-            _ => return None,
-        };
-        value = Some(v.get_ref());
-    }
-    span
 }

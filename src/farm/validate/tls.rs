@@ -23,7 +23,6 @@ pub(super) fn tls(
         .dir
         .map_or(defaults::TLS_DIR.to_string(), Spanned::into_inner);
     let dir = certs_dir.map_or_else(|| base.join(&dir), Path::to_path_buf);
-    c.at("tls.secret", &t.secret);
     let secret = match (mode, t.secret) {
         (TlsMode::External, None) => {
             let hint = "name the kubernetes.io/tls Secret (keys ca.crt, tls.crt, tls.key): `secret = \"buildkitd-tls\"`";
@@ -89,8 +88,6 @@ fn clients(c: &mut Checker, raw: Option<Vec<Spanned<crate::farm::raw::RawClient>
             continue;
         };
         let name_span = client_name.span();
-        c.spans
-            .insert(format!("tls.client.{}", clients.len()), name_span.clone());
         let client_name = c.text(Some(client_name), "tls.client.name", "", syntax::dns_label);
         let namespace = rc
             .namespace

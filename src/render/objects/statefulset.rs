@@ -132,7 +132,11 @@ pub fn context(farm: &Farm, pool: &Pool, config_key: &str, checksum: &str) -> Va
         tolerations: &pool.tolerations,
         affinity: pool.affinity.as_ref(),
         image: &farm.image,
-        pull_policy: if image_ref(&farm.image).digest { "IfNotPresent" } else { "Always" },
+        pull_policy: if image_ref(&farm.image).digest {
+            "IfNotPresent"
+        } else {
+            "Always"
+        },
         args,
         port: farm.port,
         metrics_port: farm.metrics_port,
@@ -200,7 +204,11 @@ fn mounts<'a>(farm: &'a Farm, pool: &Pool, config_key: &'a str) -> Mounts<'a> {
         certs_dir: CERTS_DIR,
         secret: &farm.tls.secret,
         cert_file_mode: CERT_FILE_MODE,
-        writable: if farm.read_only_root { &profile.writable } else { &[] },
+        writable: if farm.read_only_root {
+            &profile.writable
+        } else {
+            &[]
+        },
         extra: &farm.extra_volumes,
     }
 }
