@@ -4,7 +4,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use crate::common::{buildfarm, kind, parse_stream, stderr};
+use crate::common::{Test, buildfarm, kind, parse_stream, stderr};
 
 #[test]
 fn render_without_a_spec_uses_the_built_in_farm() {
@@ -61,59 +61,58 @@ fn cert_files_are_private() {
 
 #[test]
 fn invalid_spec_exits_1_names_the_place_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(
-        dir.path().join("farm.toml"),
-        "name = \"ci\"\nmode = \"rootles\"\n[[pool]]\narch = \"amd64\"\n",
-    )
-    .unwrap();
-    let out = buildfarm(dir.path(), &["render", "--out", "deploy"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out),
-        "error: unknown mode `rootles`\n --> farm.toml:2:8\n  |\n2 | mode = \"rootles\"\n  |        ^^^^^^^^^\n  \
-         = hint: expected `rootless`, `privileged` or `userns`; did you mean `rootless`?\n\n\
-         error: 1 problem found; nothing was written\n"
-    );
-    assert!(out.stdout.is_empty());
-    assert!(!dir.path().join("deploy").exists());
-    assert!(!dir.path().join("certs").exists());
+    Test::new()
+        .spec("name = \"ci\"\nmode = \"rootles\"\n[[pool]]\narch = \"amd64\"\n")
+        .run(&["render", "--out", "deploy"])
+        .status(1)
+        .stderr_is(
+            "error: unknown mode `rootles`\n --> farm.toml:2:8\n  |\n2 | mode = \"rootles\"\n  |        ^^^^^^^^^\n  \
+             = hint: expected `rootless`, `privileged` or `userns`; did you mean `rootless`?\n\n\
+             error: 1 problem found; nothing was written\n",
+        )
+        .no_stdout()
+        .absent("deploy")
+        .absent("certs");
 }
 
 #[test]
 fn missing_spec_file_is_an_io_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = buildfarm(dir.path(), &["--spec", "nope.toml", "render"]);
-    assert_eq!(out.status.code(), Some(2));
+    let t = Test::new()
+        .run(&["--spec", "nope.toml", "render"])
+        .status(2);
     assert!(
-        stderr(&out).starts_with("error: failed to read `nope.toml`\ncaused by: "),
+        t.stderr()
+            .starts_with("error: failed to read `nope.toml`\ncaused by: "),
         "{}",
-        stderr(&out)
+        t.stderr()
     );
 }
 
 #[test]
 fn usage_errors_exit_2() {
-    let dir = tempfile::tempdir().unwrap();
-    assert_eq!(buildfarm(dir.path(), &["rendr"]).status.code(), Some(2));
-    assert_eq!(
-        buildfarm(dir.path(), &["render", "--bogus"]).status.code(),
-        Some(2)
-    );
-    assert_eq!(buildfarm(dir.path(), &[]).status.code(), Some(2));
+    let t = Test::new();
+    let t = t
+        .run(&["rendr"])
+        .status(2)
+        .stderr_has("unrecognized subcommand 'rendr'");
+    let t = t
+        .run(&["render", "--bogus"])
+        .status(2)
+        .stderr_has("unexpected argument '--bogus'");
+    t.run(&[]).status(2).stderr_has("Usage: buildfarm");
 }
 
 #[test]
 fn help_teaches() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = buildfarm(dir.path(), &["--help"]);
-    assert_eq!(out.status.code(), Some(0));
-    let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("buildfarm render | kubectl apply -f -"));
-    assert!(text.contains("Exit codes: 0 ok, 1 invalid input"));
-    let out = buildfarm(dir.path(), &["render", "--help"]);
-    let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("--no-secrets") && text.contains("--out <DIR>"));
+    Test::new()
+        .run(&["--help"])
+        .status(0)
+        .stdout_has("buildfarm render | kubectl apply -f -")
+        .stdout_has("Exit codes: 0 ok, 1 invalid input")
+        .run(&["render", "--help"])
+        .status(0)
+        .stdout_has("--no-secrets")
+        .stdout_has("--out <DIR>");
 }
 
 #[test]
@@ -656,30 +655,22 @@ fn spec_must_be_a_small_regular_utf8_file() {
 
 #[test]
 fn diagnostics_cannot_drive_the_terminal() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(
-        dir.path().join("farm.toml"),
-        "name = \"x\u{1b}[2J\u{1b}[31mfake\u{202e}\"\n[[pool]]\narch = \"amd64\"\n",
-    )
-    .unwrap();
-    let out = buildfarm(dir.path(), &["render"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
+    let t = Test::new()
+        .spec("name = \"x\u{1b}[2J\u{1b}[31mfake\u{202e}\"\n[[pool]]\narch = \"amd64\"\n")
+        .run(&["render"])
+        .status(1)
+        .stderr_has("x\\u{1b}[2J\\u{1b}[31mfake\\u{202e}");
+    let err = t.stderr();
     assert!(
         !err.contains('\u{1b}') && !err.contains('\u{202e}'),
         "{err:?}"
     );
-    assert!(err.contains("x\\u{1b}[2J\\u{1b}[31mfake\\u{202e}"), "{err}");
 }
 
 #[test]
 fn client_commands_refuse_a_pool_without_daemons() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(
-        dir.path().join("farm.toml"),
-        "[[pool]]\narch = \"amd64\"\nreplicas = 0\n[[pool]]\narch = \"arm64\"\n",
-    )
-    .unwrap();
+    let mut t =
+        Test::new().spec("[[pool]]\narch = \"amd64\"\nreplicas = 0\n[[pool]]\narch = \"arm64\"\n");
     for args in [
         &["client", "buildctl", "--key", "group/project"][..],
         &["client", "endpoint", "--key", "group/project"],
@@ -687,20 +678,16 @@ fn client_commands_refuse_a_pool_without_daemons() {
         &["client", "gitlab"],
         &["client", "github"],
     ] {
-        let out = buildfarm(dir.path(), args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
-        let err = stderr(&out);
+        t = t.run(args).status(1);
+        let err = t.stderr();
         assert!(
             err.starts_with("error: pool `amd64` has no daemons (`replicas = 0`): no client can reach it\n --> farm.toml:3:12\n"),
             "{args:?}: {err}"
         );
     }
     // The pool that has daemons still works.
-    let out = buildfarm(
-        dir.path(),
-        &["client", "endpoint", "--pool", "arm64", "--key", "k"],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    t.run(&["client", "endpoint", "--pool", "arm64", "--key", "k"])
+        .status(0);
 }
 
 #[test]

@@ -42,8 +42,25 @@ fn examples_render_and_match_their_snapshots() {
     });
 }
 
-/// What every farm must satisfy, whatever its spec.
+/// What every farm must satisfy, whatever its spec: named invariants, farm-wide and per pool.
 fn assert_well_formed(objects: &[Value]) {
+    every_object_carries_the_recommended_labels(objects);
+    every_secret_is_tls_pem(objects);
+    let statefulsets = kind(objects, "StatefulSet");
+    assert!(!statefulsets.is_empty(), "a farm has at least one pool");
+    for sts in statefulsets {
+        services_and_budget_select_exactly_their_pool(objects, sts);
+        every_mount_has_exactly_one_volume_and_back(sts);
+        the_daemon_reads_the_mounted_config_and_certificates(objects, sts);
+        probes_and_drain_use_the_daemons_own_socket_and_port(objects, sts);
+        pods_are_placed_by_arch_and_hold_no_api_token(sts);
+        let config = buildkitd_toml(objects, sts);
+        let version = str_of(&sts["metadata"]["labels"]["app.kubernetes.io/version"]);
+        assert_gc_keys_fit_the_version(&config, version);
+    }
+}
+
+fn every_object_carries_the_recommended_labels(objects: &[Value]) {
     for o in objects {
         let labels = &o["metadata"]["labels"];
         for key in ["name", "instance", "component", "version", "managed-by"] {
@@ -55,6 +72,9 @@ fn assert_well_formed(objects: &[Value]) {
             );
         }
     }
+}
+
+fn every_secret_is_tls_pem(objects: &[Value]) {
     for secret in kind(objects, "Secret") {
         assert_eq!(secret["type"].as_str(), Some("kubernetes.io/tls"));
         let keys: Vec<&str> = secret["data"]
@@ -74,150 +94,167 @@ fn assert_well_formed(objects: &[Value]) {
             );
         }
     }
-    let statefulsets = kind(objects, "StatefulSet");
-    assert!(!statefulsets.is_empty());
-    for sts in statefulsets {
-        let name = str_of(&sts["metadata"]["name"]);
-        let ns = &sts["metadata"]["namespace"];
-        let pod_labels = &sts["spec"]["template"]["metadata"]["labels"];
-        assert!(
-            selects(&sts["spec"]["selector"]["matchLabels"], pod_labels),
-            "{name}: selector ⊆ pod labels"
-        );
+}
 
-        let headless = named(objects, "Service", str_of(&sts["spec"]["serviceName"]));
-        assert_eq!(&headless["metadata"]["namespace"], ns);
-        assert_eq!(
-            headless["spec"]["clusterIP"].as_str(),
-            Some("None"),
-            "{name}: serviceName is headless"
-        );
-        assert!(selects(&headless["spec"]["selector"], pod_labels));
-        let service = named(objects, "Service", name);
-        assert_eq!(service["spec"]["type"].as_str(), Some("ClusterIP"));
+/// The pool's selector matches its pods; its headless Service (the StatefulSet's
+/// `serviceName`), Service and PodDisruptionBudget select them, and no other pool's.
+fn services_and_budget_select_exactly_their_pool(objects: &[Value], sts: &Value) {
+    let name = str_of(&sts["metadata"]["name"]);
+    let pod_labels = &sts["spec"]["template"]["metadata"]["labels"];
+    assert!(
+        selects(&sts["spec"]["selector"]["matchLabels"], pod_labels),
+        "{name}: selector ⊆ pod labels"
+    );
+    let headless = named(objects, "Service", str_of(&sts["spec"]["serviceName"]));
+    assert_eq!(
+        headless["metadata"]["namespace"],
+        sts["metadata"]["namespace"]
+    );
+    assert_eq!(
+        headless["spec"]["clusterIP"].as_str(),
+        Some("None"),
+        "{name}: serviceName is headless"
+    );
+    assert!(selects(&headless["spec"]["selector"], pod_labels));
+    let service = named(objects, "Service", name);
+    assert_eq!(service["spec"]["type"].as_str(), Some("ClusterIP"));
+    assert!(
+        selects(&service["spec"]["selector"], pod_labels),
+        "{name}: Service selects its pods"
+    );
+    let pdb = named(objects, "PodDisruptionBudget", name);
+    assert!(selects(&pdb["spec"]["selector"]["matchLabels"], pod_labels));
+    for other in kind(objects, "StatefulSet")
+        .into_iter()
+        .filter(|o| o["metadata"]["name"] != sts["metadata"]["name"])
+    {
+        let other_pods = &other["spec"]["template"]["metadata"]["labels"];
         assert!(
-            selects(&service["spec"]["selector"], pod_labels),
-            "{name}: Service selects its pods"
-        );
-        let pdb = named(objects, "PodDisruptionBudget", name);
-        assert!(selects(&pdb["spec"]["selector"]["matchLabels"], pod_labels));
-        for other in kind(objects, "StatefulSet")
-            .into_iter()
-            .filter(|o| o["metadata"]["name"] != sts["metadata"]["name"])
-        {
-            let other_pods = &other["spec"]["template"]["metadata"]["labels"];
-            assert!(
-                !selects(&service["spec"]["selector"], other_pods),
-                "{name}: Service selects only its pool"
-            );
-        }
-
-        let pod = &sts["spec"]["template"]["spec"];
-        let c = container(sts);
-        let volumes: Vec<&str> = pod["volumes"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .map(|v| str_of(&v["name"]))
-            .collect();
-        let claims: Vec<&str> = sts["spec"]["volumeClaimTemplates"]
-            .as_sequence()
-            .map(|s| s.iter().map(|v| str_of(&v["metadata"]["name"])).collect())
-            .unwrap_or_default();
-        let mounts = c["volumeMounts"].as_sequence().unwrap();
-        for m in mounts {
-            let v = str_of(&m["name"]);
-            assert!(
-                volumes.contains(&v) ^ claims.contains(&v),
-                "{name}: mount `{v}` has exactly one volume"
-            );
-        }
-        for v in volumes.iter().chain(&claims) {
-            assert!(
-                mounts.iter().any(|m| m["name"].as_str() == Some(v)),
-                "{name}: volume `{v}` is mounted"
-            );
-        }
-        let mount_of = |vol: &str| {
-            str_of(
-                &mounts
-                    .iter()
-                    .find(|m| m["name"].as_str() == Some(vol))
-                    .unwrap()["mountPath"],
-            )
-        };
-
-        let args: Vec<&str> = c["args"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .map(str_of)
-            .collect();
-        let config_at = args
-            .iter()
-            .position(|a| *a == "--config")
-            .expect("--config is always passed");
-        assert_eq!(
-            args[config_at + 1],
-            format!("{}/buildkitd.toml", mount_of("config"))
-        );
-
-        let config = buildkitd_toml(objects, sts);
-        let tls = config["grpc"]["tls"].as_table().unwrap();
-        for (key, file) in [("cert", "tls.crt"), ("key", "tls.key"), ("ca", "ca.crt")] {
-            assert_eq!(
-                tls[key].as_str().unwrap(),
-                format!("{}/{file}", mount_of("certs")),
-                "{name}: grpc.tls.{key}"
-            );
-        }
-        let certs_volume = pod["volumes"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .find(|v| v["name"].as_str() == Some("certs"))
-            .unwrap();
-        let secret_name = str_of(&certs_volume["secret"]["secretName"]);
-        if !kind(objects, "Secret").is_empty() {
-            named(objects, "Secret", secret_name);
-        }
-        let addresses: Vec<&str> = config["grpc"]["address"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap())
-            .collect();
-        let port = c["ports"][0]["containerPort"].as_i64().unwrap();
-        assert_eq!(addresses[0], format!("tcp://0.0.0.0:{port}"));
-        let probe: Vec<&str> = c["readinessProbe"]["exec"]["command"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .map(str_of)
-            .collect();
-        assert_eq!(
-            probe[..3],
-            ["buildctl", "--addr", addresses[1]],
-            "{name}: probes use the daemon's socket"
-        );
-        assert!(
-            c["readinessProbe"]["timeoutSeconds"].as_i64().unwrap() >= 5,
-            "explicit, not the flaky 1 s default"
-        );
-        assert!(
-            c["lifecycle"]["preStop"]["exec"]["command"][2]
-                .as_str()
-                .unwrap()
-                .contains(&format!("{port:04X}"))
-        );
-        assert!(pod["terminationGracePeriodSeconds"].as_i64().unwrap() >= 60);
-        assert!(pod["nodeSelector"]["kubernetes.io/arch"].is_string());
-        assert_eq!(pod["automountServiceAccountToken"].as_bool(), Some(false));
-        assert_gc_keys_fit_the_version(
-            &config,
-            str_of(&sts["metadata"]["labels"]["app.kubernetes.io/version"]),
+            !selects(&service["spec"]["selector"], other_pods),
+            "{name}: Service selects only its pool"
         );
     }
+}
+
+fn every_mount_has_exactly_one_volume_and_back(sts: &Value) {
+    let name = str_of(&sts["metadata"]["name"]);
+    let volumes: Vec<&str> = sts["spec"]["template"]["spec"]["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| str_of(&v["name"]))
+        .collect();
+    let claims: Vec<&str> = sts["spec"]["volumeClaimTemplates"]
+        .as_sequence()
+        .map(|s| s.iter().map(|v| str_of(&v["metadata"]["name"])).collect())
+        .unwrap_or_default();
+    let mounts = container(sts)["volumeMounts"].as_sequence().unwrap();
+    for m in mounts {
+        let v = str_of(&m["name"]);
+        assert!(
+            volumes.contains(&v) ^ claims.contains(&v),
+            "{name}: mount `{v}` has exactly one volume"
+        );
+    }
+    for v in volumes.iter().chain(&claims) {
+        assert!(
+            mounts.iter().any(|m| m["name"].as_str() == Some(v)),
+            "{name}: volume `{v}` is mounted"
+        );
+    }
+}
+
+fn mount_path<'a>(sts: &'a Value, volume: &str) -> &'a str {
+    let mounts = container(sts)["volumeMounts"].as_sequence().unwrap();
+    let mount = mounts
+        .iter()
+        .find(|m| m["name"].as_str() == Some(volume))
+        .unwrap_or_else(|| panic!("`{volume}` is mounted"));
+    str_of(&mount["mountPath"])
+}
+
+/// `--config` names the mounted ConfigMap's file, whose `grpc.tls` names the mounted Secret's
+/// files; the Secret is rendered when Secrets are.
+fn the_daemon_reads_the_mounted_config_and_certificates(objects: &[Value], sts: &Value) {
+    let name = str_of(&sts["metadata"]["name"]);
+    let args: Vec<&str> = container(sts)["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(str_of)
+        .collect();
+    let config_at = args
+        .iter()
+        .position(|a| *a == "--config")
+        .expect("--config is always passed");
+    assert_eq!(
+        args[config_at + 1],
+        format!("{}/buildkitd.toml", mount_path(sts, "config"))
+    );
+    let config = buildkitd_toml(objects, sts);
+    let tls = config["grpc"]["tls"].as_table().unwrap();
+    for (key, file) in [("cert", "tls.crt"), ("key", "tls.key"), ("ca", "ca.crt")] {
+        assert_eq!(
+            tls[key].as_str().unwrap(),
+            format!("{}/{file}", mount_path(sts, "certs")),
+            "{name}: grpc.tls.{key}"
+        );
+    }
+    let certs_volume = sts["spec"]["template"]["spec"]["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"].as_str() == Some("certs"))
+        .unwrap();
+    let secret_name = str_of(&certs_volume["secret"]["secretName"]);
+    if !kind(objects, "Secret").is_empty() {
+        named(objects, "Secret", secret_name);
+    }
+}
+
+/// The daemon listens on the container port and its own socket; the probes ask that socket
+/// (with an explicit timeout) and the drain hook watches that port.
+fn probes_and_drain_use_the_daemons_own_socket_and_port(objects: &[Value], sts: &Value) {
+    let name = str_of(&sts["metadata"]["name"]);
+    let c = container(sts);
+    let config = buildkitd_toml(objects, sts);
+    let addresses: Vec<&str> = config["grpc"]["address"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let port = c["ports"][0]["containerPort"].as_i64().unwrap();
+    assert_eq!(addresses[0], format!("tcp://0.0.0.0:{port}"));
+    let probe: Vec<&str> = c["readinessProbe"]["exec"]["command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(str_of)
+        .collect();
+    assert_eq!(
+        probe[..3],
+        ["buildctl", "--addr", addresses[1]],
+        "{name}: probes use the daemon's socket"
+    );
+    assert!(
+        c["readinessProbe"]["timeoutSeconds"].as_i64().unwrap() >= 5,
+        "explicit, not the flaky 1 s default"
+    );
+    assert!(
+        c["lifecycle"]["preStop"]["exec"]["command"][2]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{port:04X}"))
+    );
+    let pod = &sts["spec"]["template"]["spec"];
+    assert!(pod["terminationGracePeriodSeconds"].as_i64().unwrap() >= 60);
+}
+
+fn pods_are_placed_by_arch_and_hold_no_api_token(sts: &Value) {
+    let pod = &sts["spec"]["template"]["spec"];
+    assert!(pod["nodeSelector"]["kubernetes.io/arch"].is_string());
+    assert_eq!(pod["automountServiceAccountToken"].as_bool(), Some(false));
 }
 
 /// BuildKit ignores unknown keys: the wrong generation of GC keys would silently do nothing.

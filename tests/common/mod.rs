@@ -1,5 +1,8 @@
 //! Helpers shared by the integration tests: parse the stream back and look things up in it.
 
+mod cli;
+pub use cli::Test;
+
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -1,0 +1,129 @@
+//! CLI tests as specifications:
+//!
+//! ```ignore
+//! Test::new().spec("mode = \"rootles\"\n").run(&["render"]).status(1).stderr_has("did you mean");
+//! ```
+//!
+//! Each test runs the real binary in its own temporary folder (where it looks for farm.toml and
+//! writes certs/); every assertion names the command and shows its stderr when it fails.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+pub struct Test {
+    dir: tempfile::TempDir,
+    args: Vec<String>,
+    out: Option<Output>,
+}
+
+impl Test {
+    pub fn new() -> Test {
+        Test {
+            dir: tempfile::tempdir().expect("a temporary folder"),
+            args: Vec::new(),
+            out: None,
+        }
+    }
+
+    /// Writes `text` as the folder's farm.toml.
+    pub fn spec(self, text: &str) -> Test {
+        self.file("farm.toml", text)
+    }
+
+    /// Writes `text` to `name` in the folder.
+    pub fn file(self, name: &str, text: impl AsRef<[u8]>) -> Test {
+        std::fs::write(self.path(name), text).expect("write a test file");
+        self
+    }
+
+    /// Runs the binary with `args` (again, if it already ran: earlier output is dropped).
+    pub fn run(mut self, args: &[&str]) -> Test {
+        self.args = args.iter().map(|a| a.to_string()).collect();
+        let out = Command::new(env!("CARGO_BIN_EXE_buildfarm"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("the binary runs");
+        self.out = Some(out);
+        self
+    }
+
+    fn output(&self) -> &Output {
+        self.out.as_ref().expect("run(..) first")
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output().stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output().stderr).into_owned()
+    }
+
+    pub fn status(self, code: i32) -> Test {
+        let got = self.output().status.code();
+        assert_eq!(
+            got,
+            Some(code),
+            "`buildfarm {}` exited {got:?}; stderr:\n{}",
+            self.args.join(" "),
+            self.stderr()
+        );
+        self
+    }
+
+    /// stderr is exactly `expected`.
+    pub fn stderr_is(self, expected: &str) -> Test {
+        assert_eq!(
+            self.stderr(),
+            expected,
+            "`buildfarm {}`",
+            self.args.join(" ")
+        );
+        self
+    }
+
+    pub fn stderr_has(self, part: &str) -> Test {
+        let err = self.stderr();
+        assert!(
+            err.contains(part),
+            "`buildfarm {}` stderr lacks {part:?}:\n{err}",
+            self.args.join(" ")
+        );
+        self
+    }
+
+    pub fn stdout_has(self, part: &str) -> Test {
+        let out = self.stdout();
+        assert!(
+            out.contains(part),
+            "`buildfarm {}` stdout lacks {part:?}:\n{out}",
+            self.args.join(" ")
+        );
+        self
+    }
+
+    pub fn no_stdout(self) -> Test {
+        assert_eq!(
+            self.stdout(),
+            "",
+            "`buildfarm {}` printed to stdout",
+            self.args.join(" ")
+        );
+        self
+    }
+
+    /// Nothing exists at `name` in the folder (nothing was written there).
+    pub fn absent(self, name: &str) -> Test {
+        assert!(
+            !self.path(name).exists(),
+            "`buildfarm {}` wrote {name}",
+            self.args.join(" ")
+        );
+        self
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
