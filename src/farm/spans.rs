@@ -3,6 +3,7 @@
 //! at any key that was written without parsing the text again.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::ops::Range;
 
 use toml::de::{DeTable, DeValue};
@@ -30,32 +31,38 @@ struct Written {
 impl Spans {
     pub fn of(doc: &DeTable<'_>) -> Spans {
         let mut spans = Spans::default();
-        spans.table(doc, "");
+        spans.table(doc, &mut String::new());
         spans
     }
 
-    fn table(&mut self, table: &DeTable<'_>, prefix: &str) {
+    /// Adds every entry of `table`, whose own path is `path` (a buffer, restored on return).
+    fn table(&mut self, table: &DeTable<'_>, path: &mut String) {
         for (key, value) in table.iter() {
-            let path = match prefix {
-                "" => key.get_ref().to_string(),
-                _ => format!("{prefix}.{}", key.get_ref()),
-            };
+            let len = path.len();
+            if len > 0 {
+                path.push('.');
+            }
+            path.push_str(key.get_ref());
             self.add(path, key.span(), value);
+            path.truncate(len);
         }
     }
 
-    fn add(&mut self, path: String, key: Range<usize>, value: &toml::Spanned<DeValue<'_>>) {
+    fn add(&mut self, path: &mut String, key: Range<usize>, value: &toml::Spanned<DeValue<'_>>) {
         match value.get_ref() {
-            DeValue::Table(t) => self.table(t, &path),
+            DeValue::Table(t) => self.table(t, path),
             DeValue::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    self.add(format!("{path}.{i}"), item.span(), item);
+                    let len = path.len();
+                    write!(path, ".{i}").expect("writing to a String cannot fail");
+                    self.add(path, item.span(), item);
+                    path.truncate(len);
                 }
             }
             _ => {}
         }
         let value = value.span();
-        self.at.insert(path, Written { key, value });
+        self.at.insert(path.clone(), Written { key, value });
     }
 
     /// Where the value at `path` is written, if it is.
