@@ -284,6 +284,34 @@ fn out_never_writes_through_a_symlink() {
 }
 
 #[test]
+fn half_a_leaf_pair_is_refused_not_reissued() {
+    let t = Test::new()
+        .spec("[[pool]]\narch = \"amd64\"\n")
+        .run(&["render"])
+        .status(0);
+    let key = t.path("certs/daemon/tls.key");
+    fs::remove_file(&key).unwrap();
+    let crt_before = fs::read(t.path("certs/daemon/tls.crt")).unwrap();
+    let t = t
+        .run(&["render"])
+        .status(1)
+        .stderr_has("error: `certs/daemon/tls.crt` has no key beside it (`certs/daemon/tls.key`)\n")
+        .stderr_has("hint: remove the folder to have a new pair issued")
+        .no_stdout()
+        .absent("certs/daemon/tls.key");
+    assert_eq!(
+        fs::read(t.path("certs/daemon/tls.crt")).unwrap(),
+        crt_before
+    );
+    // The other half alone: the same rule, named the other way round.
+    fs::remove_file(t.path("certs/daemon/tls.crt")).unwrap();
+    fs::write(&key, "-----BEGIN PRIVATE KEY-----\n").unwrap();
+    t.run(&["render"]).status(1).stderr_has(
+        "error: `certs/daemon/tls.key` has no certificate beside it (`certs/daemon/tls.crt`)\n",
+    );
+}
+
+#[test]
 fn a_lone_ca_certificate_is_refused_not_replaced() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("farm.toml"), "[[pool]]\narch = \"amd64\"\n").unwrap();

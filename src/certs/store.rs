@@ -159,36 +159,28 @@ pub fn date(unix: i64) -> String {
     )
 }
 
+/// A certificate and its key as text: both, or `None` when neither exists. One without the
+/// other is refused (`hint` says what to do), never half-used or replaced.
+fn read_pair(crt: &Path, key: &Path, hint: &str) -> anyhow::Result<Option<(String, String)>> {
+    let (present, missing, what) = match (files::read_optional(crt)?, files::read_optional(key)?) {
+        (None, None) => return Ok(None),
+        (Some(c), Some(k)) => return Ok(Some((c, k))),
+        (Some(_), None) => (crt, key, "key"),
+        (None, Some(_)) => (key, crt, "certificate"),
+    };
+    let message = format!(
+        "`{}` has no {what} beside it (`{}`)",
+        present.display(),
+        missing.display()
+    );
+    Err(invalid(Rule::CertMissingFile, message, hint))
+}
+
 /// Loads a CA pair, or `None` when neither file exists.
 pub fn load_ca(crt: &Path, key: &Path) -> anyhow::Result<Option<Ca>> {
-    let (crt_text, key_text) = (files::read_optional(crt)?, files::read_optional(key)?);
-    let (crt_text, key_text) = match (crt_text, key_text) {
-        (None, None) => return Ok(None),
-        (Some(c), Some(k)) => (c, k),
-        (Some(_), None) => {
-            let message = format!(
-                "`{}` has no key beside it (`{}`)",
-                crt.display(),
-                key.display()
-            );
-            return Err(invalid(
-                Rule::CertMissingFile,
-                message,
-                "restore the key from a backup; buildfarm never replaces a CA on its own",
-            ));
-        }
-        (None, Some(_)) => {
-            let message = format!(
-                "`{}` has no certificate beside it (`{}`)",
-                key.display(),
-                crt.display()
-            );
-            return Err(invalid(
-                Rule::CertMissingFile,
-                message,
-                "restore the certificate from a backup; buildfarm never replaces a CA on its own",
-            ));
-        }
+    let missing = "restore it from a backup; buildfarm never replaces a CA on its own";
+    let Some((crt_text, key_text)) = read_pair(crt, key, missing)? else {
+        return Ok(None);
     };
     let hint = "restore the CA from a backup, or move the folder away to start a new PKI (every client needs new files)";
     let info = inspect::read(&crt_text).map_err(|why| {
@@ -293,29 +285,9 @@ pub fn load_leaf(
     allow_expired: bool,
 ) -> anyhow::Result<Option<Leaf>> {
     let (crt_path, key_path) = (dir.join("tls.crt"), dir.join("tls.key"));
-    let (crt, key) = match (
-        files::read_optional(&crt_path)?,
-        files::read_optional(&key_path)?,
-    ) {
-        (None, None) => return Ok(None),
-        (Some(c), Some(k)) => (c, k),
-        (c, _) => {
-            let (present, missing) = if c.is_some() {
-                (&crt_path, &key_path)
-            } else {
-                (&key_path, &crt_path)
-            };
-            let message = format!(
-                "`{}` exists but `{}` does not",
-                present.display(),
-                missing.display()
-            );
-            return Err(invalid(
-                Rule::CertMissingFile,
-                message,
-                "remove the folder to have a new pair issued",
-            ));
-        }
+    let missing = "remove the folder to have a new pair issued";
+    let Some((crt, key)) = read_pair(&crt_path, &key_path, missing)? else {
+        return Ok(None);
     };
     let hint = "remove the folder to have a new pair issued by the farm's CA";
     let info = inspect::read(&crt).map_err(|why| {
