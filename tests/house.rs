@@ -1,5 +1,5 @@
 //! The code's own shape, held as it is: no function longer than 80 lines unless a comment right
-//! above it starts with `// long because` and says why.
+//! above it starts with `// long because` and says why; the README's Layout names every file.
 
 use std::path::Path;
 
@@ -89,4 +89,51 @@ fn the_measure_sees_a_long_function() {
     let text =
         format!("fn long() {{\n{body}}}\n\n// long because a reason\nfn excused() {{\n{body}}}\n");
     assert_eq!(functions(&text), [(1, 92, false), (95, 92, true)]);
+}
+
+/// The README's "Layout" tree, between its heading and the end of its code block.
+fn readme_layout() -> String {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme
+        .find("### Layout")
+        .expect("README has a Layout section");
+    let tree = &readme[start..];
+    let open = tree.find("```text\n").expect("Layout has a tree") + 8;
+    let close = open + tree[open..].find("```").unwrap();
+    tree[open..close].to_string()
+}
+
+#[test]
+fn readme_layout_matches_the_tree() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let layout = readme_layout();
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let mut missing = Vec::new();
+    let mut names = std::collections::HashSet::new();
+    for f in &files {
+        let name = f.file_name().unwrap().to_str().unwrap().to_string();
+        if !layout.contains(&name) {
+            missing.push(f.display().to_string());
+        }
+        let parent = f.parent().unwrap();
+        if parent != root.join("src") {
+            let dir = format!("{}/", parent.file_name().unwrap().to_str().unwrap());
+            if !layout.contains(&dir) {
+                missing.push(dir);
+            }
+        }
+        names.insert(name);
+    }
+    assert!(missing.is_empty(), "README Layout lacks: {missing:?}");
+    // And it names no file that is gone.
+    let stale: Vec<&str> = layout
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .filter(|w| w.ends_with(".rs") && !names.contains(*w) && !root.join(w).exists())
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "README Layout names files that do not exist: {stale:?}"
+    );
 }

@@ -1,4 +1,4 @@
-//! The farm spec: `farm.toml` → `RawFarm` (raw.rs) → checks (validate.rs) → `Farm`.
+//! The farm spec: `farm.toml` → `RawFarm` (raw.rs) → checks (validate/) → `Farm`.
 //! `Farm` is complete (defaults applied) and consistent; everything downstream trusts it.
 //! Object, DNS and endpoint names are built in `names.rs` and nowhere else.
 
