@@ -18,18 +18,19 @@ pub struct ObjectSpec {
 }
 
 impl ObjectSpec {
+    /// `context` is the template's typed context (`objects/`).
     pub(super) fn new(
         kind: Kind,
         name: String,
         namespace: Option<&String>,
-        context: Value,
+        context: impl serde::Serialize,
     ) -> Self {
         let namespace = namespace.cloned();
         ObjectSpec {
             kind,
             name,
             namespace,
-            context,
+            context: Value::from(minijinja::value::Serde(context)),
         }
     }
 }

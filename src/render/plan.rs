@@ -5,12 +5,10 @@
 
 use base64::Engine as _;
 use indexmap::IndexMap;
-use minijinja::value::Serde;
-use minijinja::{Value, context};
 
 use super::config::buildkitd_toml;
 use super::meta::{ObjectSpec, checksum, labels, selector};
-use super::objects::{cert_manager, network, statefulset};
+use super::objects::{basic, cert_manager, network, statefulset};
 use super::{Kind, parallel};
 use crate::certs::{Material, Pair};
 use crate::farm::{Farm, Pool, Storage, TlsMode};
@@ -38,28 +36,30 @@ impl PoolPlan<'_> {
         let selector = selector(farm, pool);
         let pool_labels = labels(farm, "daemon", Some(pool));
         let service = |name: String, headless| {
-            let ctx = context! {
-                name => &name, namespace => ns, labels => Serde(&pool_labels), selector => Serde(&selector), headless, port => farm.port, port_name => "buildkitd",
+            let ctx = basic::Service {
+                name: &name,
+                namespace: ns,
+                labels: &pool_labels,
+                selector: &selector,
+                headless,
+                port: farm.port,
+                port_name: "buildkitd",
             };
-            ObjectSpec::new(Kind::Service, name, Some(ns), ctx)
+            ObjectSpec::new(Kind::Service, name.clone(), Some(ns), ctx)
         };
         let statefulset = statefulset::context(farm, pool, &self.config_key, &self.checksum);
-        let pdb = context! { name => farm.pool_object(pool), namespace => ns, labels => Serde(&pool_labels), selector => Serde(&selector) };
+        let object = farm.pool_object(pool);
+        let pdb = basic::Selecting {
+            name: &object,
+            namespace: ns,
+            labels: &pool_labels,
+            selector: &selector,
+        };
         [
-            service(farm.pool_object(pool), false),
+            service(object.clone(), false),
             service(farm.headless_service(pool), true),
-            ObjectSpec::new(
-                Kind::StatefulSet,
-                farm.pool_object(pool),
-                Some(ns),
-                statefulset,
-            ),
-            ObjectSpec::new(
-                Kind::PodDisruptionBudget,
-                farm.pool_object(pool),
-                Some(ns),
-                pdb,
-            ),
+            ObjectSpec::new(Kind::StatefulSet, object.clone(), Some(ns), statefulset),
+            ObjectSpec::new(Kind::PodDisruptionBudget, object.clone(), Some(ns), pdb),
         ]
     }
 }
@@ -72,49 +72,33 @@ pub fn plan<'a>(farm: &'a Farm, certs: Option<&Material>, secrets: bool) -> Plan
         .then(|| namespace(farm))
         .into_iter()
         .collect();
-    let mut push = |kind, name, namespace: Option<&String>, context| {
-        out.push(ObjectSpec::new(kind, name, namespace, context));
+    let name = farm.service_account();
+    let ctx = basic::ServiceAccount {
+        name: &name,
+        namespace: ns,
+        labels: labels(farm, "daemon", None),
     };
-    let ctx = context! { name => farm.service_account(), namespace => ns, labels => Serde(labels(farm, "daemon", None)) };
-    push(Kind::ServiceAccount, farm.service_account(), Some(ns), ctx);
+    out.push(ObjectSpec::new(
+        Kind::ServiceAccount,
+        name.clone(),
+        Some(ns),
+        ctx,
+    ));
 
-    // The certificates are the same for every pool: hash them once (a big farm's daemon
-    // certificate lists thousands of names).
-    let certs_digest = certs.map(digest_of);
-    // A buildkitd.toml per distinct volume (pools usually share one), with its checksum.
-    let mut volumes: Vec<Option<&Storage>> = Vec::new();
-    let volume_of: Vec<usize> = farm
-        .pools
-        .iter()
-        .map(|pool| {
-            let volume = pool.storage.as_ref();
-            volumes
-                .iter()
-                .position(|v| *v == volume)
-                .unwrap_or_else(|| {
-                    volumes.push(volume);
-                    volumes.len() - 1
-                })
-        })
-        .collect();
-    let configs = parallel::map(&volumes, 64, |&volume| {
-        let text = buildkitd_toml(farm, volume);
-        let checksum = checksum(&text, certs_digest.as_ref());
-        (text, checksum)
-    });
-    // One buildkitd.toml when the pools agree (the usual case), else one key per pool.
-    let shared = configs.windows(2).all(|w| w[0].0 == w[1].0);
-    let config_key = |pool: &Pool| match shared {
-        true => CONFIG_FILE.to_string(),
-        false => format!("buildkitd-{}.toml", pool.name),
+    let configs = Configs::of(farm, certs);
+    let name = farm.config_map();
+    let ctx = basic::Data {
+        name: &name,
+        namespace: ns,
+        labels: labels(farm, "config", None),
+        data: configs.data,
     };
-    let mut data = IndexMap::new();
-    for (pool, &v) in farm.pools.iter().zip(&volume_of) {
-        data.entry(config_key(pool))
-            .or_insert_with(|| configs[v].0.clone());
-    }
-    let ctx = context! { name => farm.config_map(), namespace => ns, labels => Serde(labels(farm, "config", None)), data => Serde(data) };
-    push(Kind::ConfigMap, farm.config_map(), Some(ns), ctx);
+    out.push(ObjectSpec::new(
+        Kind::ConfigMap,
+        name.clone(),
+        Some(ns),
+        ctx,
+    ));
 
     if let Some(m) = certs.filter(|_| secrets) {
         out.extend(tls_secrets(farm, m));
@@ -127,17 +111,72 @@ pub fn plan<'a>(farm: &'a Farm, certs: Option<&Material>, secrets: bool) -> Plan
     let pools = farm
         .pools
         .iter()
-        .zip(volume_of)
-        .map(|(pool, v)| PoolPlan {
+        .zip(configs.keys)
+        .zip(configs.checksums)
+        .map(|((pool, config_key), checksum)| PoolPlan {
             farm,
             pool,
-            config_key: config_key(pool),
-            checksum: configs[v].1.clone(),
+            config_key,
+            checksum,
         })
         .collect();
     Plan {
         farm_wide: out,
         pools,
+    }
+}
+
+/// The ConfigMap's buildkitd.toml files, and per pool which one it mounts and its checksum.
+struct Configs {
+    data: IndexMap<String, String>,
+    keys: Vec<String>,
+    checksums: Vec<String>,
+}
+
+impl Configs {
+    fn of(farm: &Farm, certs: Option<&Material>) -> Configs {
+        // The certificates are the same for every pool: hash them once (a big farm's daemon
+        // certificate lists thousands of names).
+        let certs_digest = certs.map(digest_of);
+        // A buildkitd.toml per distinct volume (pools usually share one), with its checksum.
+        let mut volumes: Vec<Option<&Storage>> = Vec::new();
+        let volume_of: Vec<usize> = farm
+            .pools
+            .iter()
+            .map(|pool| {
+                let volume = pool.storage.as_ref();
+                volumes
+                    .iter()
+                    .position(|v| *v == volume)
+                    .unwrap_or_else(|| {
+                        volumes.push(volume);
+                        volumes.len() - 1
+                    })
+            })
+            .collect();
+        let configs = parallel::map(&volumes, 64, |&volume| {
+            let text = buildkitd_toml(farm, volume);
+            let checksum = checksum(&text, certs_digest.as_ref());
+            (text, checksum)
+        });
+        // One buildkitd.toml when the pools agree (the usual case), else one key per pool.
+        let shared = configs.windows(2).all(|w| w[0].0 == w[1].0);
+        let config_key = |pool: &Pool| match shared {
+            true => CONFIG_FILE.to_string(),
+            false => format!("buildkitd-{}.toml", pool.name),
+        };
+        let mut data = IndexMap::new();
+        for (pool, &v) in farm.pools.iter().zip(&volume_of) {
+            data.entry(config_key(pool))
+                .or_insert_with(|| configs[v].0.clone());
+        }
+        let keys: Vec<String> = farm.pools.iter().map(config_key).collect();
+        let checksums = volume_of.iter().map(|&v| configs[v].1.clone()).collect();
+        Configs {
+            data,
+            keys,
+            checksums,
+        }
     }
 }
 
@@ -160,7 +199,11 @@ fn namespace(farm: &Farm) -> ObjectSpec {
             "rootless BuildKit needs seccomp and AppArmor Unconfined: only the privileged level admits it."
         }
     };
-    let ctx = context! { name => ns, labels => Serde(labels(farm, "namespace", None)), pod_security_reason => reason };
+    let ctx = basic::Namespace {
+        name: ns,
+        labels: labels(farm, "namespace", None),
+        pod_security_reason: reason,
+    };
     ObjectSpec::new(Kind::Namespace, ns.clone(), None, ctx)
 }
 
@@ -168,49 +211,56 @@ fn namespace(farm: &Farm) -> ObjectSpec {
 fn tls_secrets(farm: &Farm, m: &Material) -> Vec<ObjectSpec> {
     let ns = &farm.namespace;
     let mut out = Vec::new();
-    let mut push = |kind, name, namespace: Option<&String>, context| {
-        out.push(ObjectSpec::new(kind, name, namespace, context));
+    let mut push = |name: &String, namespace: &String, component, pair| {
+        let ctx = secret_context(
+            name,
+            namespace,
+            labels(farm, component, None),
+            &m.ca_bundle,
+            pair,
+        );
+        out.push(ObjectSpec::new(
+            Kind::Secret,
+            name.clone(),
+            Some(namespace),
+            ctx,
+        ));
     };
-    let ctx = secret_context(
-        &farm.tls.secret,
-        ns,
-        labels(farm, "tls", None),
-        &m.ca_bundle,
-        &m.daemon,
-    );
-    push(Kind::Secret, farm.tls.secret.clone(), Some(ns), ctx);
+    push(&farm.tls.secret, ns, "tls", &m.daemon);
     for client in farm.tls.clients.iter().filter(|c| c.namespace.is_some()) {
         let Some((_, pair)) = m.clients.iter().find(|(name, _)| *name == client.name) else {
             continue;
         };
         let client_ns = client.namespace.as_ref().expect("filtered on namespace");
-        let name = farm.client_secret(&client.name);
-        let ctx = secret_context(
-            &name,
+        push(
+            &farm.client_secret(&client.name),
             client_ns,
-            labels(farm, "client-tls", None),
-            &m.ca_bundle,
+            "client-tls",
             pair,
         );
-        push(Kind::Secret, name, Some(client_ns), ctx);
     }
     out
 }
 
 /// A kubernetes.io/tls Secret: the trusted CA bundle and one certificate with its key.
-fn secret_context(
-    name: &str,
-    namespace: &str,
-    labels: IndexMap<&'static str, String>,
+fn secret_context<'a>(
+    name: &'a str,
+    namespace: &'a str,
+    labels: basic::Labels,
     ca: &str,
     pair: &Pair,
-) -> Value {
+) -> basic::Data<'a> {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    let data: IndexMap<&str, String> = [
-        ("ca.crt", b64(ca)),
-        ("tls.crt", b64(&pair.crt)),
-        ("tls.key", b64(&pair.key)),
+    let data = [
+        ("ca.crt".to_string(), b64(ca)),
+        ("tls.crt".to_string(), b64(&pair.crt)),
+        ("tls.key".to_string(), b64(&pair.key)),
     ]
     .into();
-    context! { name, namespace, labels => Serde(labels), data => Serde(data) }
+    basic::Data {
+        name,
+        namespace,
+        labels,
+        data,
+    }
 }

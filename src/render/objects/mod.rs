@@ -1,5 +1,7 @@
-//! One context builder per kind of object that needs more than a few lines to build.
+//! Each template's context as a typed struct (`#[derive(Serialize)]`), built from the `Farm`:
+//! the bigger objects in a room of their own, the ones that are mostly identity in `basic`.
 
+pub mod basic;
 pub mod cert_manager;
 pub mod network;
 pub mod statefulset;

@@ -2,10 +2,10 @@
 //! for Prometheus a metrics Service with its ServiceMonitor, or a PodMonitor.
 
 use indexmap::IndexMap;
-use minijinja::context;
-use minijinja::value::Serde;
+use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::basic;
 use crate::farm::{Farm, Peer};
 use crate::render::Kind;
 use crate::render::meta::{ObjectSpec, farm_selector, labels};
@@ -24,29 +24,69 @@ pub fn objects(farm: &Farm) -> Vec<ObjectSpec> {
     if let Some(port) = farm.metrics_port {
         let selector = farm_selector(farm);
         let metrics_labels = labels(farm, "metrics", None);
+        let name = farm.metrics_service();
         if farm.service_monitor {
-            let name = farm.metrics_service();
-            let ctx = context! {
-                name => &name, namespace => ns, labels => Serde(&metrics_labels), selector => Serde(&selector),
-                headless => false, port, port_name => "metrics",
+            let ctx = basic::Service {
+                name: &name,
+                namespace: ns,
+                labels: &metrics_labels,
+                selector: &selector,
+                headless: false,
+                port,
+                port_name: "metrics",
             };
             out.push(ObjectSpec::new(Kind::Service, name.clone(), Some(ns), ctx));
             // Selects the metrics Service by its component: the build Services carry `daemon`.
             let mut by_component = farm_selector(farm);
             by_component.insert("app.kubernetes.io/component", "metrics".into());
-            let ctx = context! { name => &name, namespace => ns, labels => Serde(&metrics_labels), selector => Serde(by_component) };
-            out.push(ObjectSpec::new(Kind::ServiceMonitor, name, Some(ns), ctx));
+            let ctx = basic::Selecting {
+                name: &name,
+                namespace: ns,
+                labels: &metrics_labels,
+                selector: &by_component,
+            };
+            out.push(ObjectSpec::new(
+                Kind::ServiceMonitor,
+                name.clone(),
+                Some(ns),
+                ctx,
+            ));
         }
         if farm.pod_monitor {
-            let name = farm.metrics_service();
-            let ctx = context! { name => &name, namespace => ns, labels => Serde(&metrics_labels), selector => Serde(&selector) };
-            out.push(ObjectSpec::new(Kind::PodMonitor, name, Some(ns), ctx));
+            let ctx = basic::Selecting {
+                name: &name,
+                namespace: ns,
+                labels: &metrics_labels,
+                selector: &selector,
+            };
+            out.push(ObjectSpec::new(
+                Kind::PodMonitor,
+                name.clone(),
+                Some(ns),
+                ctx,
+            ));
         }
     }
     out
 }
 
-fn network_policy(farm: &Farm) -> minijinja::Value {
+/// `templates/networkpolicy.yaml.j2`.
+#[derive(Serialize)]
+struct NetworkPolicy<'a> {
+    name: String,
+    namespace: &'a str,
+    labels: basic::Labels,
+    pod_selector: basic::Labels,
+    port: u16,
+    metrics_port: Option<u16>,
+    /// NetworkPolicyPeers allowed to the build port.
+    build_from: Vec<Value>,
+    metrics_from: Vec<Value>,
+    /// `None`: egress is not restricted.
+    egress: Option<Vec<Value>>,
+}
+
+fn network_policy(farm: &Farm) -> NetworkPolicy<'_> {
     // Clients that name a namespace get their certificate there: their jobs run there.
     let mut build_from: Vec<Value> = farm
         .tls
@@ -81,16 +121,16 @@ fn network_policy(farm: &Farm) -> minijinja::Value {
             })
             .collect()
     });
-    context! {
-        name => farm.network_policy_name(),
-        namespace => &farm.namespace,
-        labels => Serde(labels(farm, "network", None)),
-        pod_selector => Serde(farm_selector(farm)),
-        port => farm.port,
-        metrics_port => farm.metrics_port,
-        build_from => Serde(build_from),
-        metrics_from => Serde(metrics_from),
-        egress => Serde(egress),
+    NetworkPolicy {
+        name: farm.network_policy_name(),
+        namespace: &farm.namespace,
+        labels: labels(farm, "network", None),
+        pod_selector: farm_selector(farm),
+        port: farm.port,
+        metrics_port: farm.metrics_port,
+        build_from,
+        metrics_from,
+        egress,
     }
 }
 

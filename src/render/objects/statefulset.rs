@@ -3,8 +3,6 @@
 //! Kubernetes version. The template owns the YAML shape; this owns the choices.
 
 use indexmap::IndexMap;
-use minijinja::Value;
-use minijinja::value::Serde;
 use serde::Serialize;
 
 use crate::farm::defaults::CERTS_DIR;
@@ -42,7 +40,7 @@ struct StatefulSet<'a> {
     /// moving or re-pushed tag resolves to one image on every node and every pull checks the
     /// registry's credentials.
     pull_policy: &'static str,
-    args: Vec<&'a str>,
+    args: Vec<String>,
     port: u16,
     metrics_port: Option<u16>,
     security: Security<'a>,
@@ -102,20 +100,24 @@ struct Storage<'a> {
     class: Option<&'a str>,
 }
 
-pub fn context(farm: &Farm, pool: &Pool, config_key: &str, checksum: &str) -> Value {
+pub fn context<'a>(
+    farm: &'a Farm,
+    pool: &'a Pool,
+    config_key: &'a str,
+    checksum: &str,
+) -> impl Serialize + 'a {
     let profile = &farm.profile;
     let apparmor_field = farm.kubernetes >= releases::kubernetes().since("apparmor-field");
     let mut node_selector = IndexMap::new();
     node_selector.insert("kubernetes.io/arch".to_string(), pool.arch.to_string());
     node_selector.extend(pool.node_selector.clone());
 
-    let config_path = profile.config_path();
-    let mut args = vec!["--config", config_path.as_str()];
-    args.extend(profile.args.iter().map(String::as_str));
-    args.extend(farm.extra_args.iter().map(String::as_str));
+    let mut args = vec!["--config".to_string(), profile.config_path()];
+    args.extend(profile.args.iter().cloned());
+    args.extend(farm.extra_args.iter().cloned());
 
     let p = &farm.probes;
-    Value::from(Serde(StatefulSet {
+    StatefulSet {
         name: farm.pool_object(pool),
         namespace: &farm.namespace,
         labels: labels(farm, "daemon", Some(pool)),
@@ -157,7 +159,7 @@ pub fn context(farm: &Farm, pool: &Pool, config_key: &str, checksum: &str) -> Va
             quantity: &st.quantity,
             class: pool.storage_class.as_deref(),
         }),
-    }))
+    }
 }
 
 /// The config checksum (a changed config rolls the pods), AppArmor's annotation where the

@@ -1,0 +1,56 @@
+//! The contexts of the objects that are little more than their identity: ServiceAccount,
+//! Namespace, Service, PodDisruptionBudget, ServiceMonitor, PodMonitor, ConfigMap and Secret.
+//! Each is a typed struct: a misspelled field is a compile error here, an undefined variable
+//! (a render error the tests catch) in its template.
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+pub type Labels = IndexMap<&'static str, String>;
+
+/// `templates/serviceaccount.yaml.j2`.
+#[derive(Serialize)]
+pub struct ServiceAccount<'a> {
+    pub name: &'a str,
+    pub namespace: &'a str,
+    pub labels: Labels,
+}
+
+/// `templates/namespace.yaml.j2`: with why its pods need the Pod Security level it sets.
+#[derive(Serialize)]
+pub struct Namespace<'a> {
+    pub name: &'a str,
+    pub labels: Labels,
+    pub pod_security_reason: &'static str,
+}
+
+/// `templates/service.yaml.j2`: a pool's Service, its headless Service, the metrics Service.
+#[derive(Serialize)]
+pub struct Service<'a> {
+    pub name: &'a str,
+    pub namespace: &'a str,
+    pub labels: &'a Labels,
+    pub selector: &'a Labels,
+    pub headless: bool,
+    pub port: u16,
+    pub port_name: &'static str,
+}
+
+/// `templates/poddisruptionbudget.yaml.j2`, `servicemonitor.yaml.j2`, `podmonitor.yaml.j2`:
+/// an object that finds its targets by `selector`.
+#[derive(Serialize)]
+pub struct Selecting<'a> {
+    pub name: &'a str,
+    pub namespace: &'a str,
+    pub labels: &'a Labels,
+    pub selector: &'a Labels,
+}
+
+/// `templates/configmap.yaml.j2` (file name → text) and `secret.yaml.j2` (key → base64).
+#[derive(Serialize)]
+pub struct Data<'a> {
+    pub name: &'a str,
+    pub namespace: &'a str,
+    pub labels: Labels,
+    pub data: IndexMap<String, String>,
+}
