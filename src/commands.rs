@@ -145,7 +145,7 @@ pub fn client_text(farm: &Farm, command: ClientCommand) -> anyhow::Result<String
         ClientCommand::Endpoint(a) => {
             client::endpoints(farm, client::pool(farm, a.pool.as_deref())?, &a.key, a.all)
         }
-        ClientCommand::Sidecar(a) => client::sidecar(farm, a.format, &a.target),
+        ClientCommand::Sidecar(a) => client::sidecar(farm, a.format, &a.target)?,
     };
     Ok(out)
 }

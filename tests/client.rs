@@ -29,6 +29,13 @@ impl Farm {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// `buildfarm render` of the farm.
+    fn render(&self) -> String {
+        let out = buildfarm(self.dir.path(), &["render"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     fn daemon_sans(&self) -> Vec<String> {
         let pem = std::fs::read_to_string(self.dir.path().join("certs/daemon/tls.crt")).unwrap();
         buildfarm::certs::inspect::read(&pem).unwrap().sans
@@ -461,6 +468,52 @@ fn sidecar_snippet_and_patch_parse() {
         patch["spec"]["template"]["spec"]["initContainers"],
         snippet["initContainers"]
     );
+}
+
+#[test]
+fn the_sidecar_is_locked_down_like_the_farms_daemons() {
+    let farm = Farm::new(TWO_ARCHES);
+    let snippet: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&farm.client(&["sidecar"])).unwrap();
+    let sidecar = &snippet["initContainers"][0];
+    // The same securityContext as a rootless daemon of the farm (one shared template block).
+    let objects = crate::common::parse_stream(&farm.render());
+    let sts = crate::common::kind(&objects, "StatefulSet")[0];
+    let daemon = crate::common::container(sts);
+    assert_eq!(sidecar["securityContext"], daemon["securityContext"]);
+    let sc = &sidecar["securityContext"];
+    assert_eq!(sc["runAsNonRoot"].as_bool(), Some(true));
+    assert_eq!(sc["capabilities"]["drop"][0].as_str(), Some("ALL"));
+    assert_eq!(sc["readOnlyRootFilesystem"].as_bool(), Some(true));
+    // Over the read-only root, the folders it writes, named so they cannot clash with the job's.
+    let mounts: Vec<(&str, &str)> = sidecar["volumeMounts"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap(),
+                m["mountPath"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        mounts.contains(&("buildkit-runtime", "/run/user/1000")),
+        "{mounts:?}"
+    );
+    assert!(mounts.iter().all(|(name, _)| name.starts_with("buildkit-")));
+
+    // A writable root: neither the flag nor the extra folders.
+    let writable = Farm::new(&format!("read_only_root_filesystem = false\n{TWO_ARCHES}"));
+    let snippet: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&writable.client(&["sidecar"])).unwrap();
+    let sidecar = &snippet["initContainers"][0];
+    assert!(
+        sidecar["securityContext"]
+            .get("readOnlyRootFilesystem")
+            .is_none()
+    );
+    assert_eq!(snippet["volumes"].as_sequence().unwrap().len(), 2);
 }
 
 #[test]

@@ -137,48 +137,19 @@ pub enum SidecarFormat {
     Patch,
 }
 
-/// Where the sidecar's socket is shared with the job container.
-pub const SIDECAR_SOCKET_DIR: &str = "/run/buildkit-shared";
-
-/// The isolated variant: a rootless buildkitd beside the job, reached over a shared unix socket.
-/// No TLS (the socket never leaves the pod) and no shared cache (it dies with the pod).
-pub fn sidecar(farm: &Farm, format: SidecarFormat, target: &str) -> String {
-    let profile = crate::profile::Profile::load(crate::profile::Mode::Rootless);
-    let socket = format!("unix://{SIDECAR_SOCKET_DIR}/buildkitd.sock");
-    let image = if farm.mode == crate::profile::Mode::Rootless {
-        farm.image.clone()
-    } else {
-        profile.image.clone()
-    };
-    let kube = crate::farm::releases::kubernetes();
-    let apparmor = if farm.kubernetes >= kube.since("apparmor-field") {
-        "\n    appArmorProfile:\n      type: Unconfined"
-    } else {
-        ""
-    };
-    // A native sidecar (an init container that keeps running) starts before the job container
-    // and is stopped after it, so a job pod still completes; before that, a plain container.
-    let (list, restart) = match farm.kubernetes >= kube.since("sidecar-containers") {
-        true => ("initContainers", "\n  restartPolicy: Always"),
-        false => ("containers", ""),
-    };
-    let body = format!(
-        "{list}:\n\
-         - name: buildkitd{restart}\n  image: {image}\n  args:\n  - \"--addr\"\n  - {socket}\n  - \"--oci-worker-no-process-sandbox\"\n\
-         \x20 securityContext:\n    runAsUser: 1000\n    runAsGroup: 1000\n    seccompProfile:\n      type: Unconfined{apparmor}\n\
-         \x20 readinessProbe:\n    exec:\n      command: [\"buildctl\", \"--addr\", {socket}, \"debug\", \"workers\"]\n    periodSeconds: 10\n    timeoutSeconds: 10\n\
-         \x20 volumeMounts:\n  - name: buildkit-socket\n    mountPath: {dir}\n  - name: buildkit-state\n    mountPath: {state}\n\
-         volumes:\n- name: buildkit-socket\n  emptyDir: {{}}\n- name: buildkit-state\n  emptyDir: {{}}\n",
-        image = quote(&image),
-        socket = quote(&socket),
-        dir = quote(SIDECAR_SOCKET_DIR),
-        state = quote(&profile.state_dir),
+/// The isolated variant: a rootless buildkitd beside the job, reached over a shared unix socket
+/// (`render::sidecar`), as a pod-spec fragment or a strategic-merge patch.
+pub fn sidecar(farm: &Farm, format: SidecarFormat, target: &str) -> anyhow::Result<String> {
+    let body = crate::render::sidecar::render(farm)?;
+    let (dir, socket) = (
+        crate::render::sidecar::SOCKET_DIR,
+        crate::render::sidecar::socket(),
     );
     let usage = format!(
-        "# In the job container, mount `buildkit-socket` at {SIDECAR_SOCKET_DIR} and build with:\n\
+        "# In the job container, mount `buildkit-socket` at {dir} and build with:\n\
          #   buildctl --addr {socket} build --frontend dockerfile.v0 --local context=. --local dockerfile=.\n"
     );
-    match format {
+    Ok(match format {
         SidecarFormat::Yaml => {
             format!("# A rootless buildkitd sidecar for a runner pod spec.\n{usage}{body}")
         }
@@ -192,5 +163,5 @@ pub fn sidecar(farm: &Farm, format: SidecarFormat, target: &str) -> String {
                 quote(name)
             )
         }
-    }
+    })
 }

@@ -24,8 +24,13 @@ pub fn environment() -> &'static Environment<'static> {
         env.add_filter("yaml_str", filters::yaml_str);
         env.add_filter("to_yaml", filters::to_yaml);
         env.add_filter("yaml_block", filters::yaml_block);
-        for kind in Kind::ALL {
-            env.add_template(kind.template(), kind.source())
+        let partials = super::PARTIALS.iter().copied();
+        for (name, source) in Kind::ALL
+            .iter()
+            .map(|k| (k.template(), k.source()))
+            .chain(partials)
+        {
+            env.add_template(name, source)
                 .expect("embedded templates parse; covered by tests");
         }
         env

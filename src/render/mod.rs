@@ -17,6 +17,7 @@ use anyhow::Context as _;
 use crate::certs::Material;
 use crate::farm::Farm;
 pub use config::buildkitd_toml;
+pub use objects::sidecar;
 
 /// The one kind table: each kind with its template (`templates/<file>.yaml.j2`, embedded),
 /// in the order objects are applied (what a kind needs comes before it).
@@ -65,6 +66,16 @@ kinds! {
     ServiceMonitor: "servicemonitor",
     PodMonitor: "podmonitor",
 }
+
+/// Templates that are not an object of their own: shared blocks (`{% import %}`ed) and the
+/// pod-spec fragment of `client sidecar`.
+const PARTIALS: &[(&str, &str)] = &[
+    (
+        "security_context.j2",
+        include_str!("../../templates/security_context.j2"),
+    ),
+    ("sidecar.j2", include_str!("../../templates/sidecar.j2")),
+];
 
 /// One rendered Kubernetes object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +162,7 @@ mod tests {
     use super::Kind;
 
     #[test]
-    fn every_template_file_has_its_kind_and_every_kind_its_file() {
+    fn every_template_file_is_a_kind_or_a_partial_and_every_kind_has_its_file() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
         let mut files: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
@@ -159,6 +170,7 @@ mod tests {
             .collect();
         files.sort();
         let mut kinds: Vec<String> = Kind::ALL.iter().map(|k| k.template().to_string()).collect();
+        kinds.extend(super::PARTIALS.iter().map(|(name, _)| name.to_string()));
         kinds.sort();
         assert_eq!(files, kinds);
         assert!(

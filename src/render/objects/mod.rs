@@ -4,4 +4,5 @@
 pub mod basic;
 pub mod cert_manager;
 pub mod network;
+pub mod sidecar;
 pub mod statefulset;

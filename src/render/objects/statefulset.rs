@@ -53,9 +53,10 @@ struct StatefulSet<'a> {
     storage: Option<Storage<'a>>,
 }
 
-/// The pod's and the container's securityContext, from the profile.
+/// The pod's and the container's securityContext, from the profile (the container's is
+/// `templates/security_context.j2`, shared with `client sidecar`).
 #[derive(Serialize)]
-struct Security<'a> {
+pub struct Security<'a> {
     fs_group: Option<u32>,
     privileged: bool,
     run_as_user: Option<u32>,
@@ -182,7 +183,7 @@ fn pod_annotations(
     annotations
 }
 
-fn security<'a>(farm: &Farm, profile: &'a Profile, apparmor_field: bool) -> Security<'a> {
+pub fn security<'a>(farm: &Farm, profile: &'a Profile, apparmor_field: bool) -> Security<'a> {
     Security {
         fs_group: profile.fs_group,
         privileged: profile.privileged,

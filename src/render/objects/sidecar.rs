@@ -1,0 +1,78 @@
+//! `client sidecar`: a rootless buildkitd beside a CI job, reached over a socket shared in the
+//! pod. Its container is locked down like the farm's (the same securityContext block); it has
+//! no TLS (the socket never leaves the pod) and no shared cache (it dies with the pod).
+
+use serde::Serialize;
+
+use super::statefulset::{Security, security};
+use crate::farm::{Farm, releases};
+use crate::profile::{Mode, Profile};
+
+/// Where the sidecar's socket is shared with the job container.
+pub const SOCKET_DIR: &str = "/run/buildkit-shared";
+
+/// `templates/sidecar.j2`.
+#[derive(Serialize)]
+struct Sidecar<'a> {
+    /// A native sidecar (`initContainers`, `restartPolicy: Always`).
+    native: bool,
+    image: &'a str,
+    args: [&'a str; 3],
+    security: Security<'a>,
+    probe_command: [&'a str; 5],
+    /// Every volume, each an emptyDir mounted once.
+    volumes: Vec<Mount>,
+}
+
+#[derive(Serialize)]
+struct Mount {
+    name: String,
+    path: String,
+}
+
+/// The socket the job reaches the sidecar at.
+pub fn socket() -> String {
+    format!("unix://{SOCKET_DIR}/buildkitd.sock")
+}
+
+/// The sidecar's `containers:` (or `initContainers:`) and `volumes:`, for a pod spec.
+pub fn render(farm: &Farm) -> anyhow::Result<String> {
+    let profile = Profile::load(Mode::Rootless);
+    let image = match farm.mode {
+        Mode::Rootless => farm.image.as_str(),
+        _ => profile.image.as_str(),
+    };
+    let kube = releases::kubernetes();
+    let apparmor_field = farm.kubernetes >= kube.since("apparmor-field");
+    let socket = socket();
+    let mut volumes = vec![
+        mount("buildkit-socket", SOCKET_DIR),
+        mount("buildkit-state", &profile.state_dir),
+    ];
+    // Over a read-only root, the folders the daemon writes; prefixed, as they join the job's
+    // own volumes.
+    if farm.read_only_root {
+        let writable = profile.writable.iter();
+        volumes.extend(writable.map(|w| mount(&format!("buildkit-{}", w.name), &w.path)));
+    }
+    let ctx = Sidecar {
+        native: farm.kubernetes >= kube.since("sidecar-containers"),
+        image,
+        args: ["--addr", &socket, "--oci-worker-no-process-sandbox"],
+        security: security(farm, &profile, apparmor_field),
+        probe_command: ["buildctl", "--addr", &socket, "debug", "workers"],
+        volumes,
+    };
+    let env = crate::render::env::environment();
+    let yaml = env
+        .get_template("sidecar.j2")?
+        .render(minijinja::Value::from(minijinja::value::Serde(ctx)))?;
+    Ok(yaml)
+}
+
+fn mount(name: &str, path: &str) -> Mount {
+    Mount {
+        name: name.to_string(),
+        path: path.to_string(),
+    }
+}
