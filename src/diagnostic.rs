@@ -149,7 +149,7 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match unsafe_char(c) {
-            true => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            true => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
             false => out.push(c),
         }
     }

@@ -21,7 +21,7 @@ pub fn quote_into(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
             c if needs_escape(c) => {
-                let _ = write!(out, "\\u{:04X}", c as u32);
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
             }
             c => out.push(c),
         }

@@ -127,22 +127,26 @@ fn scaled(number: &str, factor: u64) -> Option<u64> {
         return Some(whole);
     }
     let frac_value: u128 = frac.parse().ok()?;
-    let part = frac_value * u128::from(factor) / 10u128.pow(frac.len() as u32);
+    let digits = u32::try_from(frac.len()).ok()?; // at most 18, checked above
+    let part = frac_value * u128::from(factor) / 10u128.pow(digits);
     whole.checked_add(u64::try_from(part).ok()?)
 }
 
 /// `268435456000` → `250 GiB`; exact when it can be, else two decimals.
 pub fn human_bytes(b: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut unit = 0;
-    while unit + 1 < UNITS.len() && b >= KI.pow(unit as u32 + 1) {
-        unit += 1;
-    }
-    let div = KI.pow(unit as u32);
+    // The largest unit that fits: 1024^exp ≤ b.
+    let (exp, unit) = (0u32..)
+        .zip(UNITS)
+        .take_while(|&(exp, _)| exp == 0 || b >= KI.pow(exp))
+        .last()
+        .expect("bytes is always a unit");
+    let div = KI.pow(exp);
     if b.is_multiple_of(div) {
-        format!("{} {}", b / div, UNITS[unit])
+        format!("{} {unit}", b / div)
     } else {
-        format!("{:.2} {}", b as f64 / div as f64, UNITS[unit])
+        // Lossy only beyond 2^53 bytes (8 PiB), shown to two decimals anyway.
+        format!("{:.2} {unit}", b as f64 / div as f64)
     }
 }
 
