@@ -1,6 +1,11 @@
 //! Closed sets a user picks from by name, in farm.toml or on the command line (`mode`,
 //! `tls.mode`, `tls.key`, `arch`, ...). Each enum lists its names once, in `closed_set!`;
 //! parsing, did-you-mean, `--help`, serde and the templates all read that one list.
+//!
+//! The one rule for choices: a set farm.toml can name is a `closed_set!` (checked at the key's
+//! line, with a did-you-mean); a choice only the command line offers derives `clap::ValueEnum`
+//! (its variants' docs are the help). Either way clap gets a type: no flag takes a string
+//! list that is parsed again later.
 
 /// What a closed set offers the code that checks a user's choice.
 pub trait ClosedSet: Copy + 'static {
