@@ -5,6 +5,7 @@ use std::fmt;
 use std::ops::Range;
 
 use crate::rule::Rule;
+pub use crate::rule::Severity;
 
 /// A source file kept beside its diagnostics so every message can show the offending line.
 #[derive(Debug, Clone)]
@@ -66,26 +67,6 @@ pub struct Location {
     pub line_text: String,
     /// How many characters the caret underlines; 0 for the file as a whole (no excerpt).
     pub width: usize,
-}
-
-/// How bad a finding is: errors fail `lint` (and stop `render`), warnings fail
-/// `lint --deny-warnings`, notes only inform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Error,
-    Warning,
-    Note,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Note => "note",
-        }
-    }
 }
 
 /// One problem with the user's input: a fact, where it is, and what to write instead.

@@ -3,8 +3,6 @@
 //! rule table lists them all, and each has a case in `tests/bad` or a reason it cannot (both
 //! held by tests).
 
-use crate::diagnostic::Severity;
-
 macro_rules! rules {
     ($($variant:ident = $name:literal, $severity:ident, $summary:literal;)*) => {
         /// A rule; `name()` is its stable, kebab-case name.
@@ -141,6 +139,26 @@ impl PartialEq<&str> for Rule {
 impl serde::Serialize for Rule {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.name())
+    }
+}
+
+/// How bad a finding is: errors fail `lint` (and stop `render`), warnings fail
+/// `lint --deny-warnings`, notes only inform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Note,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "note",
+        }
     }
 }
 

@@ -140,8 +140,8 @@ fn readme_layout_matches_the_tree() {
 
 #[test]
 fn every_command_line_choice_is_a_type() {
-    let cli = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cli.rs"))
-        .unwrap();
+    let cli =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cli.rs")).unwrap();
     assert!(
         !cli.contains("value_parser = ["),
         "a flag's choices are a closed_set! or a clap::ValueEnum, not a string list (src/closed.rs)"
