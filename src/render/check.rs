@@ -8,8 +8,8 @@ use std::path::Path;
 use anyhow::Context;
 use base64::Engine as _;
 
-use super::Object;
 use super::out::files_for;
+use super::stream::Object;
 use crate::certs::inspect;
 
 /// One file that differs: its name and a unified diff (or a sentence, for Secrets).

@@ -5,7 +5,8 @@ use std::sync::OnceLock;
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
-use super::{Kind, filters};
+use super::filters;
+use super::kind::Kind;
 
 pub fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
@@ -24,7 +25,7 @@ pub fn environment() -> &'static Environment<'static> {
         env.add_filter("yaml_str", filters::yaml_str);
         env.add_filter("to_yaml", filters::to_yaml);
         env.add_filter("yaml_block", filters::yaml_block);
-        let partials = super::PARTIALS.iter().copied();
+        let partials = super::kind::PARTIALS.iter().copied();
         for (name, source) in Kind::ALL
             .iter()
             .map(|k| (k.template(), k.source()))

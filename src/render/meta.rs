@@ -4,7 +4,7 @@
 use indexmap::IndexMap;
 use minijinja::Value;
 
-use super::Kind;
+use super::kind::Kind;
 use crate::farm::{Farm, Pool};
 
 const POOL_LABEL: &str = "buildfarm/pool";

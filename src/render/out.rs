@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use super::{Kind, Object};
+use super::kind::Kind;
+use super::stream::Object;
 use crate::files::{self, CERT_MODE, KEY_MODE};
 
 /// First line of the kustomization.yaml buildfarm writes: marks a folder as ours.

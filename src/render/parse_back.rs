@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 use serde::Deserializer as _;
 use serde::de::{self, Deserialize, MapAccess, SeqAccess, Visitor};
 
-use super::{Object, stream};
+use super::stream::{Object, stream};
 
 /// Parses `objects` back as one stream: exactly one document per object, each the kind and
 /// name it claims. A failure here is a buildfarm bug, never the user's input.
@@ -155,7 +155,7 @@ impl<'de> Deserialize<'de> for Key<'de> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::Kind;
+    use crate::render::kind::Kind;
 
     fn object(kind: Kind, name: &str, yaml: &str) -> Object {
         Object {

@@ -7,9 +7,10 @@ use base64::Engine as _;
 use indexmap::IndexMap;
 
 use super::config::buildkitd_toml;
+use super::kind::Kind;
 use super::meta::{ObjectSpec, checksum, labels, selector};
 use super::objects::{basic, cert_manager, network, statefulset};
-use super::{Kind, parallel};
+use super::parallel;
 use crate::certs::{Material, Pair};
 use crate::farm::{Farm, Pool, Storage, TlsMode};
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::basic::Labels;
 use crate::certs::daemon_sans;
 use crate::farm::{Farm, KeyAlgorithm, names};
-use crate::render::Kind;
+use crate::render::kind::Kind;
 use crate::render::meta::{ObjectSpec, labels};
 
 /// `templates/issuer.yaml.j2`: self-signed, or a CA Issuer signing with `ca_secret`.

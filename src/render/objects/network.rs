@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::basic;
 use crate::farm::{Farm, Peer};
-use crate::render::Kind;
+use crate::render::kind::Kind;
 use crate::render::meta::{ObjectSpec, farm_selector, labels};
 
 pub fn objects(farm: &Farm) -> Vec<ObjectSpec> {
