@@ -84,21 +84,20 @@ impl Test {
     }
 
     pub fn stderr_has(self, part: &str) -> Test {
-        let err = self.stderr();
-        assert!(
-            err.contains(part),
-            "`buildfarm {}` stderr lacks {part:?}:\n{err}",
-            self.args.join(" ")
-        );
-        self
+        let text = self.stderr();
+        self.has("stderr", text, part)
     }
 
     pub fn stdout_has(self, part: &str) -> Test {
-        let out = self.stdout();
+        let text = self.stdout();
+        self.has("stdout", text, part)
+    }
+
+    fn has(self, stream: &str, text: String, part: &str) -> Test {
+        let command = self.args.join(" ");
         assert!(
-            out.contains(part),
-            "`buildfarm {}` stdout lacks {part:?}:\n{out}",
-            self.args.join(" ")
+            text.contains(part),
+            "`buildfarm {command}` {stream} lacks {part:?}:\n{text}"
         );
         self
     }

@@ -25,6 +25,17 @@ pub fn objects(farm: &Farm) -> Vec<ObjectSpec> {
         let selector = farm_selector(farm);
         let metrics_labels = labels(farm, "metrics", None);
         let name = farm.metrics_service();
+        // A ServiceMonitor or PodMonitor: the Prometheus Operator object that finds its
+        // targets by `selector`.
+        let monitor = |kind: Kind, selector: &basic::Labels| {
+            let ctx = basic::Selecting {
+                name: &name,
+                namespace: ns,
+                labels: &metrics_labels,
+                selector,
+            };
+            ObjectSpec::new(kind, name.clone(), Some(ns), ctx)
+        };
         if farm.service_monitor {
             let ctx = basic::Service {
                 name: &name,
@@ -39,32 +50,10 @@ pub fn objects(farm: &Farm) -> Vec<ObjectSpec> {
             // Selects the metrics Service by its component: the build Services carry `daemon`.
             let mut by_component = farm_selector(farm);
             by_component.insert("app.kubernetes.io/component", "metrics".into());
-            let ctx = basic::Selecting {
-                name: &name,
-                namespace: ns,
-                labels: &metrics_labels,
-                selector: &by_component,
-            };
-            out.push(ObjectSpec::new(
-                Kind::ServiceMonitor,
-                name.clone(),
-                Some(ns),
-                ctx,
-            ));
+            out.push(monitor(Kind::ServiceMonitor, &by_component));
         }
         if farm.pod_monitor {
-            let ctx = basic::Selecting {
-                name: &name,
-                namespace: ns,
-                labels: &metrics_labels,
-                selector: &selector,
-            };
-            out.push(ObjectSpec::new(
-                Kind::PodMonitor,
-                name.clone(),
-                Some(ns),
-                ctx,
-            ));
+            out.push(monitor(Kind::PodMonitor, &selector));
         }
     }
     out
