@@ -8,7 +8,7 @@ use crate::farm::raw::Spanned;
 
 use super::defaults::CERTS_DIR;
 use super::raw::RawFarm;
-use super::spans::{Seg, Spans};
+use super::spans::Spans;
 use super::version::{KubeVersion, Version, buildkit_version_of};
 use super::{Farm, Probes, Volume, defaults, names, syntax};
 use crate::closed::ClosedSet;
@@ -556,19 +556,11 @@ fn volume(
                 Some("e.g. `{ configMap = { name = \"x\" } }`".into()),
             );
         }
-        let mut at = vec![
-            Seg::Key("extra_volume".into()),
-            Seg::Index(index),
-            Seg::Key("source".into()),
-        ];
-        let value = toml::Value::Table(s.get_ref().clone());
-        schema::check(
+        schema::check_entry(
             c,
-            &value,
+            &s,
             &schema::VOLUME_SOURCE,
-            &mut at,
-            "extra_volume.source",
-            &s.span(),
+            ("extra_volume", index, "source"),
         );
         s.into_inner()
     });

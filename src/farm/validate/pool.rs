@@ -11,7 +11,6 @@ use super::schema;
 use crate::closed::ClosedSet;
 use crate::farm::raw::{RawPool, RawResources, RawToleration};
 use crate::farm::size::parse_quantity;
-use crate::farm::spans::Seg;
 use crate::farm::{
     Arch, Pool, Storage, Toleration, TolerationEffect, TolerationOperator, defaults, syntax,
 };
@@ -229,20 +228,7 @@ fn storage(c: &mut Checker, raw: Option<Spanned<String>>) -> Option<Storage> {
 
 /// An affinity as in a Pod spec, checked against the Kubernetes API's fields.
 fn affinity(c: &mut Checker, a: Spanned<toml::Table>, index: usize) -> toml::Table {
-    let mut at = vec![
-        Seg::Key("pool".into()),
-        Seg::Index(index),
-        Seg::Key("affinity".into()),
-    ];
-    let value = toml::Value::Table(a.get_ref().clone());
-    schema::check(
-        c,
-        &value,
-        &schema::AFFINITY,
-        &mut at,
-        "pool.affinity",
-        &a.span(),
-    );
+    schema::check_entry(c, &a, &schema::AFFINITY, ("pool", index, "affinity"));
     a.into_inner()
 }
 

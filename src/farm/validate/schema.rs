@@ -7,6 +7,7 @@
 use std::ops::Range;
 
 use super::Checker;
+use crate::farm::raw::Spanned;
 use crate::farm::spans::Seg;
 use crate::rule::Rule;
 use crate::suggest::{did_you_mean, one_of};
@@ -132,6 +133,23 @@ pub(super) const VOLUME_SOURCE: Shape = Map(&[
     ),
     ("ephemeral", Map(&[("volumeClaimTemplate", Any)])),
 ]);
+
+/// Checks the table written at `list.index.key` (`pool.0.affinity`) against `shape`.
+pub(super) fn check_entry(
+    c: &mut Checker,
+    table: &Spanned<toml::Table>,
+    shape: &Shape,
+    (list, index, key): (&str, usize, &str),
+) {
+    let mut at = vec![
+        Seg::Key(list.into()),
+        Seg::Index(index),
+        Seg::Key(key.into()),
+    ];
+    let value = toml::Value::Table(table.get_ref().clone());
+    let shown = format!("{list}.{key}");
+    check(c, &value, shape, &mut at, &shown, &table.span());
+}
 
 /// Checks `value` (written at `at`, shown to the user as `shown`) against `shape`.
 pub(super) fn check(
