@@ -58,6 +58,34 @@ pub struct Material {
     pub clients: Vec<(String, Pair)>,
 }
 
+impl From<store::Leaf> for Pair {
+    fn from(leaf: store::Leaf) -> Pair {
+        Pair {
+            crt: leaf.crt,
+            key: leaf.key,
+        }
+    }
+}
+
+impl Material {
+    /// From the leaves' pairs in `leaves()` order: the daemon's (`None`), then each client's.
+    fn of(ca_bundle: String, pairs: Vec<(Option<&Client>, Pair)>) -> Material {
+        let mut pairs = pairs.into_iter();
+        let daemon = match pairs.next() {
+            Some((None, pair)) => pair,
+            _ => unreachable!("leaves() lists the daemon first"),
+        };
+        let clients = pairs
+            .filter_map(|(client, pair)| Some((client?.name.clone(), pair)))
+            .collect();
+        Material {
+            ca_bundle,
+            daemon,
+            clients,
+        }
+    }
+}
+
 /// Every name the daemon certificate must cover: each pool's Service in all its DNS forms, its
 /// pods under the headless Service, loopback (for `kubectl port-forward`) and `extra_sans`.
 pub fn daemon_sans(farm: &Farm) -> Vec<String> {
@@ -179,48 +207,32 @@ fn plan(farm: &Farm, layout: &Layout) -> anyhow::Result<Plan> {
         Some(cas) => (cas, false),
         None => (create_ca(farm, layout, &mut batch)?, true),
     };
-    let daemon = match store::load_leaf(&layout.daemon(), &cas, Purpose::Server, false)? {
-        Some(leaf) => {
-            let missing = missing_sans(farm, &leaf.info.sans);
-            if missing.is_empty() {
-                Pair {
-                    crt: leaf.crt,
-                    key: leaf.key,
-                }
-            } else {
+    let mut pairs = Vec::new();
+    for (dir, purpose, client) in leaves(farm, layout) {
+        let found = store::load_leaf(&dir, &cas, purpose, false)?;
+        // A daemon certificate must cover every name the farm has now.
+        let missing = match (&found, client) {
+            (Some(leaf), None) => missing_sans(farm, &leaf.info.sans),
+            _ => Vec::new(),
+        };
+        let pair = match found {
+            Some(leaf) if missing.is_empty() => Pair::from(leaf),
+            Some(_) => {
+                let names: Vec<String> = missing.iter().map(|s| format!("`{s}`")).collect();
                 notes.push(format!(
                     "reissued the daemon certificate: it did not cover {}",
-                    missing
-                        .iter()
-                        .map(|s| format!("`{s}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    names.join(", ")
                 ));
-                issue_daemon(farm, layout, &cas, &mut batch)?
+                issue_leaf(farm, layout, &cas, client, &mut batch)?
             }
-        }
-        None => issue_daemon(farm, layout, &cas, &mut batch)?,
-    };
-    let mut clients = Vec::new();
-    for client in &farm.tls.clients {
-        let dir = layout.client(&client.name);
-        let pair = match store::load_leaf(&dir, &cas, Purpose::Client, false)? {
-            Some(leaf) => Pair {
-                crt: leaf.crt,
-                key: leaf.key,
-            },
-            None => issue_client(farm, layout, &cas, client, &mut batch)?,
+            None => issue_leaf(farm, layout, &cas, client, &mut batch)?,
         };
-        clients.push((client.name.clone(), pair));
+        pairs.push((client, pair));
     }
     let ca_bundle = cas.bundle();
     write_bundle(farm, layout, &ca_bundle, &mut batch)?;
     Ok(Plan {
-        material: Material {
-            ca_bundle,
-            daemon,
-            clients,
-        },
+        material: Material::of(ca_bundle, pairs),
         batch,
         notes,
         created,
@@ -250,27 +262,12 @@ pub fn load(farm: &Farm) -> anyhow::Result<Option<Material>> {
         return Err(missing());
     }
     let cas = store::load_authorities(&layout)?.ok_or_else(missing)?;
-    let leaf = |dir: &Path, purpose| -> anyhow::Result<Pair> {
-        let leaf = store::load_leaf(dir, &cas, purpose, false)?.ok_or_else(missing)?;
-        Ok(Pair {
-            crt: leaf.crt,
-            key: leaf.key,
-        })
-    };
-    let mut daemon = None;
-    let mut clients = Vec::new();
+    let mut pairs = Vec::new();
     for (dir, purpose, client) in leaves(farm, &layout) {
-        let pair = leaf(&dir, purpose)?;
-        match client {
-            Some(c) => clients.push((c.name.clone(), pair)),
-            None => daemon = Some(pair),
-        }
+        let leaf = store::load_leaf(&dir, &cas, purpose, false)?.ok_or_else(missing)?;
+        pairs.push((client, Pair::from(leaf)));
     }
-    Ok(Some(Material {
-        ca_bundle: cas.bundle(),
-        daemon: daemon.expect("leaves() lists the daemon first"),
-        clients,
-    }))
+    Ok(Some(Material::of(cas.bundle(), pairs)))
 }
 
 fn create_ca(farm: &Farm, layout: &Layout, batch: &mut Batch) -> anyhow::Result<Authorities> {
@@ -288,42 +285,27 @@ fn create_ca(farm: &Farm, layout: &Layout, batch: &mut Batch) -> anyhow::Result<
     })
 }
 
-fn issue_daemon(
+/// Issues the daemon's certificate (`client` is `None`) or a client's, into its folder.
+fn issue_leaf(
     farm: &Farm,
     layout: &Layout,
     cas: &Authorities,
+    client: Option<&Client>,
     batch: &mut Batch,
 ) -> anyhow::Result<Pair> {
-    let (crt, key) = issue::daemon(
-        cas.daemon_issuer(),
-        &daemon_sans(farm),
-        farm.tls.server_days,
-        farm.tls.key,
-    )?;
-    write_leaf(&layout.daemon(), &cas.bundle(), &crt, &key, batch);
-    Ok(Pair { crt, key })
-}
-
-fn issue_client(
-    farm: &Farm,
-    layout: &Layout,
-    cas: &Authorities,
-    client: &Client,
-    batch: &mut Batch,
-) -> anyhow::Result<Pair> {
-    let (crt, key) = issue::client(
-        &cas.active,
-        &client.name,
-        farm.tls.client_days,
-        farm.tls.key,
-    )?;
-    write_leaf(
-        &layout.client(&client.name),
-        &cas.bundle(),
-        &crt,
-        &key,
-        batch,
-    );
+    let (days, alg) = (farm.tls.client_days, farm.tls.key);
+    let ((crt, key), dir) = match client {
+        None => {
+            let sans = daemon_sans(farm);
+            let issued = issue::daemon(cas.daemon_issuer(), &sans, farm.tls.server_days, alg)?;
+            (issued, layout.daemon())
+        }
+        Some(c) => {
+            let issued = issue::client(&cas.active, &c.name, days, alg)?;
+            (issued, layout.client(&c.name))
+        }
+    };
+    write_leaf(&dir, &cas.bundle(), &crt, &key, batch);
     Ok(Pair { crt, key })
 }
 
@@ -374,24 +356,10 @@ pub fn renew(farm: &Farm, days: u32, said: &mut Vec<Said>) -> anyhow::Result<Vec
         |leaf: &Option<store::Leaf>| leaf.as_ref().is_none_or(|l| l.info.not_after <= horizon);
     let mut renewed = Vec::new();
     let mut batch = Batch::journaled(&layout.root);
-    if due(&store::load_leaf(
-        &layout.daemon(),
-        &cas,
-        Purpose::Server,
-        true,
-    )?) {
-        issue_daemon(farm, &layout, &cas, &mut batch)?;
-        renewed.push("daemon".to_string());
-    }
-    for client in &farm.tls.clients {
-        if due(&store::load_leaf(
-            &layout.client(&client.name),
-            &cas,
-            Purpose::Client,
-            true,
-        )?) {
-            issue_client(farm, &layout, &cas, client, &mut batch)?;
-            renewed.push(format!("client/{}", client.name));
+    for (dir, purpose, client) in leaves(farm, &layout) {
+        if due(&store::load_leaf(&dir, &cas, purpose, true)?) {
+            issue_leaf(farm, &layout, &cas, client, &mut batch)?;
+            renewed.push(client.map_or("daemon".to_string(), |c| format!("client/{}", c.name)));
         }
     }
     batch.commit()?;
@@ -423,7 +391,7 @@ pub fn rotate_ca(farm: &Farm, said: &mut Vec<Said>) -> anyhow::Result<()> {
         previous: Some(old),
     };
     for client in &farm.tls.clients {
-        issue_client(farm, &layout, &cas, client, &mut batch)?;
+        issue_leaf(farm, &layout, &cas, Some(client), &mut batch)?;
     }
     write_bundle(farm, &layout, &cas.bundle(), &mut batch)?;
     batch.commit()
@@ -444,7 +412,7 @@ pub fn finish_rotation(farm: &Farm, said: &mut Vec<Said>) -> anyhow::Result<()> 
         previous: None,
     };
     let mut batch = Batch::journaled(&layout.root);
-    issue_daemon(farm, &layout, &cas, &mut batch)?;
+    issue_leaf(farm, &layout, &cas, None, &mut batch)?;
     write_bundle(farm, &layout, &cas.bundle(), &mut batch)?;
     batch.commit()?;
     for path in [layout.previous_key(), layout.previous_crt()] {
