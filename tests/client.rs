@@ -69,10 +69,16 @@ fn buildx_commands_use_the_first_pool_and_append_the_rest() {
         .filter(|l| l.starts_with("docker "))
         .map(shell_words)
         .collect();
-    assert_eq!(commands.len(), 2);
+    let creates: Vec<&Vec<String>> = commands.iter().filter(|w| w[2] == "create").collect();
+    assert_eq!(creates.len(), 2);
+    assert_eq!(commands.len(), 3, "two creates and the bootstrap");
+    assert_eq!(
+        commands[2],
+        ["docker", "buildx", "inspect", "--bootstrap", "remote"]
+    );
     let sans = farm.daemon_sans();
-    for (i, (words, (node, platform))) in commands
-        .iter()
+    for (i, (words, (node, platform))) in creates
+        .into_iter()
         .zip([("amd64", "linux/amd64"), ("arm64", "linux/arm64")])
         .enumerate()
     {
@@ -115,7 +121,11 @@ fn buildx_commands_use_the_first_pool_and_append_the_rest() {
             format!("tcp://buildkitd-{node}.buildkit.svc:1234")
         );
     }
-    assert!(out.ends_with("# then: docker buildx build --platform linux/amd64,linux/arm64 .\n"));
+    // Connects once set up, so a TLS or name problem fails here, not in the first build.
+    assert!(out.ends_with(
+        "docker buildx inspect --bootstrap remote\n\
+         # then: docker buildx build --platform linux/amd64,linux/arm64 .\n"
+    ));
 }
 
 #[test]
@@ -324,6 +334,18 @@ fn gitlab_snippets_parse_and_use_the_variables_they_declare() {
                 creates[0].contains(&"--use".to_string())
                     && creates[1].contains(&"--append".to_string())
             );
+            // Fails at setup, not in the build, when TLS or a name is wrong.
+            let bootstrap = script
+                .iter()
+                .position(|s| *s == "docker buildx inspect --bootstrap farm")
+                .expect("a bootstrap step");
+            let last_create = script
+                .iter()
+                .rposition(|s| s.starts_with("docker buildx create"));
+            let build = script
+                .iter()
+                .position(|s| s.starts_with("docker buildx build"));
+            assert!(last_create < Some(bootstrap) && Some(bootstrap) < build);
         } else {
             assert_eq!(job["image"]["entrypoint"][0].as_str(), Some(""));
             assert_eq!(

@@ -194,6 +194,8 @@ pub fn buildx(farm: &Farm, name: &str, id: &Identity, via: Via) -> String {
             sh(&endpoint)
         ));
     }
+    out.push_str(BOOTSTRAP_WHY);
+    out.push_str(&format!("docker buildx inspect --bootstrap {}\n", sh(name)));
     let platforms: Vec<String> = farm.pools.iter().map(|p| platform(p.arch)).collect();
     out.push_str(&format!(
         "# then: docker buildx build --platform {} .\n",
@@ -201,6 +203,12 @@ pub fn buildx(farm: &Farm, name: &str, id: &Identity, via: Via) -> String {
     ));
     out
 }
+
+/// `buildx create` never contacts the daemons: without a bootstrap, a wrong certificate or
+/// server name shows only at the first build, as a bare `context deadline exceeded`.
+/// `--bootstrap`: https://docs.docker.com/reference/cli/docker/buildx/inspect/
+pub const BOOTSTRAP_WHY: &str =
+    "# Connect now, so a TLS or name problem fails here and not in the first build:\n";
 
 /// 10000 + port + i, wrapped into the unprivileged range when that passes 65535 (a farm on a
 /// high port).

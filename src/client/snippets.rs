@@ -68,6 +68,9 @@ pub fn gitlab(farm: &Farm, client: &str, tool: Tool) -> String {
                 );
                 out.push_str(&format!("    - {}\n", quote(&command)));
             }
+            // Fail at setup: `buildx create` never contacts the daemons (see `client::buildx`).
+            let bootstrap = "docker buildx inspect --bootstrap farm";
+            out.push_str(&format!("    - {}\n", quote(bootstrap)));
             let platforms: Vec<String> = farm.pools.iter().map(|p| platform(p.arch)).collect();
             let build = format!(
                 "docker buildx build --platform {} --push -t \"$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA\" .",
