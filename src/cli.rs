@@ -171,7 +171,8 @@ pub struct IdentityArgs {
     #[arg(long, value_name = "NAME")]
     pub client: Option<String>,
     /// Folder holding the client's ca.crt, tls.crt and tls.key on the machine that will run the
-    /// commands [default: certs/client/<NAME>/ under tls.dir].
+    /// commands; a relative DIR is resolved against the current directory (give an absolute
+    /// one for another machine) [default: certs/client/<NAME>/ under tls.dir].
     #[arg(long, value_name = "DIR")]
     pub certs: Option<PathBuf>,
 }

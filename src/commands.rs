@@ -117,7 +117,17 @@ pub fn client_command(
 /// What `buildfarm client ...` prints for `farm`.
 pub fn client_text(farm: &Farm, command: ClientCommand) -> anyhow::Result<String> {
     let identity = |client: &Option<String>, certs: Option<&Path>| {
-        client::Identity::new(farm, client.as_deref(), certs)
+        let id = client::Identity::new(farm, client.as_deref(), certs)?;
+        // The printed paths are for the machine that runs the commands: say what a relative
+        // `--certs` became, in case that is another machine.
+        if let Some(given) = certs.filter(|p| p.is_relative()) {
+            report::note(format!(
+                "`--certs {}` is relative: the commands use `{}`; pass an absolute path for another machine",
+                given.display(),
+                id.dir.display()
+            ));
+        }
+        anyhow::Ok(id)
     };
     // Commands that point at every pool need every pool to have daemons (`--pool` checks one).
     if matches!(

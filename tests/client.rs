@@ -570,3 +570,20 @@ fn unknown_clients_and_pools_are_refused_with_a_suggestion() {
         "{err}"
     );
 }
+
+#[test]
+fn a_relative_certs_folder_is_said_to_be_resolved_here() {
+    let t = crate::common::Test::new()
+        .spec(TWO_ARCHES)
+        .run(&["client", "buildx", "--certs", "ci/certs"])
+        .status(0)
+        .stderr_has("note: `--certs ci/certs` is relative: the commands use `");
+    let resolved = t.path("ci/certs");
+    let expected = format!("cacert={}/ca.crt", resolved.display());
+    let t = t.stdout_has(&expected);
+    // An absolute folder is taken as written, without a note.
+    t.run(&["client", "buildx", "--certs", "/etc/ci/certs"])
+        .status(0)
+        .stdout_has("cacert=/etc/ci/certs/ca.crt")
+        .stderr_lacks("--certs");
+}

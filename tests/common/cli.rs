@@ -93,6 +93,16 @@ impl Test {
         self.has("stdout", text, part)
     }
 
+    pub fn stderr_lacks(self, part: &str) -> Test {
+        let err = self.stderr();
+        let command = self.args.join(" ");
+        assert!(
+            !err.contains(part),
+            "`buildfarm {command}` stderr has {part:?}:\n{err}"
+        );
+        self
+    }
+
     fn has(self, stream: &str, text: String, part: &str) -> Test {
         let command = self.args.join(" ");
         assert!(
