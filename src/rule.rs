@@ -105,6 +105,7 @@ rules! {
     NamespacePodSecurity = "namespace-pod-security", Note, "the Pod Security level a namespace buildfarm does not create needs";
     NetworkPolicyOff = "network-policy-off", Note, "no NetworkPolicy";
     NetworkUnreachable = "network-unreachable", Warning, "a NetworkPolicy that admits no client";
+    ExposeOpen = "expose-open", Warning, "load balancers without `source_ranges`";
     CertManagerRestart = "cert-manager-restart", Note, "renewed cert-manager certificates need a daemon restart";
     // Certificates.
     CertMissingFile = "cert-missing-file", Error, "half of a certificate pair, or no set to check against";

@@ -1203,3 +1203,66 @@ fn pods_are_never_best_effort() {
     assert!(r["requests"].get("cpu").is_none());
     assert_eq!(r["requests"]["memory"].as_str(), Some("2Gi"));
 }
+
+#[test]
+fn exposed_pools_get_a_load_balancer_open_to_their_source_ranges_only() {
+    let objects = render_example("expose-loadbalancer.toml");
+    for pool in ["amd64", "arm64"] {
+        let lb = named(&objects, "Service", &format!("build-{pool}-external"));
+        let spec = &lb["spec"];
+        assert_eq!(spec["type"].as_str(), Some("LoadBalancer"));
+        // The client's address survives, so the NetworkPolicy can judge it.
+        assert_eq!(spec["externalTrafficPolicy"].as_str(), Some("Local"));
+        let ranges: Vec<&str> = spec["loadBalancerSourceRanges"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(str_of)
+            .collect();
+        assert_eq!(ranges, ["203.0.113.0/24", "2001:db8:c1::/48"]);
+        let scheme =
+            &lb["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"];
+        assert_eq!(scheme.as_str(), Some("internet-facing"));
+        // It selects exactly the pool's daemons, on the build port.
+        let sts = named(&objects, "StatefulSet", &format!("build-{pool}"));
+        assert!(selects(
+            &spec["selector"],
+            &sts["spec"]["template"]["metadata"]["labels"]
+        ));
+        assert_eq!(spec["ports"][0]["targetPort"].as_str(), Some("buildkitd"));
+        // The in-cluster Service is unchanged.
+        let internal = named(&objects, "Service", &format!("build-{pool}"));
+        assert_eq!(internal["spec"]["type"].as_str(), Some("ClusterIP"));
+    }
+    // The NetworkPolicy admits the same ranges to the build port.
+    let policy = kind(&objects, "NetworkPolicy")[0];
+    let build = &policy["spec"]["ingress"][0];
+    assert_eq!(build["ports"][0]["port"].as_i64(), Some(1234));
+    let cidrs: Vec<&str> = build["from"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|peer| peer["ipBlock"]["cidr"].as_str())
+        .collect();
+    assert_eq!(cidrs, ["203.0.113.0/24", "2001:db8:c1::/48"]);
+}
+
+#[test]
+fn external_names_join_the_daemon_certificate() {
+    let spec = "name = \"build\"\n[expose]\ntype = \"loadbalancer\"\ndomain = \"ci.example.com\"\nsource_ranges = [\"203.0.113.0/24\"]\n[[pool]]\narch = \"amd64\"\n[[pool]]\narch = \"arm64\"\n";
+    let (yaml, certs) = render_str(spec);
+    let pem = std::fs::read_to_string(certs.path().join("daemon/tls.crt")).unwrap();
+    let sans = buildfarm::certs::inspect::read(&pem).unwrap().sans;
+    for host in ["build-amd64.ci.example.com", "build-arm64.ci.example.com"] {
+        assert!(sans.iter().any(|s| s == host), "{host} in {sans:?}");
+    }
+    // Without a domain there is no external name to add; the Services still render.
+    let (plain, certs) = render_str(&spec.replace("domain = \"ci.example.com\"\n", ""));
+    let pem = std::fs::read_to_string(certs.path().join("daemon/tls.crt")).unwrap();
+    let sans = buildfarm::certs::inspect::read(&pem).unwrap().sans;
+    assert!(sans.iter().all(|s| !s.ends_with("example.com")), "{sans:?}");
+    assert_eq!(
+        kind(&parse_stream(&plain), "Service").len(),
+        kind(&parse_stream(&yaml), "Service").len()
+    );
+}

@@ -87,7 +87,8 @@ impl Material {
 }
 
 /// Every name the daemon certificate must cover: each pool's Service in all its DNS forms, its
-/// pods under the headless Service, loopback (for `kubectl port-forward`) and `extra_sans`.
+/// pods under the headless Service, its external name (`[expose] domain`), loopback (for
+/// `kubectl port-forward`) and `extra_sans`.
 pub fn daemon_sans(farm: &Farm) -> Vec<String> {
     let ns = &farm.namespace;
     let domain = &farm.cluster_domain;
@@ -103,6 +104,7 @@ pub fn daemon_sans(farm: &Farm) -> Vec<String> {
             ns,
             domain,
         ));
+        sans.extend(farm.external_host(pool));
     }
     sans.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
     for extra in &farm.tls.extra_sans {

@@ -51,6 +51,7 @@ pub struct Farm {
     /// Render the NetworkPolicy (`network_policy`, default true).
     pub network_policy: bool,
     pub network: Network,
+    pub expose: Option<Expose>,
     pub extra_args: Vec<String>,
     pub drain_seconds: u32,
     /// A read-only root filesystem with the profile's writable folders as emptyDirs.
@@ -74,6 +75,25 @@ pub struct Network {
     pub metrics_from: Vec<Peer>,
     /// `None`: egress open.
     pub egress: Option<Vec<Peer>>,
+}
+
+closed_set! {
+    /// How the farm is reached from outside (`[expose] type`).
+    pub enum ExposeType {
+        /// A LoadBalancer Service per pool.
+        LoadBalancer = "loadbalancer",
+    }
+}
+
+/// `[expose]`: the farm reached from outside the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expose {
+    pub kind: ExposeType,
+    /// External names are `<name>-<pool>.<domain>`.
+    pub domain: Option<String>,
+    /// Who may reach the load balancers; empty: anyone (lint warns).
+    pub source_ranges: Vec<String>,
+    pub annotations: IndexMap<String, String>,
 }
 
 /// A NetworkPolicy peer, as the spec names it.

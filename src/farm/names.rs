@@ -15,6 +15,11 @@ pub fn headless_service(farm: &str, pool: &str) -> String {
 }
 
 /// The Service a ServiceMonitor scrapes, and the monitors' own name.
+/// A pool's LoadBalancer Service (`[expose] type = "loadbalancer"`).
+pub fn external_service(farm: &str, pool: &str) -> String {
+    format!("{}-external", pool_object(farm, pool))
+}
+
 pub fn metrics_service(farm: &str) -> String {
     format!("{farm}-metrics")
 }
@@ -109,6 +114,16 @@ impl Farm {
             self.pool_object(pool),
             self.namespace
         )
+    }
+
+    pub fn external_service(&self, pool: &Pool) -> String {
+        external_service(&self.name, &pool.name)
+    }
+
+    /// The pool's name outside the cluster, `<name>-<pool>.<domain>` (with `[expose] domain`).
+    pub fn external_host(&self, pool: &Pool) -> Option<String> {
+        let domain = self.expose.as_ref()?.domain.as_ref()?;
+        Some(format!("{}.{domain}", self.pool_object(pool)))
     }
 
     /// The farm's build port at `host`.

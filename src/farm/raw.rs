@@ -82,6 +82,8 @@ pub struct RawFarm {
     pub network_policy: S<bool>,
     /// Who may reach the daemons, and what builds may reach (with `network_policy`).
     pub network: Option<Spanned<RawNetwork>>,
+    /// Reaching the farm from outside the cluster.
+    pub expose: Option<Spanned<RawExpose>>,
     /// Extra buildkitd command-line arguments, appended after the profile's.
     pub extra_args: Option<Vec<Spanned<String>>>,
     /// Run the daemon on a read-only root filesystem, with emptyDirs where it writes. Default
@@ -128,6 +130,22 @@ pub struct RawNetwork {
     pub metrics_from: Option<Vec<Spanned<RawPeer>>>,
     /// When set, builds may reach only these (and DNS); when absent, egress is open.
     pub egress: Option<Vec<Spanned<RawPeer>>>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpose {
+    /// `loadbalancer`: a LoadBalancer Service `<name>-<pool>-external` per pool.
+    #[serde(rename = "type")]
+    pub kind: S<String>,
+    /// DNS domain the external names live under: `<name>-<pool>.<domain>` (they join the
+    /// daemon certificate's SANs).
+    pub domain: S<String>,
+    /// CIDRs that may reach the load balancers (`loadBalancerSourceRanges`, and the
+    /// NetworkPolicy admits them). Without them the build port faces the internet.
+    pub source_ranges: Option<Vec<Spanned<String>>>,
+    /// Annotations of the load balancer Services (cloud load balancer options).
+    pub annotations: Option<IndexMap<String, Spanned<String>>>,
 }
 
 /// A peer of a NetworkPolicy: pods (by namespace name or labels, and pod labels), or a CIDR.

@@ -53,9 +53,33 @@ pub fn check(farm: &Farm) -> Vec<Diagnostic> {
     image(farm, &mut out);
     freshness(farm, &mut out);
     network(farm, &mut out);
+    expose(farm, &mut out);
     pools(farm, &mut out);
     security(farm, &mut out);
     out
+}
+
+/// Load balancers that take any address: open to the internet without a NetworkPolicy, useless
+/// with one (it admits no outside address).
+fn expose(farm: &Farm, out: &mut Vec<Diagnostic>) {
+    if !farm
+        .expose
+        .as_ref()
+        .is_some_and(|e| e.source_ranges.is_empty())
+    {
+        return;
+    }
+    let message = match farm.network_policy {
+        false => {
+            "`[expose]` has no `source_ranges`: the build port faces the internet, guarded by mTLS alone"
+        }
+        true => {
+            "`[expose]` has no `source_ranges`: the NetworkPolicy admits no address from outside, so the load balancers reach no daemon"
+        }
+    };
+    let hint = "list the networks your CI runs in: `source_ranges = [\"203.0.113.0/24\"]`";
+    let d = farm.finding(Rule::ExposeOpen, "expose", message);
+    out.push(d.hint(hint));
 }
 
 /// Who can reach the daemons.
@@ -73,7 +97,8 @@ fn network(farm: &Farm, out: &mut Vec<Diagnostic>) {
         return;
     }
     let client_namespaces = farm.tls.clients.iter().any(|c| c.namespace.is_some());
-    if !client_namespaces && farm.network.allow.is_none() {
+    let outside = farm.expose.iter().any(|e| !e.source_ranges.is_empty());
+    if !client_namespaces && farm.network.allow.is_none() && !outside {
         let message = "the NetworkPolicy admits no client: no `[[tls.client]]` names a namespace and `[network] allow` is not set, so only `kubectl port-forward` reaches the daemons";
         let d = farm.finding(Rule::NetworkUnreachable, "network", message);
         out.push(d.hint("give the CI client its namespace (`[[tls.client]] namespace = \"ci\"`), or list clients in `[network] allow`; `allow = []` says port-forward only is meant"));

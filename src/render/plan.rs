@@ -31,18 +31,20 @@ pub struct PoolPlan<'a> {
 }
 
 impl PoolPlan<'_> {
-    /// The pool's Service, headless Service, StatefulSet and PodDisruptionBudget.
-    pub fn objects(&self) -> [ObjectSpec; 4] {
+    /// The pool's Service, headless Service, LoadBalancer Service (`[expose]`), StatefulSet and
+    /// PodDisruptionBudget.
+    pub fn objects(&self) -> Vec<ObjectSpec> {
         let (farm, pool, ns) = (self.farm, self.pool, &self.farm.namespace);
         let selector = selector(farm, pool);
         let pool_labels = labels(farm, "daemon", Some(pool));
-        let service = |name: String, headless| {
+        let service = |name: String, headless, load_balancer| {
             let ctx = basic::Service {
                 name: &name,
                 namespace: ns,
                 labels: &pool_labels,
                 selector: &selector,
                 headless,
+                load_balancer,
                 port: farm.port,
                 port_name: "buildkitd",
             };
@@ -56,12 +58,24 @@ impl PoolPlan<'_> {
             labels: &pool_labels,
             selector: &selector,
         };
-        [
-            service(object.clone(), false),
-            service(farm.headless_service(pool), true),
+        let mut objects = vec![
+            service(object.clone(), false, None),
+            service(farm.headless_service(pool), true, None),
             ObjectSpec::new(Kind::StatefulSet, object.clone(), Some(ns), statefulset),
             ObjectSpec::new(Kind::PodDisruptionBudget, object.clone(), Some(ns), pdb),
-        ]
+        ];
+        if let Some(expose) = &farm.expose {
+            let load_balancer = basic::LoadBalancer {
+                source_ranges: &expose.source_ranges,
+                annotations: &expose.annotations,
+            };
+            objects.push(service(
+                farm.external_service(pool),
+                false,
+                Some(load_balancer),
+            ));
+        }
+        objects
     }
 }
 

@@ -174,6 +174,7 @@ pub fn check(
         network::metrics(&mut c, raw.metrics_port, raw.metrics, port);
     let network_policy = raw.network_policy.is_none_or(|n| *n.get_ref());
     let network = network::network(&mut c, raw.network);
+    let expose = network::expose(&mut c, raw.expose);
     let cluster_domain = c.text(
         raw.cluster_domain,
         "cluster_domain",
@@ -195,7 +196,11 @@ pub fn check(
         .unwrap_or_default();
     let extra_volumes = volumes(&mut c, raw.extra_volume, &profile);
     let pools = pool::pools(&mut c, raw.pool, &name);
-    unique_objects(&mut c, &name, &namespace, &tls, &pools, service_monitor);
+    let services = Services {
+        metrics: service_monitor,
+        external: expose.is_some(),
+    };
+    unique_objects(&mut c, &name, &namespace, &tls, &pools, services);
 
     if c.errors.is_empty() {
         Ok(Farm {
@@ -217,6 +222,7 @@ pub fn check(
             pod_monitor,
             network_policy,
             network,
+            expose,
             extra_args,
             drain_seconds,
             read_only_root,
@@ -322,6 +328,13 @@ fn probes(c: &mut Checker, raw: Option<Spanned<super::raw::RawProbes>>) -> Probe
     }
 }
 
+/// The optional Services a farm renders besides each pool's two.
+struct Services {
+    metrics: bool,
+    /// A LoadBalancer per pool (`[expose]`).
+    external: bool,
+}
+
 /// No two rendered objects may share a kind, namespace and name (the second would silently
 /// replace the first on apply). Reported at the spec entry that makes the second name.
 fn unique_objects(
@@ -330,28 +343,24 @@ fn unique_objects(
     namespace: &str,
     tls: &super::Tls,
     pools: &[super::Pool],
-    metrics_service: bool,
+    services: Services,
 ) {
     // (kind, namespace, name, where in the spec, what made it)
     let mut objects: Vec<(&str, &str, String, String, String)> = Vec::new();
     for (i, pool) in pools.iter().enumerate() {
         let (at, what) = (format!("pool.{i}.name"), format!("pool `{}`", pool.name));
-        objects.push((
-            "Service",
-            namespace,
+        let mut pool_services = vec![
             names::pool_object(name, &pool.name),
-            at.clone(),
-            what.clone(),
-        ));
-        objects.push((
-            "Service",
-            namespace,
             names::headless_service(name, &pool.name),
-            at,
-            what,
-        ));
+        ];
+        if services.external {
+            pool_services.push(names::external_service(name, &pool.name));
+        }
+        for service in pool_services {
+            objects.push(("Service", namespace, service, at.clone(), what.clone()));
+        }
     }
-    if metrics_service {
+    if services.metrics {
         objects.push((
             "Service",
             namespace,

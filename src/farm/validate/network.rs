@@ -7,9 +7,11 @@ use indexmap::IndexMap;
 
 use super::Checker;
 use super::pool::string_map;
-use crate::farm::raw::{RawMetrics, RawNetwork, RawPeer, Spanned};
-use crate::farm::{Network, Peer, syntax};
+use crate::closed::ClosedSet;
+use crate::farm::raw::{RawExpose, RawMetrics, RawNetwork, RawPeer, Spanned};
+use crate::farm::{Expose, ExposeType, Network, Peer, syntax};
 use crate::rule::Rule;
+use crate::suggest::one_of;
 
 /// The namespace Prometheus runs in unless `[network] metrics_from` says otherwise.
 pub const METRICS_NAMESPACE: &str = "monitoring";
@@ -95,6 +97,52 @@ pub(super) fn network(c: &mut Checker, raw: Option<Spanned<RawNetwork>>) -> Netw
         metrics_from,
         egress,
     }
+}
+
+/// `[expose]`: its `type` is required; `source_ranges` are CIDRs.
+pub(super) fn expose(c: &mut Checker, raw: Option<Spanned<RawExpose>>) -> Option<Expose> {
+    let raw = raw?;
+    let span = raw.span();
+    let e = raw.into_inner();
+    let Some(kind_text) = e.kind else {
+        let hint = format!(
+            "add `type = \"loadbalancer\"` (known: {})",
+            one_of(ExposeType::NAMES)
+        );
+        c.error(
+            Rule::MissingKey,
+            span,
+            "`[expose]` has no `type`",
+            Some(hint),
+        );
+        return None;
+    };
+    let kind = c.choice(Some(kind_text), "expose type", ExposeType::LoadBalancer);
+    let domain = e
+        .domain
+        .map(|d| c.text(Some(d), "expose.domain", "", syntax::dns_subdomain));
+    let mut source_ranges = Vec::new();
+    for range in e.source_ranges.into_iter().flatten() {
+        match parse_cidr(range.get_ref()) {
+            Ok(()) => source_ranges.push(range.into_inner()),
+            Err(why) => c.error(
+                Rule::InvalidValue,
+                range.span(),
+                format!(
+                    "`expose.source_ranges` entry `{}` is not valid: {why}",
+                    range.get_ref()
+                ),
+                None,
+            ),
+        }
+    }
+    let annotations = string_map(c, e.annotations, "expose.annotations", |_| Ok(()), &[]);
+    Some(Expose {
+        kind,
+        domain,
+        source_ranges,
+        annotations,
+    })
 }
 
 fn peer(c: &mut Checker, raw: Spanned<RawPeer>, key: &str, ports_allowed: bool) -> Option<Peer> {

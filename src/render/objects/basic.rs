@@ -24,7 +24,8 @@ pub struct Namespace<'a> {
     pub pod_security_reason: &'static str,
 }
 
-/// `templates/service.yaml.j2`: a pool's Service, its headless Service, the metrics Service.
+/// `templates/service.yaml.j2`: a pool's Service, its headless Service, its LoadBalancer
+/// (`[expose]`), the metrics Service.
 #[derive(Serialize)]
 pub struct Service<'a> {
     pub name: &'a str,
@@ -32,8 +33,16 @@ pub struct Service<'a> {
     pub labels: &'a Labels,
     pub selector: &'a Labels,
     pub headless: bool,
+    pub load_balancer: Option<LoadBalancer<'a>>,
     pub port: u16,
     pub port_name: &'static str,
+}
+
+/// A Service of type LoadBalancer: who may reach it, and the cloud's options.
+#[derive(Serialize)]
+pub struct LoadBalancer<'a> {
+    pub source_ranges: &'a [String],
+    pub annotations: &'a IndexMap<String, String>,
 }
 
 /// `templates/poddisruptionbudget.yaml.j2`, `servicemonitor.yaml.j2`, `podmonitor.yaml.j2`:

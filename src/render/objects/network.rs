@@ -43,6 +43,7 @@ pub fn objects(farm: &Farm) -> Vec<ObjectSpec> {
                 labels: &metrics_labels,
                 selector: &selector,
                 headless: false,
+                load_balancer: None,
                 port,
                 port_name: "metrics",
             };
@@ -86,6 +87,9 @@ fn network_policy(farm: &Farm) -> NetworkPolicy<'_> {
         .collect();
     build_from.dedup();
     build_from.extend(farm.network.allow.iter().flatten().map(peer));
+    // Clients through the load balancers, by the address `externalTrafficPolicy: Local` keeps.
+    let outside = farm.expose.iter().flat_map(|e| &e.source_ranges);
+    build_from.extend(outside.map(|cidr| json!({ "ipBlock": { "cidr": cidr } })));
     let metrics_from: Vec<Value> = match farm.metrics_port {
         Some(_) => farm.network.metrics_from.iter().map(peer).collect(),
         None => Vec::new(),
