@@ -55,6 +55,12 @@ allow = [{ namespace_labels = { "buildfarm/client" = "{name}" } }]
 # service_monitor = true           # a Prometheus Operator ServiceMonitor (and its Service)
 # pod_monitor = true               # or a PodMonitor
 
+# [expose]                         # reach the farm from outside the cluster
+# type = "loadbalancer"            # a LoadBalancer Service <name>-<pool>-external per pool
+# domain = "ci.example.com"        # external names <name>-<pool>.<domain>, in the daemon cert
+# source_ranges = ["203.0.113.0/24"]   # who may connect (the NetworkPolicy admits them too)
+# annotations = {}                 # cloud load balancer options
+
 # [probes]                         # all run `buildctl debug workers` on the daemon's socket
 # timeout_seconds = 10             # seconds before a probe counts as failed
 # readiness_period_seconds = 10
