@@ -139,7 +139,7 @@ pub fn client_text(farm: &Farm, command: ClientCommand) -> anyhow::Result<String
     let out = match command {
         ClientCommand::Buildx(a) => {
             let id = identity(&a.identity.client, a.identity.certs.as_deref())?;
-            client::buildx(farm, &a.name, &id, a.via)
+            client::buildx(farm, &a.name, &id, a.via)?
         }
         ClientCommand::Buildctl(a) => {
             let id = identity(&a.identity.client, a.identity.certs.as_deref())?;

@@ -587,3 +587,40 @@ fn a_relative_certs_folder_is_said_to_be_resolved_here() {
         .stdout_has("cacert=/etc/ci/certs/ca.crt")
         .stderr_lacks("--certs");
 }
+
+#[test]
+fn buildx_via_external_uses_each_pools_external_name() {
+    let spec = format!(
+        "name = \"build\"\n[expose]\ntype = \"loadbalancer\"\ndomain = \"ci.example.com\"\nsource_ranges = [\"203.0.113.0/24\"]\n{TWO_ARCHES}"
+    );
+    let farm = Farm::new(&spec);
+    let out = farm.client(&["buildx", "--via", "external"]);
+    let creates: Vec<Vec<String>> = out
+        .lines()
+        .filter(|l| l.starts_with("docker buildx create"))
+        .map(shell_words)
+        .collect();
+    assert_eq!(creates.len(), 2);
+    let sans = farm.daemon_sans();
+    for (words, pool) in creates.iter().zip(["amd64", "arm64"]) {
+        let host = format!("build-{pool}.ci.example.com");
+        assert_eq!(words.last().unwrap(), &format!("tcp://{host}:1234"));
+        let opts = flag(words, "--driver-opt")[0];
+        assert!(opts.ends_with(&format!(",servername={host}")), "{opts}");
+        assert!(
+            sans.contains(&host),
+            "{host} is a SAN of the daemon certificate"
+        );
+    }
+    // A farm without external names says what to add, and prints nothing.
+    let plain = Farm::new(TWO_ARCHES);
+    let out = buildfarm(plain.dir.path(), &["client", "buildx", "--via", "external"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: `--via external` needs the pools' external names"),
+        "{err}"
+    );
+    assert!(err.contains("domain = \"ci.example.com\""), "{err}");
+}

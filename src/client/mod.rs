@@ -152,11 +152,28 @@ pub enum Via {
     Service,
     /// `kubectl port-forward` to 127.0.0.1, from a laptop.
     PortForward,
+    /// Each pool's external name (`[expose]` with a `domain`), from outside the cluster.
+    External,
+}
+
+/// Each pool's external name, or why `--via external` cannot be used.
+fn external_hosts(farm: &Farm) -> anyhow::Result<Vec<String>> {
+    let hosts: Option<Vec<String>> = farm.pools.iter().map(|p| farm.external_host(p)).collect();
+    hosts.ok_or_else(|| {
+        let message = "`--via external` needs the pools' external names, and the spec gives none";
+        let hint = "add `[expose]` with `type = \"loadbalancer\"` and `domain = \"ci.example.com\"` (names `<name>-<pool>.<domain>`)";
+        let d = Diagnostic::bare(message).hint(hint).rule(Rule::MissingKey);
+        Invalid::from(d).into()
+    })
 }
 
 /// `docker buildx create` for every pool: the first with `--use`, the others `--append`, so
 /// `docker buildx build --platform linux/amd64,linux/arm64` builds each arch natively.
-pub fn buildx(farm: &Farm, name: &str, id: &Identity, via: Via) -> String {
+pub fn buildx(farm: &Farm, name: &str, id: &Identity, via: Via) -> anyhow::Result<String> {
+    let external = match via {
+        Via::External => external_hosts(farm)?,
+        _ => Vec::new(),
+    };
     let mut out = String::new();
     if via == Via::PortForward {
         out.push_str("# Forward each pool's Service to this machine (leave these running):\n");
@@ -171,9 +188,12 @@ pub fn buildx(farm: &Farm, name: &str, id: &Identity, via: Via) -> String {
         }
     }
     for (i, pool) in farm.pools.iter().enumerate() {
-        let host = farm.service_host(pool);
+        let host = match via {
+            Via::External => external[i].clone(),
+            _ => farm.service_host(pool),
+        };
         let endpoint = match via {
-            Via::Service => farm.endpoint(&host),
+            Via::Service | Via::External => farm.endpoint(&host),
             Via::PortForward => names::endpoint("127.0.0.1", local_port(farm, i)),
         };
         let opts = [
@@ -201,7 +221,7 @@ pub fn buildx(farm: &Farm, name: &str, id: &Identity, via: Via) -> String {
         "# then: docker buildx build --platform {} .\n",
         platforms.join(",")
     ));
-    out
+    Ok(out)
 }
 
 /// `buildx create` never contacts the daemons: without a bootstrap, a wrong certificate or
