@@ -235,6 +235,10 @@ pub struct GithubArgs {
     /// Client whose certificate the workflow uses [default: the first `[[tls.client]]`].
     #[arg(long, value_name = "NAME")]
     pub client: Option<String>,
+    /// Reach the daemons through their Services (a runner in the cluster) or their external
+    /// names (`[expose]`: GitHub-hosted runners).
+    #[arg(long, value_enum, default_value_t = crate::client::Via::Service)]
+    pub via: crate::client::Via,
 }
 
 #[derive(Debug, clap::Args)]

@@ -151,7 +151,7 @@ pub fn client_text(farm: &Farm, command: ClientCommand) -> anyhow::Result<String
             )
         }
         ClientCommand::Gitlab(a) => client::gitlab(farm, &identity(&a.client, None)?.name, a.tool),
-        ClientCommand::Github(a) => client::github(farm, &identity(&a.client, None)?.name),
+        ClientCommand::Github(a) => client::github(farm, &identity(&a.client, None)?.name, a.via)?,
         ClientCommand::Endpoint(a) => {
             client::endpoints(farm, client::pool(farm, a.pool.as_deref())?, &a.key, a.all)
         }

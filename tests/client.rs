@@ -624,3 +624,40 @@ fn buildx_via_external_uses_each_pools_external_name() {
     );
     assert!(err.contains("domain = \"ci.example.com\""), "{err}");
 }
+
+#[test]
+fn github_step_via_external_names_every_node_by_its_external_name() {
+    let spec = format!(
+        "name = \"build\"\n[expose]\ntype = \"loadbalancer\"\ndomain = \"ci.example.com\"\nsource_ranges = [\"203.0.113.0/24\"]\n{TWO_ARCHES}"
+    );
+    let farm = Farm::new(&spec);
+    let out = farm.client(&["github", "--via", "external"]);
+    assert!(out.contains("# `[expose] source_ranges`"), "{out}");
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
+    let with = &doc[0]["with"];
+    assert_eq!(
+        with["endpoint"].as_str(),
+        Some("tcp://build-amd64.ci.example.com:1234")
+    );
+    assert_eq!(
+        with["driver-opts"].as_str(),
+        Some("servername=build-amd64.ci.example.com")
+    );
+    let appended: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(with["append"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        appended[0]["endpoint"].as_str(),
+        Some("tcp://build-arm64.ci.example.com:1234")
+    );
+    assert_eq!(
+        appended[0]["driver-opts"][0].as_str(),
+        Some("servername=build-arm64.ci.example.com")
+    );
+    // A runner cannot port-forward: a usage error.
+    let out = buildfarm(
+        farm.dir.path(),
+        &["client", "github", "--via", "port-forward"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("cannot port-forward"));
+}

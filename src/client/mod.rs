@@ -156,6 +156,14 @@ pub enum Via {
     External,
 }
 
+/// Each pool's host name for clients that reach it `via` its Service or its external name.
+pub fn pool_hosts(farm: &Farm, via: Via) -> anyhow::Result<Vec<String>> {
+    match via {
+        Via::External => external_hosts(farm),
+        _ => Ok(farm.pools.iter().map(|p| farm.service_host(p)).collect()),
+    }
+}
+
 /// Each pool's external name, or why `--via external` cannot be used.
 fn external_hosts(farm: &Farm) -> anyhow::Result<Vec<String>> {
     let hosts: Option<Vec<String>> = farm.pools.iter().map(|p| farm.external_host(p)).collect();
@@ -170,10 +178,7 @@ fn external_hosts(farm: &Farm) -> anyhow::Result<Vec<String>> {
 /// `docker buildx create` for every pool: the first with `--use`, the others `--append`, so
 /// `docker buildx build --platform linux/amd64,linux/arm64` builds each arch natively.
 pub fn buildx(farm: &Farm, name: &str, id: &Identity, via: Via) -> anyhow::Result<String> {
-    let external = match via {
-        Via::External => external_hosts(farm)?,
-        _ => Vec::new(),
-    };
+    let hosts = pool_hosts(farm, via)?;
     let mut out = String::new();
     if via == Via::PortForward {
         out.push_str("# Forward each pool's Service to this machine (leave these running):\n");
@@ -188,10 +193,7 @@ pub fn buildx(farm: &Farm, name: &str, id: &Identity, via: Via) -> anyhow::Resul
         }
     }
     for (i, pool) in farm.pools.iter().enumerate() {
-        let host = match via {
-            Via::External => external[i].clone(),
-            _ => farm.service_host(pool),
-        };
+        let host = hosts[i].clone();
         let endpoint = match via {
             Via::Service | Via::External => farm.endpoint(&host),
             Via::PortForward => names::endpoint("127.0.0.1", local_port(farm, i)),

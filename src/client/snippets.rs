@@ -2,7 +2,7 @@
 //! (setup-buildx-action's remote driver) and the isolated sidecar of seed 001. Values from the
 //! spec go through the same quoting as the manifests.
 
-use super::platform;
+use super::{Via, platform};
 use crate::farm::Farm;
 use crate::yaml::quote;
 
@@ -86,32 +86,47 @@ pub fn gitlab(farm: &Farm, client: &str, tool: Tool) -> String {
 /// newest seen, 2026-08): https://github.com/docker/setup-buildx-action/releases
 const SETUP_BUILDX_ACTION: &str = "v4";
 
-/// A GitHub Actions step: setup-buildx-action with the remote driver, one node per pool.
-pub fn github(farm: &Farm, client: &str) -> String {
+/// A GitHub Actions step: setup-buildx-action with the remote driver, one node per pool,
+/// reached `via` the pools' Services (a runner in the cluster) or their external names.
+pub fn github(farm: &Farm, client: &str, via: Via) -> anyhow::Result<String> {
+    if via == Via::PortForward {
+        anyhow::bail!(
+            "a GitHub Actions runner cannot port-forward: use `--via service` (a runner in the cluster) or `--via external`"
+        );
+    }
+    let hosts = super::pool_hosts(farm, via)?;
+    let reach = match via {
+        Via::External => {
+            "# The runner reaches the farm through its load balancers: its addresses must be in\n\
+             # `[expose] source_ranges` (GitHub-hosted runners: the `actions` ranges of\n\
+             # https://api.github.com/meta, or larger runners with static IP addresses).\n"
+        }
+        _ => {
+            "# The runner must reach the farm's Services (a self-hosted runner in the same cluster).\n"
+        }
+    };
     let mut out = format!(
         "# Add repository secrets BUILDKIT_CA_CERT, BUILDKIT_CLIENT_CERT and BUILDKIT_CLIENT_KEY with the\n\
-         # contents of certs/client/{client}/ca.crt, tls.crt and tls.key. The runner must reach the\n\
-         # farm's Services (a self-hosted runner in the same cluster).\n"
+         # contents of certs/client/{client}/ca.crt, tls.crt and tls.key.\n{reach}"
     );
     let first = &farm.pools[0];
-    let host = farm.service_host(first);
+    let host = &hosts[0];
     out.push_str(&format!(
         "- name: Use the BuildKit farm\n  uses: docker/setup-buildx-action@{SETUP_BUILDX_ACTION}\n  with:\n"
     ));
     out.push_str(&format!(
         "    driver: remote\n    endpoint: {}\n    platforms: {}\n    driver-opts: {}\n",
-        quote(&farm.endpoint(&host)),
+        quote(&farm.endpoint(host)),
         quote(&platform(first.arch)),
         quote(&format!("servername={host}"))
     ));
     if farm.pools.len() > 1 {
         out.push_str("    append: |\n");
-        for pool in &farm.pools[1..] {
-            let host = farm.service_host(pool);
+        for (pool, host) in farm.pools[1..].iter().zip(&hosts[1..]) {
             out.push_str(&format!(
                 "      - name: {}\n        endpoint: {}\n        platforms: {}\n        driver-opts:\n          - {}\n",
                 quote(&pool.name),
-                quote(&farm.endpoint(&host)),
+                quote(&farm.endpoint(host)),
                 quote(&platform(pool.arch)),
                 quote(&format!("servername={host}"))
             ));
@@ -129,7 +144,7 @@ pub fn github(farm: &Farm, client: &str) -> String {
             ));
         }
     }
-    out
+    Ok(out)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
