@@ -228,6 +228,10 @@ pub struct GitlabArgs {
     /// Build with buildctl (one arch) or docker buildx (every pool's arch).
     #[arg(long, value_enum, default_value_t = crate::client::Tool::Buildctl)]
     pub tool: crate::client::Tool,
+    /// Reach the daemons through their Services (a runner in the cluster) or their external
+    /// names (`[expose]`: GitLab.com runners, another cluster).
+    #[arg(long, value_enum, default_value_t = crate::client::Via::Service)]
+    pub via: crate::client::Via,
 }
 
 #[derive(Debug, clap::Args)]

@@ -150,7 +150,9 @@ pub fn client_text(farm: &Farm, command: ClientCommand) -> anyhow::Result<String
                 a.key.as_deref(),
             )
         }
-        ClientCommand::Gitlab(a) => client::gitlab(farm, &identity(&a.client, None)?.name, a.tool),
+        ClientCommand::Gitlab(a) => {
+            client::gitlab(farm, &identity(&a.client, None)?.name, a.tool, a.via)?
+        }
         ClientCommand::Github(a) => client::github(farm, &identity(&a.client, None)?.name, a.via)?,
         ClientCommand::Endpoint(a) => {
             client::endpoints(farm, client::pool(farm, a.pool.as_deref())?, &a.key, a.all)

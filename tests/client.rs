@@ -661,3 +661,46 @@ fn github_step_via_external_names_every_node_by_its_external_name() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("cannot port-forward"));
 }
+
+#[test]
+fn gitlab_jobs_via_external_use_the_external_names() {
+    let spec = format!(
+        "name = \"build\"\n[expose]\ntype = \"loadbalancer\"\ndomain = \"ci.example.com\"\nsource_ranges = [\"203.0.113.0/24\"]\n{TWO_ARCHES}"
+    );
+    let farm = Farm::new(&spec);
+    let script = |tool: &str| -> Vec<Vec<String>> {
+        let out = farm.client(&["gitlab", "--tool", tool, "--via", "external"]);
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
+        let job = &doc["build-image"];
+        if tool == "buildctl" {
+            assert_eq!(
+                job["variables"]["BUILDKIT_HOST"].as_str(),
+                Some("tcp://build-amd64.ci.example.com:1234")
+            );
+        }
+        job["script"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|s| shell_words(s.as_str().unwrap()))
+            .collect()
+    };
+    let build = script("buildctl")
+        .into_iter()
+        .find(|w| w[0] == "buildctl")
+        .unwrap();
+    assert_eq!(
+        flag(&build, "--tlsservername"),
+        ["build-amd64.ci.example.com"]
+    );
+    let creates: Vec<Vec<String>> = script("buildx")
+        .into_iter()
+        .filter(|w| w.get(2).map(String::as_str) == Some("create"))
+        .collect();
+    for (words, pool) in creates.iter().zip(["amd64", "arm64"]) {
+        let host = format!("build-{pool}.ci.example.com");
+        assert_eq!(words.last().unwrap(), &format!("tcp://{host}:1234"));
+        assert!(flag(words, "--driver-opt")[0].ends_with(&format!("servername={host}")));
+    }
+    assert_eq!(creates.len(), 2);
+}

@@ -19,8 +19,15 @@ const GITLAB_VARS: [(&str, &str); 3] = [
     ("BUILDKIT_CLIENT_KEY", "tls.key"),
 ];
 
-/// A `.gitlab-ci.yml` job building on the farm, plus the File variables it needs.
-pub fn gitlab(farm: &Farm, client: &str, tool: Tool) -> String {
+/// A `.gitlab-ci.yml` job building on the farm, plus the File variables it needs; the runner
+/// reaches the pools `via` their Services (a runner in the cluster) or their external names.
+pub fn gitlab(farm: &Farm, client: &str, tool: Tool, via: Via) -> anyhow::Result<String> {
+    if via == Via::PortForward {
+        anyhow::bail!(
+            "a GitLab job cannot port-forward: use `--via service` (a runner in the cluster) or `--via external`"
+        );
+    }
+    let hosts = super::pool_hosts(farm, via)?;
     let mut out = format!(
         "# Create these File-type CI/CD variables (Settings > CI/CD > Variables, type \"File\",\n\
          # protected) from certs/client/{client}/ ; GitLab hands the job a path to each file:\n"
@@ -28,9 +35,14 @@ pub fn gitlab(farm: &Farm, client: &str, tool: Tool) -> String {
     for (var, file) in GITLAB_VARS {
         out.push_str(&format!("#   {var:<21} {file}\n"));
     }
-    out.push_str("# The runner must reach the farm's Services (a runner in the same cluster).\n");
-    let first = &farm.pools[0];
-    let first_host = farm.service_host(first);
+    out.push_str(match via {
+        Via::External => {
+            "# The runner reaches the farm through its load balancers: its addresses must be in\n\
+                          # `[expose] source_ranges`.\n"
+        }
+        _ => "# The runner must reach the farm's Services (a runner in the same cluster).\n",
+    });
+    let first_host = &hosts[0];
     match tool {
         Tool::Buildctl => {
             // The non-rootless image ships buildctl; its entrypoint is buildkitd, so clear it.
@@ -38,7 +50,7 @@ pub fn gitlab(farm: &Farm, client: &str, tool: Tool) -> String {
             out.push_str(&format!(
                 "build-image:\n  stage: build\n  image:\n    name: {}\n    entrypoint: [\"\"]\n  variables:\n    BUILDKIT_HOST: {}\n  script:\n",
                 quote(&image),
-                quote(&farm.endpoint(&first_host))
+                quote(&farm.endpoint(first_host))
             ));
             // buildctl has no login: it sends the registry credentials of ~/.docker/config.json.
             out.push_str("    - 'mkdir -p \"$HOME/.docker\"'\n");
@@ -55,8 +67,7 @@ pub fn gitlab(farm: &Farm, client: &str, tool: Tool) -> String {
             out.push_str("build-image:\n  stage: build\n  image: \"docker:cli\"\n  script:\n");
             let login = r#"echo "$CI_REGISTRY_PASSWORD" | docker login --username "$CI_REGISTRY_USER" --password-stdin "$CI_REGISTRY""#;
             out.push_str(&format!("    - {}\n", quote(login)));
-            for (i, pool) in farm.pools.iter().enumerate() {
-                let host = farm.service_host(pool);
+            for (i, (pool, host)) in farm.pools.iter().zip(&hosts).enumerate() {
                 let role = if i == 0 { "--use" } else { "--append" };
                 let command = format!(
                     "docker buildx create --name farm {role} --node {} --platform {} --driver remote \
@@ -64,7 +75,7 @@ pub fn gitlab(farm: &Farm, client: &str, tool: Tool) -> String {
                      {}",
                     pool.name,
                     platform(pool.arch),
-                    farm.endpoint(&host)
+                    farm.endpoint(host)
                 );
                 out.push_str(&format!("    - {}\n", quote(&command)));
             }
@@ -79,7 +90,7 @@ pub fn gitlab(farm: &Farm, client: &str, tool: Tool) -> String {
             out.push_str(&format!("    - {}\n", quote(&build)));
         }
     }
-    out
+    Ok(out)
 }
 
 /// The current major of docker/setup-buildx-action (v4.0.0 came out in 2026-03; v4.3.0 is the
