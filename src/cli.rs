@@ -218,6 +218,9 @@ pub struct BuildctlArgs {
     pub key: Option<String>,
     #[command(flatten)]
     pub identity: IdentityArgs,
+    /// Reach the pool through its Service (in the cluster) or its external name (`[expose]`).
+    #[arg(long, value_enum, default_value_t = crate::client::Via::Service)]
+    pub via: crate::client::Via,
 }
 
 #[derive(Debug, clap::Args)]

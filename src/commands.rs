@@ -148,7 +148,8 @@ pub fn client_text(farm: &Farm, command: ClientCommand) -> anyhow::Result<String
                 client::pool(farm, a.pool.as_deref())?,
                 &id,
                 a.key.as_deref(),
-            )
+                a.via,
+            )?
         }
         ClientCommand::Gitlab(a) => {
             client::gitlab(farm, &identity(&a.client, None)?.name, a.tool, a.via)?

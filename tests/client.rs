@@ -704,3 +704,35 @@ fn gitlab_jobs_via_external_use_the_external_names() {
     }
     assert_eq!(creates.len(), 2);
 }
+
+#[test]
+fn buildctl_via_external_uses_the_pools_external_name_and_cannot_pin() {
+    let spec = format!(
+        "name = \"build\"\n[expose]\ntype = \"loadbalancer\"\ndomain = \"ci.example.com\"\nsource_ranges = [\"203.0.113.0/24\"]\n{TWO_ARCHES}"
+    );
+    let farm = Farm::new(&spec);
+    let out = farm.client(&["buildctl", "--pool", "arm64", "--via", "external"]);
+    let host = "build-arm64.ci.example.com";
+    assert!(
+        out.starts_with(&format!("export BUILDKIT_HOST=tcp://{host}:1234\n")),
+        "{out}"
+    );
+    let function = out.lines().nth(1).unwrap();
+    assert!(
+        function.contains(&format!("--tlsservername {host} ")),
+        "{function}"
+    );
+    // Pods have no external names (yet): pinning from outside is refused, as a usage error.
+    let args = [
+        "client",
+        "buildctl",
+        "--via",
+        "external",
+        "--key",
+        "group/project",
+    ];
+    let refused = buildfarm(farm.dir.path(), &args);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("pods have no external names yet"));
+    assert!(refused.stdout.is_empty());
+}

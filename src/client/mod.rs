@@ -246,13 +246,29 @@ fn local_port(farm: &Farm, i: usize) -> u16 {
 
 /// `BUILDKIT_HOST` and a `buildctl` shell function carrying the TLS flags, for `eval`. With
 /// `key`, the endpoint is the pool's pod that rendezvous hashing picks for it.
-pub fn buildctl(farm: &Farm, pool: &Pool, id: &Identity, key: Option<&str>) -> String {
-    let host = match key {
-        Some(k) => farm.pod_host(
+pub fn buildctl(
+    farm: &Farm,
+    pool: &Pool,
+    id: &Identity,
+    key: Option<&str>,
+    via: Via,
+) -> anyhow::Result<String> {
+    let host = match (key, via) {
+        (_, Via::PortForward) => anyhow::bail!(
+            "`client buildctl` has no port-forward: use `client buildx --via port-forward`, or run `kubectl port-forward` yourself"
+        ),
+        (Some(_), Via::External) => anyhow::bail!(
+            "`--key` pins a pod, and pods have no external names yet: use `--via service` inside the cluster, or drop `--key`"
+        ),
+        (Some(k), Via::Service) => farm.pod_host(
             pool,
             endpoint::preference(k, &farm.pool_object(pool), pool.replicas)[0],
         ),
-        None => farm.service_host(pool),
+        (None, Via::Service) => farm.service_host(pool),
+        (None, Via::External) => {
+            let i = farm.pools.iter().position(|p| p == pool).unwrap_or(0);
+            external_hosts(farm)?.swap_remove(i)
+        }
     };
     // `buildctl --tlsdir` reads ca.crt, tls.crt and tls.key only from the release the table names.
     let tls = if farm.buildkit >= crate::farm::releases::buildkit().feature("tlsdir-names") {
@@ -270,10 +286,10 @@ pub fn buildctl(farm: &Farm, pool: &Pool, id: &Identity, key: Option<&str>) -> S
             sh(&host)
         )
     };
-    format!(
+    Ok(format!(
         "export BUILDKIT_HOST={}\nbuildctl() {{ command buildctl {tls} \"$@\"; }}\n",
         sh(&farm.endpoint(&host))
-    )
+    ))
 }
 
 /// `client endpoint`: the pod for `key` (or every pod, in preference order).
