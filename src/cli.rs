@@ -259,6 +259,9 @@ pub struct EndpointArgs {
     /// Every pod, best first (for fallback).
     #[arg(long)]
     pub all: bool,
+    /// The pod's name in the cluster, or outside it (`[expose] per_pod`).
+    #[arg(long, value_enum, default_value_t = crate::client::Via::Service)]
+    pub via: crate::client::Via,
 }
 
 #[derive(Debug, clap::Args)]

@@ -155,9 +155,13 @@ pub fn client_text(farm: &Farm, command: ClientCommand) -> anyhow::Result<String
             client::gitlab(farm, &identity(&a.client, None)?.name, a.tool, a.via)?
         }
         ClientCommand::Github(a) => client::github(farm, &identity(&a.client, None)?.name, a.via)?,
-        ClientCommand::Endpoint(a) => {
-            client::endpoints(farm, client::pool(farm, a.pool.as_deref())?, &a.key, a.all)
-        }
+        ClientCommand::Endpoint(a) => client::endpoints(
+            farm,
+            client::pool(farm, a.pool.as_deref())?,
+            &a.key,
+            a.all,
+            a.via,
+        )?,
         ClientCommand::Sidecar(a) => client::sidecar(farm, a.format, &a.target)?,
     };
     Ok(out)

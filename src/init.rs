@@ -60,6 +60,7 @@ allow = [{ namespace_labels = { "buildfarm/client" = "{name}" } }]
 # domain = "ci.example.com"        # external names <name>-<pool>.<domain>, in the daemon cert
 # source_ranges = ["203.0.113.0/24"]   # who may connect (the NetworkPolicy admits them too)
 # annotations = {}                 # cloud load balancer options
+# per_pod = false                  # true: a load balancer per daemon too, for pinned clients
 
 # [probes]                         # all run `buildctl debug workers` on the daemon's socket
 # timeout_seconds = 10             # seconds before a probe counts as failed

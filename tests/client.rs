@@ -706,7 +706,7 @@ fn gitlab_jobs_via_external_use_the_external_names() {
 }
 
 #[test]
-fn buildctl_via_external_uses_the_pools_external_name_and_cannot_pin() {
+fn buildctl_via_external_uses_the_pools_external_name() {
     let spec = format!(
         "name = \"build\"\n[expose]\ntype = \"loadbalancer\"\ndomain = \"ci.example.com\"\nsource_ranges = [\"203.0.113.0/24\"]\n{TWO_ARCHES}"
     );
@@ -722,7 +722,7 @@ fn buildctl_via_external_uses_the_pools_external_name_and_cannot_pin() {
         function.contains(&format!("--tlsservername {host} ")),
         "{function}"
     );
-    // Pods have no external names (yet): pinning from outside is refused, as a usage error.
+    // Without per-pod names, a pinned client cannot reach its pod from outside: say what to add.
     let args = [
         "client",
         "buildctl",
@@ -732,7 +732,46 @@ fn buildctl_via_external_uses_the_pools_external_name_and_cannot_pin() {
         "group/project",
     ];
     let refused = buildfarm(farm.dir.path(), &args);
-    assert_eq!(refused.status.code(), Some(2));
-    assert!(stderr(&refused).contains("pods have no external names yet"));
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("add `per_pod = true` and a `domain`"));
     assert!(refused.stdout.is_empty());
+}
+
+#[test]
+fn per_pod_exposure_pins_a_project_to_its_pod_from_outside() {
+    let spec = format!(
+        "name = \"build\"\n[expose]\ntype = \"loadbalancer\"\ndomain = \"ci.example.com\"\nsource_ranges = [\"203.0.113.0/24\"]\nper_pod = true\n{TWO_ARCHES}"
+    );
+    let farm = Farm::new(&spec);
+    let key = "group/project";
+    // The same pods in the same order as inside the cluster, by their external names.
+    let inside = farm.client(&["endpoint", "--key", key, "--all"]);
+    let outside = farm.client(&["endpoint", "--key", key, "--all", "--via", "external"]);
+    let ordinal = |line: &str, suffix: &str| -> String {
+        let host = line.trim_start_matches("tcp://").trim_end_matches(":1234");
+        host.strip_suffix(suffix)
+            .unwrap_or_else(|| panic!("{line}"))
+            .to_string()
+    };
+    let inside: Vec<String> = inside
+        .lines()
+        .map(|l| ordinal(l, ".build-amd64-headless.buildkit.svc"))
+        .collect();
+    let outside: Vec<String> = outside
+        .lines()
+        .map(|l| ordinal(l, ".ci.example.com"))
+        .collect();
+    assert_eq!(inside.len(), 3);
+    assert_eq!(inside, outside);
+    // Each pod's name is in the daemon certificate, and buildctl pins to the first.
+    let sans = farm.daemon_sans();
+    for pod in &outside {
+        assert!(sans.contains(&format!("{pod}.ci.example.com")), "{pod}");
+    }
+    let out = farm.client(&["buildctl", "--via", "external", "--key", key]);
+    let first = format!("tcp://{}.ci.example.com:1234", outside[0]);
+    assert!(
+        out.starts_with(&format!("export BUILDKIT_HOST={first}\n")),
+        "{out}"
+    );
 }

@@ -1266,3 +1266,35 @@ fn external_names_join_the_daemon_certificate() {
         kind(&parse_stream(&yaml), "Service").len()
     );
 }
+
+#[test]
+fn per_pod_load_balancers_each_select_one_daemon() {
+    let spec = "name = \"build\"\n[expose]\ntype = \"loadbalancer\"\nsource_ranges = [\"203.0.113.0/24\"]\nper_pod = true\n[[pool]]\narch = \"amd64\"\nreplicas = 3\n";
+    let (yaml, _certs) = render_str(spec);
+    let objects = parse_stream(&yaml);
+    let sts = named(&objects, "StatefulSet", "build-amd64");
+    let pod_labels = |i: u32| {
+        // What the StatefulSet controller gives pod `i`: the template's labels and its name.
+        let mut labels = sts["spec"]["template"]["metadata"]["labels"].clone();
+        let name = Value::from(format!("build-amd64-{i}"));
+        labels
+            .as_mapping_mut()
+            .unwrap()
+            .insert("statefulset.kubernetes.io/pod-name".into(), name);
+        labels
+    };
+    for i in 0..3 {
+        let lb = named(&objects, "Service", &format!("build-amd64-{i}-external"));
+        assert_eq!(lb["spec"]["type"].as_str(), Some("LoadBalancer"));
+        for j in 0..3 {
+            assert_eq!(
+                selects(&lb["spec"]["selector"], &pod_labels(j)),
+                i == j,
+                "load balancer {i} and pod {j}"
+            );
+        }
+    }
+    // The pool's own load balancer is still there, selecting every daemon.
+    let pool_lb = named(&objects, "Service", "build-amd64-external");
+    assert!((0..3).all(|j| selects(&pool_lb["spec"]["selector"], &pod_labels(j))));
+}

@@ -257,13 +257,10 @@ pub fn buildctl(
         (_, Via::PortForward) => anyhow::bail!(
             "`client buildctl` has no port-forward: use `client buildx --via port-forward`, or run `kubectl port-forward` yourself"
         ),
-        (Some(_), Via::External) => anyhow::bail!(
-            "`--key` pins a pod, and pods have no external names yet: use `--via service` inside the cluster, or drop `--key`"
-        ),
-        (Some(k), Via::Service) => farm.pod_host(
-            pool,
-            endpoint::preference(k, &farm.pool_object(pool), pool.replicas)[0],
-        ),
+        (Some(k), via) => {
+            let best = endpoint::preference(k, &farm.pool_object(pool), pool.replicas)[0];
+            pod_host(farm, pool, best, via)?
+        }
         (None, Via::Service) => farm.service_host(pool),
         (None, Via::External) => {
             let i = farm.pools.iter().position(|p| p == pool).unwrap_or(0);
@@ -292,14 +289,38 @@ pub fn buildctl(
     ))
 }
 
-/// `client endpoint`: the pod for `key` (or every pod, in preference order).
-pub fn endpoints(farm: &Farm, pool: &Pool, key: &str, all: bool) -> String {
+/// `client endpoint`: the pod for `key` (or every pod, in preference order), by its name in
+/// the cluster or outside it.
+pub fn endpoints(
+    farm: &Farm,
+    pool: &Pool,
+    key: &str,
+    all: bool,
+    via: Via,
+) -> anyhow::Result<String> {
     let order = endpoint::preference(key, &farm.pool_object(pool), pool.replicas);
     let take = if all { order.len() } else { order.len().min(1) };
-    order[..take]
-        .iter()
-        .map(|i| farm.endpoint(&farm.pod_host(pool, *i)) + "\n")
-        .collect()
+    let mut out = String::new();
+    for &i in &order[..take] {
+        out.push_str(&farm.endpoint(&pod_host(farm, pool, i, via)?));
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// One daemon's host name: under the headless Service, or its own external name.
+fn pod_host(farm: &Farm, pool: &Pool, ordinal: u32, via: Via) -> anyhow::Result<String> {
+    match via {
+        Via::Service => Ok(farm.pod_host(pool, ordinal)),
+        Via::External => farm.pod_external_host(pool, ordinal).ok_or_else(|| {
+            let message = "a pinned client reaches its pod from outside by the pod's own name, and the spec gives none";
+            let hint = "add `per_pod = true` and a `domain` to `[expose]` (names `<name>-<pool>-<i>.<domain>`)";
+            Invalid::from(Diagnostic::bare(message).hint(hint).rule(Rule::MissingKey)).into()
+        }),
+        Via::PortForward => anyhow::bail!(
+            "pods are pinned in the cluster or from outside: use `--via service` or `--via external`"
+        ),
+    }
 }
 
 #[cfg(test)]

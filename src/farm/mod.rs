@@ -94,6 +94,8 @@ pub struct Expose {
     /// Who may reach the load balancers; empty: anyone (lint warns).
     pub source_ranges: Vec<String>,
     pub annotations: IndexMap<String, String>,
+    /// A load balancer per daemon too.
+    pub per_pod: bool,
 }
 
 /// A NetworkPolicy peer, as the spec names it.

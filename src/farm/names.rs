@@ -20,6 +20,11 @@ pub fn external_service(farm: &str, pool: &str) -> String {
     format!("{}-external", pool_object(farm, pool))
 }
 
+/// One daemon's LoadBalancer Service (`[expose] per_pod`).
+pub fn pod_external_service(farm: &str, pool: &str, ordinal: u32) -> String {
+    format!("{}-{ordinal}-external", pool_object(farm, pool))
+}
+
 pub fn metrics_service(farm: &str) -> String {
     format!("{farm}-metrics")
 }
@@ -124,6 +129,18 @@ impl Farm {
     pub fn external_host(&self, pool: &Pool) -> Option<String> {
         let domain = self.expose.as_ref()?.domain.as_ref()?;
         Some(format!("{}.{domain}", self.pool_object(pool)))
+    }
+
+    pub fn pod_external_service(&self, pool: &Pool, ordinal: u32) -> String {
+        pod_external_service(&self.name, &pool.name, ordinal)
+    }
+
+    /// One daemon's name outside the cluster, `<name>-<pool>-<i>.<domain>` (with `[expose]
+    /// per_pod` and `domain`).
+    pub fn pod_external_host(&self, pool: &Pool, ordinal: u32) -> Option<String> {
+        let expose = self.expose.as_ref().filter(|e| e.per_pod)?;
+        let domain = expose.domain.as_ref()?;
+        Some(format!("{}-{ordinal}.{domain}", self.pool_object(pool)))
     }
 
     /// The farm's build port at `host`.

@@ -146,6 +146,9 @@ pub struct RawExpose {
     pub source_ranges: Option<Vec<Spanned<String>>>,
     /// Annotations of the load balancer Services (cloud load balancer options).
     pub annotations: Option<IndexMap<String, Spanned<String>>>,
+    /// Also a LoadBalancer per daemon, `<name>-<pool>-<i>-external` (named
+    /// `<name>-<pool>-<i>.<domain>`), so a client pinned to a pod reaches it from outside.
+    pub per_pod: Option<bool>,
 }
 
 /// A peer of a NetworkPolicy: pods (by namespace name or labels, and pod labels), or a CIDR.

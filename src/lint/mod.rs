@@ -62,11 +62,29 @@ pub fn check(farm: &Farm) -> Vec<Diagnostic> {
 /// Load balancers that take any address: open to the internet without a NetworkPolicy, useless
 /// with one (it admits no outside address).
 fn expose(farm: &Farm, out: &mut Vec<Diagnostic>) {
-    if !farm
-        .expose
-        .as_ref()
-        .is_some_and(|e| e.source_ranges.is_empty())
-    {
+    let Some(expose) = &farm.expose else {
+        return;
+    };
+    if expose.per_pod {
+        let daemons: u32 = farm.pools.iter().map(|p| p.replicas).sum();
+        let pools = farm.pools.len();
+        let total = u64::from(daemons) + u64::try_from(pools).unwrap_or(u64::MAX);
+        let count = |n: u64, what: &str| match n {
+            1 => format!("1 {what}"),
+            n => format!("{n} {what}s"),
+        };
+        let message = format!(
+            "`per_pod` makes {total} load balancers (one for each of {} and {}): most clouds bill each one",
+            count(u64::from(daemons), "daemon"),
+            count(u64::try_from(pools).unwrap_or(u64::MAX), "pool")
+        );
+        let hint = "worth it when pinned clients outside the cluster need their warm pod; otherwise drop `per_pod`";
+        out.push(
+            farm.finding(Rule::ExposePerPod, "expose.per_pod", message)
+                .hint(hint),
+        );
+    }
+    if !expose.source_ranges.is_empty() {
         return;
     }
     let message = match farm.network_policy {

@@ -16,6 +16,10 @@ use crate::farm::{Farm, Pool, Storage, TlsMode};
 
 const CONFIG_FILE: &str = "buildkitd.toml";
 
+/// Set on every pod of a StatefulSet by its controller:
+/// https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/#pod-name-label
+const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
+
 /// What a farm renders to: the farm-wide objects' contexts, and per pool what its objects are
 /// built from (on whichever thread renders them).
 pub struct Plan<'a> {
@@ -37,12 +41,12 @@ impl PoolPlan<'_> {
         let (farm, pool, ns) = (self.farm, self.pool, &self.farm.namespace);
         let selector = selector(farm, pool);
         let pool_labels = labels(farm, "daemon", Some(pool));
-        let service = |name: String, headless, load_balancer| {
+        let service = |name: String, headless, load_balancer, selector: &basic::Labels| {
             let ctx = basic::Service {
                 name: &name,
                 namespace: ns,
                 labels: &pool_labels,
-                selector: &selector,
+                selector,
                 headless,
                 load_balancer,
                 port: farm.port,
@@ -59,21 +63,25 @@ impl PoolPlan<'_> {
             selector: &selector,
         };
         let mut objects = vec![
-            service(object.clone(), false, None),
-            service(farm.headless_service(pool), true, None),
+            service(object.clone(), false, None, &selector),
+            service(farm.headless_service(pool), true, None, &selector),
             ObjectSpec::new(Kind::StatefulSet, object.clone(), Some(ns), statefulset),
             ObjectSpec::new(Kind::PodDisruptionBudget, object.clone(), Some(ns), pdb),
         ];
         if let Some(expose) = &farm.expose {
-            let load_balancer = basic::LoadBalancer {
+            let load_balancer = || basic::LoadBalancer {
                 source_ranges: &expose.source_ranges,
                 annotations: &expose.annotations,
             };
-            objects.push(service(
-                farm.external_service(pool),
-                false,
-                Some(load_balancer),
-            ));
+            let name = farm.external_service(pool);
+            objects.push(service(name, false, Some(load_balancer()), &selector));
+            // One per daemon: the StatefulSet controller labels each pod with its own name.
+            for i in (0..pool.replicas).filter(|_| expose.per_pod) {
+                let mut one_pod = selector.clone();
+                one_pod.insert(POD_NAME_LABEL, format!("{object}-{i}"));
+                let name = farm.pod_external_service(pool, i);
+                objects.push(service(name, false, Some(load_balancer()), &one_pod));
+            }
         }
         objects
     }

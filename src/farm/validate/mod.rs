@@ -199,6 +199,7 @@ pub fn check(
     let services = Services {
         metrics: service_monitor,
         external: expose.is_some(),
+        per_pod: expose.as_ref().is_some_and(|e| e.per_pod),
     };
     unique_objects(&mut c, &name, &namespace, &tls, &pools, services);
 
@@ -333,6 +334,8 @@ struct Services {
     metrics: bool,
     /// A LoadBalancer per pool (`[expose]`).
     external: bool,
+    /// And one per daemon (`[expose] per_pod`).
+    per_pod: bool,
 }
 
 /// No two rendered objects may share a kind, namespace and name (the second would silently
@@ -355,6 +358,9 @@ fn unique_objects(
         ];
         if services.external {
             pool_services.push(names::external_service(name, &pool.name));
+        }
+        for i in (0..pool.replicas).filter(|_| services.per_pod) {
+            pool_services.push(names::pod_external_service(name, &pool.name, i));
         }
         for service in pool_services {
             objects.push(("Service", namespace, service, at.clone(), what.clone()));

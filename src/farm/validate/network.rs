@@ -142,6 +142,7 @@ pub(super) fn expose(c: &mut Checker, raw: Option<Spanned<RawExpose>>) -> Option
         domain,
         source_ranges,
         annotations,
+        per_pod: e.per_pod.unwrap_or(false),
     })
 }
 
