@@ -9,6 +9,14 @@ use crate::common::{buildfarm, shell_words, stderr};
 
 const TWO_ARCHES: &str = "[[tls.client]]\nname = \"ci\"\n[[pool]]\narch = \"amd64\"\nreplicas = 3\n[[pool]]\narch = \"arm64\"\n";
 
+/// The two-arch farm named `build`, exposed through load balancers named under
+/// `ci.example.com`, with `extra` in its `[expose]` table.
+fn exposed(extra: &str) -> String {
+    format!(
+        "name = \"build\"\n[expose]\ntype = \"loadbalancer\"\ndomain = \"ci.example.com\"\nsource_ranges = [\"203.0.113.0/24\"]\n{extra}{TWO_ARCHES}"
+    )
+}
+
 /// A farm folder with its certificates issued; runs `buildfarm client ARGS` there.
 struct Farm {
     dir: tempfile::TempDir,
@@ -590,10 +598,7 @@ fn a_relative_certs_folder_is_said_to_be_resolved_here() {
 
 #[test]
 fn buildx_via_external_uses_each_pools_external_name() {
-    let spec = format!(
-        "name = \"build\"\n[expose]\ntype = \"loadbalancer\"\ndomain = \"ci.example.com\"\nsource_ranges = [\"203.0.113.0/24\"]\n{TWO_ARCHES}"
-    );
-    let farm = Farm::new(&spec);
+    let farm = Farm::new(&exposed(""));
     let out = farm.client(&["buildx", "--via", "external"]);
     let creates: Vec<Vec<String>> = out
         .lines()
@@ -627,10 +632,7 @@ fn buildx_via_external_uses_each_pools_external_name() {
 
 #[test]
 fn github_step_via_external_names_every_node_by_its_external_name() {
-    let spec = format!(
-        "name = \"build\"\n[expose]\ntype = \"loadbalancer\"\ndomain = \"ci.example.com\"\nsource_ranges = [\"203.0.113.0/24\"]\n{TWO_ARCHES}"
-    );
-    let farm = Farm::new(&spec);
+    let farm = Farm::new(&exposed(""));
     let out = farm.client(&["github", "--via", "external"]);
     assert!(out.contains("# `[expose] source_ranges`"), "{out}");
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
@@ -664,10 +666,7 @@ fn github_step_via_external_names_every_node_by_its_external_name() {
 
 #[test]
 fn gitlab_jobs_via_external_use_the_external_names() {
-    let spec = format!(
-        "name = \"build\"\n[expose]\ntype = \"loadbalancer\"\ndomain = \"ci.example.com\"\nsource_ranges = [\"203.0.113.0/24\"]\n{TWO_ARCHES}"
-    );
-    let farm = Farm::new(&spec);
+    let farm = Farm::new(&exposed(""));
     let script = |tool: &str| -> Vec<Vec<String>> {
         let out = farm.client(&["gitlab", "--tool", tool, "--via", "external"]);
         let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
@@ -707,10 +706,7 @@ fn gitlab_jobs_via_external_use_the_external_names() {
 
 #[test]
 fn buildctl_via_external_uses_the_pools_external_name() {
-    let spec = format!(
-        "name = \"build\"\n[expose]\ntype = \"loadbalancer\"\ndomain = \"ci.example.com\"\nsource_ranges = [\"203.0.113.0/24\"]\n{TWO_ARCHES}"
-    );
-    let farm = Farm::new(&spec);
+    let farm = Farm::new(&exposed(""));
     let out = farm.client(&["buildctl", "--pool", "arm64", "--via", "external"]);
     let host = "build-arm64.ci.example.com";
     assert!(
@@ -739,10 +735,7 @@ fn buildctl_via_external_uses_the_pools_external_name() {
 
 #[test]
 fn per_pod_exposure_pins_a_project_to_its_pod_from_outside() {
-    let spec = format!(
-        "name = \"build\"\n[expose]\ntype = \"loadbalancer\"\ndomain = \"ci.example.com\"\nsource_ranges = [\"203.0.113.0/24\"]\nper_pod = true\n{TWO_ARCHES}"
-    );
-    let farm = Farm::new(&spec);
+    let farm = Farm::new(&exposed("per_pod = true\n"));
     let key = "group/project";
     // The same pods in the same order as inside the cluster, by their external names.
     let inside = farm.client(&["endpoint", "--key", key, "--all"]);
