@@ -235,6 +235,12 @@ pub struct GitlabArgs {
     /// names (`[expose]`: GitLab.com runners, another cluster).
     #[arg(long, value_enum, default_value_t = crate::client::Via::Service)]
     pub via: crate::client::Via,
+    /// The job variable whose value pins a project to its warm pod (buildctl, in the cluster).
+    #[arg(long, value_name = "VAR", default_value = "CI_PROJECT_PATH")]
+    pub key_var: String,
+    /// Build on the pool's Service instead: every replica, and a cold cache now and then.
+    #[arg(long)]
+    pub no_pin: bool,
 }
 
 #[derive(Debug, clap::Args)]

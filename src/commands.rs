@@ -152,7 +152,18 @@ pub fn client_text(farm: &Farm, command: ClientCommand) -> anyhow::Result<String
             )?
         }
         ClientCommand::Gitlab(a) => {
-            client::gitlab(farm, &identity(&a.client, None)?.name, a.tool, a.via)?
+            let shell_name = |v: &str| {
+                let mut chars = v.chars();
+                chars
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            };
+            if !shell_name(&a.key_var) {
+                anyhow::bail!("`--key-var {}` is not a variable name", a.key_var);
+            }
+            let pin = (!a.no_pin).then_some(a.key_var.as_str());
+            client::gitlab(farm, &identity(&a.client, None)?.name, a.tool, a.via, pin)?
         }
         ClientCommand::Github(a) => client::github(farm, &identity(&a.client, None)?.name, a.via)?,
         ClientCommand::Endpoint(a) => client::endpoints(

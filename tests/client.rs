@@ -374,7 +374,7 @@ fn gitlab_buildctl_login_writes_a_docker_config_buildctl_reads() {
         .unwrap()
         .iter()
         .map(|s| s.as_str().unwrap())
-        .take_while(|s| !s.starts_with("buildctl "))
+        .take_while(|s| !s.starts_with("buildctl ") && !s.starts_with("buildfarm_"))
         .collect();
     let home = tempfile::tempdir().unwrap();
     let out = std::process::Command::new("sh")
@@ -767,4 +767,121 @@ fn per_pod_exposure_pins_a_project_to_its_pod_from_outside() {
         out.starts_with(&format!("export BUILDKIT_HOST={first}\n")),
         "{out}"
     );
+}
+
+/// The GitLab buildctl job's shell definitions (`buildfarm_pods`, `buildfarm_pick`), runnable.
+fn gitlab_pin_functions(farm: &Farm) -> String {
+    let out = farm.client(&["gitlab"]);
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
+    let script = doc["build-image"]["script"].as_sequence().unwrap();
+    let defs: Vec<&str> = script
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .filter(|s| s.starts_with("buildfarm_"))
+        .collect();
+    assert_eq!(defs.len(), 2, "{defs:?}");
+    defs.join("\n") + "\n"
+}
+
+#[test]
+fn gitlab_pins_each_project_to_the_pod_client_endpoint_names_under_dash_and_bash() {
+    let farm = Farm::new(TWO_ARCHES);
+    let dir = farm.dir.path();
+    let keys: Vec<String> = (0..1000)
+        .map(|i| format!("group-{}/project {i}", i % 7))
+        .collect();
+    std::fs::write(dir.join("keys.txt"), keys.join("\n") + "\n").unwrap();
+    let script = gitlab_pin_functions(&farm)
+        + "while IFS= read -r key; do buildfarm_pods \"$key\" | tr '\\n' ' '; echo; done < keys.txt\n";
+    std::fs::write(dir.join("pods.sh"), script).unwrap();
+    let expected: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            preference(k, "buildkitd-amd64", 3)
+                .iter()
+                .map(|i| format!("{i} "))
+                .collect()
+        })
+        .collect();
+    for shell in ["dash", "bash"] {
+        let out = std::process::Command::new(shell)
+            .arg("pods.sh")
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let got: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+        assert_eq!(got.len(), keys.len(), "{shell}");
+        for ((key, want), got) in keys.iter().zip(&expected).zip(&got) {
+            assert_eq!(got, want, "{shell}: key {key:?}");
+        }
+    }
+    // And `client endpoint` names the same first pod.
+    let first = farm.client(&["endpoint", "--key", &keys[0]]);
+    let ordinal = expected[0].split(' ').next().unwrap();
+    assert!(
+        first.starts_with(&format!("tcp://buildkitd-amd64-{ordinal}.")),
+        "{first}"
+    );
+}
+
+#[test]
+fn gitlab_pin_falls_back_to_the_next_pod_then_the_service() {
+    let farm = Farm::new(TWO_ARCHES);
+    let dir = farm.dir.path();
+    // A fake buildctl: the daemons named in DOWN do not answer.
+    let bin = dir.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let fake = "#!/bin/sh\nfor down in $DOWN; do case \"$*\" in *\"tcp://$down:\"*) exit 1;; esac; done\nexit 0\n";
+    std::fs::write(bin.join("buildctl"), fake).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(bin.join("buildctl"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = gitlab_pin_functions(&farm) + "buildfarm_pick \"group/project\"\n";
+    std::fs::write(dir.join("pick.sh"), script).unwrap();
+    let order = preference("group/project", "buildkitd-amd64", 3);
+    let pod = |i: u32| format!("buildkitd-amd64-{i}.buildkitd-amd64-headless.buildkit.svc");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let pick = |down: &[String]| {
+        let out = std::process::Command::new("dash")
+            .arg("pick.sh")
+            .current_dir(dir)
+            .env("PATH", &path)
+            .env("DOWN", down.join(" "))
+            .env("BUILDKIT_CA_CERT", "ca.crt")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    assert_eq!(pick(&[]), pod(order[0]));
+    assert_eq!(
+        pick(&[pod(order[0])]),
+        pod(order[1]),
+        "the first pod is stopped"
+    );
+    let all: Vec<String> = order.iter().map(|&i| pod(i)).collect();
+    assert_eq!(
+        pick(&all),
+        "buildkitd-amd64.buildkit.svc",
+        "none answers: the Service"
+    );
+}
+
+#[test]
+fn gitlab_pinning_follows_key_var_and_no_pin_restores_the_service() {
+    let farm = Farm::new(TWO_ARCHES);
+    let out = farm.client(&["gitlab", "--key-var", "CI_PROJECT_ID"]);
+    assert!(
+        out.contains("buildfarm_pick \\\"$CI_PROJECT_ID\\\""),
+        "{out}"
+    );
+    let unpinned = farm.client(&["gitlab", "--no-pin"]);
+    assert!(!unpinned.contains("buildfarm_"), "{unpinned}");
+    assert!(unpinned.contains("--tlsservername buildkitd-amd64.buildkit.svc build"));
+    let bad = buildfarm(
+        farm.dir.path(),
+        &["client", "gitlab", "--key-var", "CI-PATH"],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("is not a variable name"));
 }

@@ -28,6 +28,34 @@ pub fn preference(key: &str, statefulset: &str, replicas: u32) -> Vec<u32> {
     ordinals
 }
 
+/// The same choice at job time, in POSIX shell (dash, bash, BusyBox ash), for a pool whose pods
+/// are `{statefulset}-{i}.{headless}.{namespace}.svc`: `buildfarm_pods KEY` prints the ordinals
+/// best first (`sha256sum`'s first 16 hex digits order as the u64 does); `buildfarm_pick KEY`
+/// prints the first pod that answers `buildctl debug workers` within 5 s (with `tls`, the
+/// client's TLS flags), else the pool's Service.
+pub fn shell_pick(
+    statefulset: &str,
+    replicas: u32,
+    headless: &str,
+    namespace: &str,
+    port: u16,
+    tls: &str,
+) -> [String; 2] {
+    // Names are DNS labels: nothing in them needs quoting inside double quotes.
+    let pods = format!(
+        "buildfarm_pods() {{ i=0; while [ \"$i\" -lt {replicas} ]; do \
+         printf '%s %s\\n' \"$(printf '%s' \"$1/{statefulset}/$i\" | sha256sum | cut -c1-16)\" \"$i\"; \
+         i=$((i + 1)); done | LC_ALL=C sort -k1,1r -k2,2n | cut -d' ' -f2; }}"
+    );
+    let pick = format!(
+        "buildfarm_pick() {{ for i in $(buildfarm_pods \"$1\"); do \
+         host=\"{statefulset}-$i.{headless}.{namespace}.svc\"; \
+         if timeout 5 buildctl --addr \"tcp://$host:{port}\" {tls} --tlsservername \"$host\" debug workers >/dev/null 2>&1; \
+         then echo \"$host\"; return 0; fi; done; echo \"{statefulset}.{namespace}.svc\"; }}"
+    );
+    [pods, pick]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,13 @@ const GITLAB_VARS: [(&str, &str); 3] = [
 
 /// A `.gitlab-ci.yml` job building on the farm, plus the File variables it needs; the runner
 /// reaches the pools `via` their Services (a runner in the cluster) or their external names.
-pub fn gitlab(farm: &Farm, client: &str, tool: Tool, via: Via) -> anyhow::Result<String> {
+pub fn gitlab(
+    farm: &Farm,
+    client: &str,
+    tool: Tool,
+    via: Via,
+    pin: Option<&str>,
+) -> anyhow::Result<String> {
     if via == Via::PortForward {
         anyhow::bail!(
             "a GitLab job cannot port-forward: use `--via service` (a runner in the cluster) or `--via external`"
@@ -42,55 +48,82 @@ pub fn gitlab(farm: &Farm, client: &str, tool: Tool, via: Via) -> anyhow::Result
         }
         _ => "# The runner must reach the farm's Services (a runner in the same cluster).\n",
     });
-    let first_host = &hosts[0];
     match tool {
-        Tool::Buildctl => {
-            // The non-rootless image ships buildctl; its entrypoint is buildkitd, so clear it.
-            let image = crate::profile::Profile::load(crate::profile::Mode::Privileged).image;
-            out.push_str(&format!(
-                "build-image:\n  stage: build\n  image:\n    name: {}\n    entrypoint: [\"\"]\n  variables:\n    BUILDKIT_HOST: {}\n  script:\n",
-                quote(&image),
-                quote(&farm.endpoint(first_host))
-            ));
-            // buildctl has no login: it sends the registry credentials of ~/.docker/config.json.
-            out.push_str("    - 'mkdir -p \"$HOME/.docker\"'\n");
-            let login = r#"printf '{"auths":{"%s":{"auth":"%s"}}}' "$CI_REGISTRY" "$(printf '%s:%s' "$CI_REGISTRY_USER" "$CI_REGISTRY_PASSWORD" | base64 | tr -d '\n')" > "$HOME/.docker/config.json""#;
-            out.push_str(&format!("    - {}\n", quote(login)));
-            let command = format!(
-                "buildctl --tlscacert \"$BUILDKIT_CA_CERT\" --tlscert \"$BUILDKIT_CLIENT_CERT\" --tlskey \"$BUILDKIT_CLIENT_KEY\" \
-                 --tlsservername {first_host} build --frontend dockerfile.v0 --local context=. --local dockerfile=. \
-                 --output \"type=image,name=$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA,push=true\""
-            );
-            out.push_str(&format!("    - {}\n", quote(&command)));
-        }
-        Tool::Buildx => {
-            out.push_str("build-image:\n  stage: build\n  image: \"docker:cli\"\n  script:\n");
-            let login = r#"echo "$CI_REGISTRY_PASSWORD" | docker login --username "$CI_REGISTRY_USER" --password-stdin "$CI_REGISTRY""#;
-            out.push_str(&format!("    - {}\n", quote(login)));
-            for (i, (pool, host)) in farm.pools.iter().zip(&hosts).enumerate() {
-                let role = if i == 0 { "--use" } else { "--append" };
-                let command = format!(
-                    "docker buildx create --name farm {role} --node {} --platform {} --driver remote \
-                     --driver-opt \"cacert=$BUILDKIT_CA_CERT,cert=$BUILDKIT_CLIENT_CERT,key=$BUILDKIT_CLIENT_KEY,servername={host}\" \
-                     {}",
-                    pool.name,
-                    platform(pool.arch),
-                    farm.endpoint(host)
-                );
-                out.push_str(&format!("    - {}\n", quote(&command)));
-            }
-            // Fail at setup: `buildx create` never contacts the daemons (see `client::buildx`).
-            let bootstrap = "docker buildx inspect --bootstrap farm";
-            out.push_str(&format!("    - {}\n", quote(bootstrap)));
-            let platforms: Vec<String> = farm.pools.iter().map(|p| platform(p.arch)).collect();
-            let build = format!(
-                "docker buildx build --platform {} --push -t \"$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA\" .",
-                platforms.join(",")
-            );
-            out.push_str(&format!("    - {}\n", quote(&build)));
-        }
+        Tool::Buildctl => gitlab_buildctl(farm, &hosts[0], via, pin, &mut out),
+        Tool::Buildx => gitlab_buildx(farm, &hosts, &mut out),
     }
     Ok(out)
+}
+
+/// The buildctl job: one pool (the first), pinned to the project's warm pod unless `pin` is None.
+fn gitlab_buildctl(farm: &Farm, first_host: &str, via: Via, pin: Option<&str>, out: &mut String) {
+    // The non-rootless image ships buildctl; its entrypoint is buildkitd, so clear it.
+    let image = crate::profile::Profile::load(crate::profile::Mode::Privileged).image;
+    out.push_str(&format!(
+        "build-image:\n  stage: build\n  image:\n    name: {}\n    entrypoint: [\"\"]\n  variables:\n    BUILDKIT_HOST: {}\n  script:\n",
+        quote(&image),
+        quote(&farm.endpoint(first_host))
+    ));
+    // buildctl has no login: it sends the registry credentials of ~/.docker/config.json.
+    out.push_str("    - 'mkdir -p \"$HOME/.docker\"'\n");
+    let login = r#"printf '{"auths":{"%s":{"auth":"%s"}}}' "$CI_REGISTRY" "$(printf '%s:%s' "$CI_REGISTRY_USER" "$CI_REGISTRY_PASSWORD" | base64 | tr -d '\n')" > "$HOME/.docker/config.json""#;
+    out.push_str(&format!("    - {}\n", quote(login)));
+    let tls = "--tlscacert \"$BUILDKIT_CA_CERT\" --tlscert \"$BUILDKIT_CLIENT_CERT\" --tlskey \"$BUILDKIT_CLIENT_KEY\"";
+    let mut server_name = first_host.to_string();
+    // Locality: the project builds on the pod that keeps its cache warm, chosen at job
+    // time (with fallback) by the rendezvous hash `client endpoint` documents.
+    if let Some(var) = pin.filter(|_| via == Via::Service) {
+        let first = &farm.pools[0];
+        let lines = super::endpoint::shell_pick(
+            &farm.pool_object(first),
+            first.replicas,
+            &farm.headless_service(first),
+            &farm.namespace,
+            farm.port,
+            tls,
+        );
+        for line in lines {
+            out.push_str(&format!("    - {}\n", quote(&line)));
+        }
+        let pick = format!("BUILDKIT_POD=\"$(buildfarm_pick \"${var}\")\"");
+        out.push_str(&format!("    - {}\n", quote(&pick)));
+        let host = format!("export BUILDKIT_HOST=\"tcp://$BUILDKIT_POD:{}\"", farm.port);
+        out.push_str(&format!("    - {}\n", quote(&host)));
+        server_name = "\"$BUILDKIT_POD\"".to_string();
+    }
+    let command = format!(
+        "buildctl {tls} --tlsservername {server_name} build --frontend dockerfile.v0 --local context=. --local dockerfile=. \
+         --output \"type=image,name=$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA,push=true\""
+    );
+    out.push_str(&format!("    - {}\n", quote(&command)));
+}
+
+/// The buildx job: one node per pool, bootstrapped before the build.
+fn gitlab_buildx(farm: &Farm, hosts: &[String], out: &mut String) {
+    out.push_str("build-image:\n  stage: build\n  image: \"docker:cli\"\n  script:\n");
+    let login = r#"echo "$CI_REGISTRY_PASSWORD" | docker login --username "$CI_REGISTRY_USER" --password-stdin "$CI_REGISTRY""#;
+    out.push_str(&format!("    - {}\n", quote(login)));
+    for (i, (pool, host)) in farm.pools.iter().zip(hosts).enumerate() {
+        let role = if i == 0 { "--use" } else { "--append" };
+        let command = format!(
+            "docker buildx create --name farm {role} --node {} --platform {} --driver remote \
+             --driver-opt \"cacert=$BUILDKIT_CA_CERT,cert=$BUILDKIT_CLIENT_CERT,key=$BUILDKIT_CLIENT_KEY,servername={host}\" \
+             {}",
+            pool.name,
+            platform(pool.arch),
+            farm.endpoint(host)
+        );
+        out.push_str(&format!("    - {}\n", quote(&command)));
+    }
+    // Fail at setup: `buildx create` never contacts the daemons (see `client::buildx`).
+    let bootstrap = "docker buildx inspect --bootstrap farm";
+    out.push_str(&format!("    - {}\n", quote(bootstrap)));
+    let platforms: Vec<String> = farm.pools.iter().map(|p| platform(p.arch)).collect();
+    let build = format!(
+        "docker buildx build --platform {} --push -t \"$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA\" .",
+        platforms.join(",")
+    );
+    out.push_str(&format!("    - {}\n", quote(&build)));
 }
 
 /// The current major of docker/setup-buildx-action (v4.0.0 came out in 2026-03; v4.3.0 is the
