@@ -164,10 +164,14 @@ pub fn pool_hosts(farm: &Farm, via: Via) -> anyhow::Result<Vec<String>> {
     }
 }
 
-/// Each pool's external name, or why `--via external` cannot be used.
+/// Every pool's external name (`--via external`).
 fn external_hosts(farm: &Farm) -> anyhow::Result<Vec<String>> {
-    let hosts: Option<Vec<String>> = farm.pools.iter().map(|p| farm.external_host(p)).collect();
-    hosts.ok_or_else(|| {
+    farm.pools.iter().map(|p| external_host(farm, p)).collect()
+}
+
+/// A pool's external name, or why `--via external` cannot be used.
+fn external_host(farm: &Farm, pool: &Pool) -> anyhow::Result<String> {
+    farm.external_host(pool).ok_or_else(|| {
         let message = "`--via external` needs the pools' external names, and the spec gives none";
         let hint = "add `[expose]` with `type = \"loadbalancer\"` and `domain = \"ci.example.com\"` (names `<name>-<pool>.<domain>`)";
         let d = Diagnostic::bare(message).hint(hint).rule(Rule::MissingKey);
@@ -262,10 +266,7 @@ pub fn buildctl(
             pod_host(farm, pool, best, via)?
         }
         (None, Via::Service) => farm.service_host(pool),
-        (None, Via::External) => {
-            let i = farm.pools.iter().position(|p| p == pool).unwrap_or(0);
-            external_hosts(farm)?.swap_remove(i)
-        }
+        (None, Via::External) => external_host(farm, pool)?,
     };
     // `buildctl --tlsdir` reads ca.crt, tls.crt and tls.key only from the release the table names.
     let tls = if farm.buildkit >= crate::farm::releases::buildkit().feature("tlsdir-names") {
