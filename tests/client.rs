@@ -885,3 +885,36 @@ fn gitlab_pinning_follows_key_var_and_no_pin_restores_the_service() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("is not a variable name"));
 }
+
+#[test]
+fn gitlab_pins_from_outside_through_per_pod_names() {
+    let per_pod = Farm::new(&exposed("per_pod = true\n"));
+    let out = per_pod.client(&["gitlab", "--via", "external"]);
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
+    let script: Vec<&str> = doc["build-image"]["script"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    let pick = script
+        .iter()
+        .find(|s| s.starts_with("buildfarm_pick"))
+        .unwrap();
+    assert!(
+        pick.contains("host=\"build-amd64-$i.ci.example.com\""),
+        "{pick}"
+    );
+    assert!(
+        pick.contains("echo \"build-amd64.ci.example.com\""),
+        "{pick}"
+    );
+    // Without per-pod names there is nothing to pin to from outside: the pool's name, as before.
+    let pooled = Farm::new(&exposed(""));
+    let out = pooled.client(&["gitlab", "--via", "external"]);
+    assert!(!out.contains("buildfarm_"), "{out}");
+    assert!(
+        out.contains("--tlsservername build-amd64.ci.example.com build"),
+        "{out}"
+    );
+}

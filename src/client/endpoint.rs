@@ -28,16 +28,16 @@ pub fn preference(key: &str, statefulset: &str, replicas: u32) -> Vec<u32> {
     ordinals
 }
 
-/// The same choice at job time, in POSIX shell (dash, bash, BusyBox ash), for a pool whose pods
-/// are `{statefulset}-{i}.{headless}.{namespace}.svc`: `buildfarm_pods KEY` prints the ordinals
-/// best first (`sha256sum`'s first 16 hex digits order as the u64 does); `buildfarm_pick KEY`
-/// prints the first pod that answers `buildctl debug workers` within 5 s (with `tls`, the
-/// client's TLS flags), else the pool's Service.
+/// The same choice at job time, in POSIX shell (dash, bash, BusyBox ash): `buildfarm_pods KEY`
+/// prints the ordinals best first (`sha256sum`'s first 16 hex digits order as the u64 does);
+/// `buildfarm_pick KEY` prints the first pod that answers `buildctl debug workers` within 5 s
+/// (with `tls`, the client's TLS flags), else `fallback` (the pool's own name). `pod_host` names
+/// pod `$i`, e.g. `build-amd64-$i.build-amd64-headless.ci.svc`.
 pub fn shell_pick(
     statefulset: &str,
     replicas: u32,
-    headless: &str,
-    namespace: &str,
+    pod_host: &str,
+    fallback: &str,
     port: u16,
     tls: &str,
 ) -> [String; 2] {
@@ -49,9 +49,9 @@ pub fn shell_pick(
     );
     let pick = format!(
         "buildfarm_pick() {{ for i in $(buildfarm_pods \"$1\"); do \
-         host=\"{statefulset}-$i.{headless}.{namespace}.svc\"; \
+         host=\"{pod_host}\"; \
          if timeout 5 buildctl --addr \"tcp://$host:{port}\" {tls} --tlsservername \"$host\" debug workers >/dev/null 2>&1; \
-         then echo \"$host\"; return 0; fi; done; echo \"{statefulset}.{namespace}.svc\"; }}"
+         then echo \"$host\"; return 0; fi; done; echo \"{fallback}\"; }}"
     );
     [pods, pick]
 }

@@ -72,13 +72,28 @@ fn gitlab_buildctl(farm: &Farm, first_host: &str, via: Via, pin: Option<&str>, o
     let mut server_name = first_host.to_string();
     // Locality: the project builds on the pod that keeps its cache warm, chosen at job
     // time (with fallback) by the rendezvous hash `client endpoint` documents.
-    if let Some(var) = pin.filter(|_| via == Via::Service) {
-        let first = &farm.pools[0];
+    let first = &farm.pools[0];
+    let sts = farm.pool_object(first);
+    // Pod `$i` by its name in the cluster, or outside it (per-pod load balancers).
+    let pod_host = match via {
+        Via::Service => Some(format!(
+            "{sts}-$i.{}.{}.svc",
+            farm.headless_service(first),
+            farm.namespace
+        )),
+        _ => farm
+            .expose
+            .as_ref()
+            .filter(|e| e.per_pod)
+            .and_then(|e| e.domain.as_ref())
+            .map(|domain| format!("{sts}-$i.{domain}")),
+    };
+    if let (Some(var), Some(pod_host)) = (pin, pod_host) {
         let lines = super::endpoint::shell_pick(
-            &farm.pool_object(first),
+            &sts,
             first.replicas,
-            &farm.headless_service(first),
-            &farm.namespace,
+            &pod_host,
+            first_host,
             farm.port,
             tls,
         );
