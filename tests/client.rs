@@ -364,16 +364,23 @@ fn gitlab_snippets_parse_and_use_the_variables_they_declare() {
     }
 }
 
-#[test]
-fn gitlab_buildctl_login_writes_a_docker_config_buildctl_reads() {
-    let farm = Farm::new(TWO_ARCHES);
-    let doc: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(&farm.client(&["gitlab", "--tool", "buildctl"])).unwrap();
-    let script: Vec<&str> = doc["build-image"]["script"]
+/// The script lines of `client ARGS`' GitLab job.
+fn gitlab_script(farm: &Farm, args: &[&str]) -> Vec<String> {
+    let out = farm.client(args);
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
+    doc["build-image"]["script"]
         .as_sequence()
         .unwrap()
         .iter()
-        .map(|s| s.as_str().unwrap())
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn gitlab_buildctl_login_writes_a_docker_config_buildctl_reads() {
+    let farm = Farm::new(TWO_ARCHES);
+    let script: Vec<String> = gitlab_script(&farm, &["gitlab", "--tool", "buildctl"])
+        .into_iter()
         .take_while(|s| !s.starts_with("buildctl ") && !s.starts_with("buildfarm_"))
         .collect();
     let home = tempfile::tempdir().unwrap();
@@ -771,12 +778,8 @@ fn per_pod_exposure_pins_a_project_to_its_pod_from_outside() {
 
 /// The GitLab buildctl job's shell definitions (`buildfarm_pods`, `buildfarm_pick`), runnable.
 fn gitlab_pin_functions(farm: &Farm) -> String {
-    let out = farm.client(&["gitlab"]);
-    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
-    let script = doc["build-image"]["script"].as_sequence().unwrap();
-    let defs: Vec<&str> = script
-        .iter()
-        .map(|s| s.as_str().unwrap())
+    let defs: Vec<String> = gitlab_script(farm, &["gitlab"])
+        .into_iter()
         .filter(|s| s.starts_with("buildfarm_"))
         .collect();
     assert_eq!(defs.len(), 2, "{defs:?}");
@@ -889,14 +892,7 @@ fn gitlab_pinning_follows_key_var_and_no_pin_restores_the_service() {
 #[test]
 fn gitlab_pins_from_outside_through_per_pod_names() {
     let per_pod = Farm::new(&exposed("per_pod = true\n"));
-    let out = per_pod.client(&["gitlab", "--via", "external"]);
-    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
-    let script: Vec<&str> = doc["build-image"]["script"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap())
-        .collect();
+    let script = gitlab_script(&per_pod, &["gitlab", "--via", "external"]);
     let pick = script
         .iter()
         .find(|s| s.starts_with("buildfarm_pick"))

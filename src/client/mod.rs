@@ -233,7 +233,7 @@ pub fn buildx(farm: &Farm, name: &str, id: &Identity, via: Via) -> anyhow::Resul
 /// `buildx create` never contacts the daemons: without a bootstrap, a wrong certificate or
 /// server name shows only at the first build, as a bare `context deadline exceeded`.
 /// `--bootstrap`: https://docs.docker.com/reference/cli/docker/buildx/inspect/
-pub const BOOTSTRAP_WHY: &str =
+const BOOTSTRAP_WHY: &str =
     "# Connect now, so a TLS or name problem fails here and not in the first build:\n";
 
 /// 10000 + port + i, wrapped into the unprivileged range when that passes 65535 (a farm on a
