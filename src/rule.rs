@@ -107,6 +107,7 @@ rules! {
     NetworkUnreachable = "network-unreachable", Warning, "a NetworkPolicy that admits no client";
     ExposeOpen = "expose-open", Warning, "load balancers without `source_ranges`";
     ExposePerPod = "expose-per-pod", Note, "how many load balancers `per_pod` makes";
+    ExposeUncovered = "expose-uncovered", Warning, "external names a certificate buildfarm does not issue must cover";
     CertManagerRestart = "cert-manager-restart", Note, "renewed cert-manager certificates need a daemon restart";
     // Certificates.
     CertMissingFile = "cert-missing-file", Error, "half of a certificate pair, or no set to check against";

@@ -1298,3 +1298,170 @@ fn per_pod_load_balancers_each_select_one_daemon() {
     let pool_lb = named(&objects, "Service", "build-amd64-external");
     assert!((0..3).all(|j| selects(&pool_lb["spec"]["selector"], &pod_labels(j))));
 }
+
+/// The TLSRoute v1 CRD's structural schema for the fields we write (tests/crd/, with its
+/// source): required fields, list bounds, name patterns, and no field the CRD lacks.
+fn tlsroute_validator() -> jsonschema::Validator {
+    let text = include_str!("crd/tlsroute-v1.json");
+    let schema: serde_json::Value = serde_json::from_str(text).unwrap();
+    jsonschema::validator_for(&schema).expect("a valid JSON Schema")
+}
+
+fn as_json(v: &Value) -> serde_json::Value {
+    serde_json::to_value(v).unwrap()
+}
+
+#[test]
+fn tlsroutes_hold_to_their_crd_schema_and_route_each_name_to_its_daemons() {
+    let spec = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/expose-gateway.toml"),
+    )
+    .unwrap();
+    let (yaml, certs) = render_str(&spec);
+    let objects = parse_stream(&yaml);
+    let pem = std::fs::read_to_string(certs.path().join("daemon/tls.crt")).unwrap();
+    let sans = buildfarm::certs::inspect::read(&pem).unwrap().sans;
+    let validator = tlsroute_validator();
+    let routes = kind(&objects, "TLSRoute");
+    // One per pool and one per daemon: 2 pools, 3 + 2 daemons.
+    assert_eq!(routes.len(), 2 + 5);
+    for route in &routes {
+        let errors: Vec<String> = validator
+            .iter_errors(&as_json(route))
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}");
+        let parent = &route["spec"]["parentRefs"][0];
+        assert_eq!(str_of(&parent["name"]), "shared");
+        assert_eq!(str_of(&parent["namespace"]), "gateways");
+        assert_eq!(str_of(&parent["sectionName"]), "builds");
+        let host = str_of(&route["spec"]["hostnames"][0]);
+        assert!(sans.iter().any(|s| s == host), "{host} not in {sans:?}");
+        assert_eq!(
+            host,
+            format!("{}.builds.example.com", str_of(&route["metadata"]["name"]))
+        );
+    }
+    // Each route reaches, on the Service's own port, exactly the daemons its name promises.
+    for (pool, replicas) in [("amd64", 3u32), ("arm64", 2)] {
+        let sts = named(&objects, "StatefulSet", &format!("build-{pool}"));
+        let pod = |i: u32| {
+            let mut labels = sts["spec"]["template"]["metadata"]["labels"].clone();
+            let name = Value::from(format!("build-{pool}-{i}"));
+            labels
+                .as_mapping_mut()
+                .unwrap()
+                .insert("statefulset.kubernetes.io/pod-name".into(), name);
+            labels
+        };
+        let backend = |route: &str| {
+            let r = named(&objects, "TLSRoute", route);
+            let b = &r["spec"]["rules"][0]["backendRefs"][0];
+            let service = named(&objects, "Service", str_of(&b["name"]));
+            assert_eq!(b["port"], service["spec"]["ports"][0]["port"], "{route}");
+            assert_eq!(str_of(&service["spec"]["type"]), "ClusterIP");
+            service["spec"]["selector"].clone()
+        };
+        let whole = backend(&format!("build-{pool}"));
+        assert!((0..replicas).all(|j| selects(&whole, &pod(j))));
+        for i in 0..replicas {
+            let one = backend(&format!("build-{pool}-{i}"));
+            for j in 0..replicas {
+                assert_eq!(selects(&one, &pod(j)), i == j, "route {i}, pod {j}");
+            }
+        }
+    }
+    // No load balancer of our own: the Gateway is the one.
+    assert!(
+        kind(&objects, "Service")
+            .iter()
+            .all(|s| s["spec"]["type"].as_str() != Some("LoadBalancer"))
+    );
+    // The Gateway's proxies connect from its namespace: the NetworkPolicy admits it.
+    let build = &kind(&objects, "NetworkPolicy")[0]["spec"]["ingress"][0];
+    let namespaces: Vec<&str> = build["from"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|p| {
+            p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"].as_str()
+        })
+        .collect();
+    assert!(namespaces.contains(&"gateways"), "{namespaces:?}");
+}
+
+#[test]
+fn the_tlsroute_schema_catches_what_the_crd_refuses() {
+    let validator = tlsroute_validator();
+    let objects = render_example("expose-gateway.toml");
+    let good = as_json(kind(&objects, "TLSRoute")[0]);
+    assert!(validator.is_valid(&good));
+    let broken = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut route = good.clone();
+        edit(&mut route);
+        !validator.is_valid(&route)
+    };
+    assert!(broken(
+        &|r| r["apiVersion"] = "gateway.networking.k8s.io/v1alpha2".into()
+    ));
+    assert!(broken(&|r| r["spec"]["hostnames"] = serde_json::json!([])));
+    assert!(broken(
+        &|r| r["spec"]["hostnames"][0] = "Builds.Example.com".into()
+    ));
+    assert!(broken(&|r| {
+        r["spec"]["rules"][0]["backendRefs"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("port");
+    }));
+    assert!(broken(&|r| r["spec"]["hostname"] = "typo".into()));
+}
+
+#[test]
+fn a_pool_expose_replaces_the_farm_keys_it_writes() {
+    let spec = "name = \"build\"\n\
+        [expose]\ntype = \"loadbalancer\"\ndomain = \"ci.example.com\"\nsource_ranges = [\"203.0.113.0/24\"]\n\
+        [[pool]]\narch = \"amd64\"\n[pool.expose]\nip = \"198.51.100.7\"\n\
+        [[pool]]\narch = \"arm64\"\n[pool.expose]\ntype = \"none\"\n\
+        [[pool]]\nname = \"big\"\narch = \"amd64\"\nreplicas = 2\n[pool.expose]\ntype = \"gateway\"\ngateway = { name = \"shared\" }\n";
+    let (yaml, certs) = render_str(spec);
+    let objects = parse_stream(&yaml);
+    // amd64: the farm's load balancer, with its own address.
+    let lb = named(&objects, "Service", "build-amd64-external");
+    assert_eq!(str_of(&lb["spec"]["loadBalancerIP"]), "198.51.100.7");
+    assert_eq!(
+        str_of(&lb["spec"]["loadBalancerSourceRanges"][0]),
+        "203.0.113.0/24"
+    );
+    // arm64: inside only.
+    let services: Vec<&str> = kind(&objects, "Service")
+        .iter()
+        .map(|s| str_of(&s["metadata"]["name"]))
+        .collect();
+    assert!(
+        !services
+            .iter()
+            .any(|s| s.starts_with("build-arm64-external")),
+        "{services:?}"
+    );
+    // big: TLSRoutes under the farm's domain, on a Gateway in the farm's namespace.
+    let route = named(&objects, "TLSRoute", "build-big");
+    assert_eq!(
+        str_of(&route["spec"]["hostnames"][0]),
+        "build-big.ci.example.com"
+    );
+    assert!(route["spec"]["parentRefs"][0].get("namespace").is_none());
+    assert_eq!(kind(&objects, "TLSRoute").len(), 3);
+    let pem = std::fs::read_to_string(certs.path().join("daemon/tls.crt")).unwrap();
+    let sans = buildfarm::certs::inspect::read(&pem).unwrap().sans;
+    let external: Vec<&String> = sans.iter().filter(|s| s.ends_with("example.com")).collect();
+    assert_eq!(
+        external,
+        [
+            "build-amd64.ci.example.com",
+            "build-big.ci.example.com",
+            "build-big-0.ci.example.com",
+            "build-big-1.ci.example.com"
+        ]
+    );
+}

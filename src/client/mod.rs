@@ -164,6 +164,19 @@ pub fn pool_hosts(farm: &Farm, via: Via) -> anyhow::Result<Vec<String>> {
     }
 }
 
+/// The port a client reaches `pool` on: a Gateway listener's from outside, else the farm's.
+pub fn port(farm: &Farm, pool: &Pool, via: Via) -> u16 {
+    match (via, &pool.expose) {
+        (Via::External, Some(e)) => e.port(farm.port),
+        _ => farm.port,
+    }
+}
+
+/// `tcp://host:port` for a client that reaches `pool` `via` this way.
+pub fn endpoint_of(farm: &Farm, pool: &Pool, via: Via, host: &str) -> String {
+    names::endpoint(host, port(farm, pool, via))
+}
+
 /// Every pool's external name (`--via external`).
 fn external_hosts(farm: &Farm) -> anyhow::Result<Vec<String>> {
     farm.pools.iter().map(|p| external_host(farm, p)).collect()
@@ -172,8 +185,11 @@ fn external_hosts(farm: &Farm) -> anyhow::Result<Vec<String>> {
 /// A pool's external name, or why `--via external` cannot be used.
 fn external_host(farm: &Farm, pool: &Pool) -> anyhow::Result<String> {
     farm.external_host(pool).ok_or_else(|| {
-        let message = "`--via external` needs the pools' external names, and the spec gives none";
-        let hint = "add `[expose]` with `type = \"loadbalancer\"` and `domain = \"ci.example.com\"` (names `<name>-<pool>.<domain>`)";
+        let message = match farm.pools.iter().any(|p| p.expose.is_some()) {
+            false => "`--via external` needs the pools' external names, and the spec gives none".to_string(),
+            true => format!("`--via external` needs the pools' external names, and pool `{}` has none", pool.name),
+        };
+        let hint = "add `[expose]` (or the pool's `[pool.expose]`) with a `type` and `domain = \"ci.example.com\"` (names `<name>-<pool>.<domain>`)";
         let d = Diagnostic::bare(message).hint(hint).rule(Rule::MissingKey);
         Invalid::from(d).into()
     })
@@ -199,7 +215,7 @@ pub fn buildx(farm: &Farm, name: &str, id: &Identity, via: Via) -> anyhow::Resul
     for (i, pool) in farm.pools.iter().enumerate() {
         let host = hosts[i].clone();
         let endpoint = match via {
-            Via::Service | Via::External => farm.endpoint(&host),
+            Via::Service | Via::External => endpoint_of(farm, pool, via, &host),
             Via::PortForward => names::endpoint("127.0.0.1", local_port(farm, i)),
         };
         let opts = [
@@ -286,7 +302,7 @@ pub fn buildctl(
     };
     Ok(format!(
         "export BUILDKIT_HOST={}\nbuildctl() {{ command buildctl {tls} \"$@\"; }}\n",
-        sh(&farm.endpoint(&host))
+        sh(&endpoint_of(farm, pool, via, &host))
     ))
 }
 
@@ -303,7 +319,12 @@ pub fn endpoints(
     let take = if all { order.len() } else { order.len().min(1) };
     let mut out = String::new();
     for &i in &order[..take] {
-        out.push_str(&farm.endpoint(&pod_host(farm, pool, i, via)?));
+        out.push_str(&endpoint_of(
+            farm,
+            pool,
+            via,
+            &pod_host(farm, pool, i, via)?,
+        ));
         out.push('\n');
     }
     Ok(out)

@@ -50,7 +50,7 @@ pub fn gitlab(
     });
     match tool {
         Tool::Buildctl => gitlab_buildctl(farm, &hosts[0], via, pin, &mut out),
-        Tool::Buildx => gitlab_buildx(farm, &hosts, &mut out),
+        Tool::Buildx => gitlab_buildx(farm, &hosts, via, &mut out),
     }
     Ok(out)
 }
@@ -62,7 +62,7 @@ fn gitlab_buildctl(farm: &Farm, first_host: &str, via: Via, pin: Option<&str>, o
     out.push_str(&format!(
         "build-image:\n  stage: build\n  image:\n    name: {}\n    entrypoint: [\"\"]\n  variables:\n    BUILDKIT_HOST: {}\n  script:\n",
         quote(&image),
-        quote(&farm.endpoint(first_host))
+        quote(&super::endpoint_of(farm, &farm.pools[0], via, first_host))
     ));
     // buildctl has no login: it sends the registry credentials of ~/.docker/config.json.
     out.push_str("    - 'mkdir -p \"$HOME/.docker\"'\n");
@@ -81,7 +81,7 @@ fn gitlab_buildctl(farm: &Farm, first_host: &str, via: Via, pin: Option<&str>, o
             farm.headless_service(first),
             farm.namespace
         )),
-        _ => farm
+        _ => first
             .expose
             .as_ref()
             .filter(|e| e.per_pod)
@@ -94,7 +94,7 @@ fn gitlab_buildctl(farm: &Farm, first_host: &str, via: Via, pin: Option<&str>, o
             first.replicas,
             &pod_host,
             first_host,
-            farm.port,
+            super::port(farm, first, via),
             tls,
         );
         for line in lines {
@@ -102,7 +102,8 @@ fn gitlab_buildctl(farm: &Farm, first_host: &str, via: Via, pin: Option<&str>, o
         }
         let pick = format!("BUILDKIT_POD=\"$(buildfarm_pick \"${var}\")\"");
         out.push_str(&format!("    - {}\n", quote(&pick)));
-        let host = format!("export BUILDKIT_HOST=\"tcp://$BUILDKIT_POD:{}\"", farm.port);
+        let port = super::port(farm, first, via);
+        let host = format!("export BUILDKIT_HOST=\"tcp://$BUILDKIT_POD:{port}\"");
         out.push_str(&format!("    - {}\n", quote(&host)));
         server_name = "\"$BUILDKIT_POD\"".to_string();
     }
@@ -114,7 +115,7 @@ fn gitlab_buildctl(farm: &Farm, first_host: &str, via: Via, pin: Option<&str>, o
 }
 
 /// The buildx job: one node per pool, bootstrapped before the build.
-fn gitlab_buildx(farm: &Farm, hosts: &[String], out: &mut String) {
+fn gitlab_buildx(farm: &Farm, hosts: &[String], via: Via, out: &mut String) {
     out.push_str("build-image:\n  stage: build\n  image: \"docker:cli\"\n  script:\n");
     let login = r#"echo "$CI_REGISTRY_PASSWORD" | docker login --username "$CI_REGISTRY_USER" --password-stdin "$CI_REGISTRY""#;
     out.push_str(&format!("    - {}\n", quote(login)));
@@ -126,7 +127,7 @@ fn gitlab_buildx(farm: &Farm, hosts: &[String], out: &mut String) {
              {}",
             pool.name,
             platform(pool.arch),
-            farm.endpoint(host)
+            super::endpoint_of(farm, pool, via, host)
         );
         out.push_str(&format!("    - {}\n", quote(&command)));
     }
@@ -175,7 +176,7 @@ pub fn github(farm: &Farm, client: &str, via: Via) -> anyhow::Result<String> {
     ));
     out.push_str(&format!(
         "    driver: remote\n    endpoint: {}\n    platforms: {}\n    driver-opts: {}\n",
-        quote(&farm.endpoint(host)),
+        quote(&super::endpoint_of(farm, first, via, host)),
         quote(&platform(first.arch)),
         quote(&format!("servername={host}"))
     ));
@@ -185,7 +186,7 @@ pub fn github(farm: &Farm, client: &str, via: Via) -> anyhow::Result<String> {
             out.push_str(&format!(
                 "      - name: {}\n        endpoint: {}\n        platforms: {}\n        driver-opts:\n          - {}\n",
                 quote(&pool.name),
-                quote(&farm.endpoint(host)),
+                quote(&super::endpoint_of(farm, pool, via, host)),
                 quote(&platform(pool.arch)),
                 quote(&format!("servername={host}"))
             ));

@@ -51,7 +51,6 @@ pub struct Farm {
     /// Render the NetworkPolicy (`network_policy`, default true).
     pub network_policy: bool,
     pub network: Network,
-    pub expose: Option<Expose>,
     pub extra_args: Vec<String>,
     pub drain_seconds: u32,
     /// A read-only root filesystem with the profile's writable folders as emptyDirs.
@@ -80,22 +79,49 @@ pub struct Network {
 closed_set! {
     /// How the farm is reached from outside (`[expose] type`).
     pub enum ExposeType {
-        /// A LoadBalancer Service per pool.
+        /// A LoadBalancer Service per pool (and per daemon with `per_pod`).
         LoadBalancer = "loadbalancer",
+        /// Gateway API TLSRoutes in passthrough mode on an existing Gateway.
+        Gateway = "gateway",
+        /// Not reached from outside (a pool's way out of the farm's `[expose]`).
+        None = "none",
     }
 }
 
-/// `[expose]`: the farm reached from outside the cluster.
+/// `[expose]`, as it applies to one pool: the pool's keys over the farm's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expose {
+    /// `LoadBalancer` or `Gateway` (a pool with `none` has no `Expose`).
     pub kind: ExposeType,
-    /// External names are `<name>-<pool>.<domain>`.
+    /// External names are `<name>-<pool>.<domain>` and `<name>-<pool>-<i>.<domain>`.
     pub domain: Option<String>,
     /// Who may reach the load balancers; empty: anyone (lint warns).
     pub source_ranges: Vec<String>,
     pub annotations: IndexMap<String, String>,
-    /// A load balancer per daemon too.
+    /// The pool load balancer's fixed address.
+    pub ip: Option<String>,
+    /// A load balancer (or TLSRoute) per daemon too.
     pub per_pod: bool,
+    /// The Gateway the TLSRoutes attach to (`type = "gateway"`).
+    pub gateway: Option<GatewayRef>,
+}
+
+/// An existing Gateway's TLS listener.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GatewayRef {
+    pub name: String,
+    /// `None`: the farm's namespace.
+    pub namespace: Option<String>,
+    pub section_name: Option<String>,
+    /// The listener's port, for clients.
+    pub port: u16,
+}
+
+impl Expose {
+    /// The port clients outside connect to: the Gateway listener's, or the Service's.
+    pub fn port(&self, service_port: u16) -> u16 {
+        self.gateway.as_ref().map_or(service_port, |g| g.port)
+    }
 }
 
 /// A NetworkPolicy peer, as the spec names it.
@@ -238,6 +264,8 @@ pub struct Pool {
     pub affinity: Option<toml::Table>,
     pub priority_class_name: Option<String>,
     pub pod_management_policy: PodManagementPolicy,
+    /// How the pool is reached from outside: its `[pool.expose]` over the farm's `[expose]`.
+    pub expose: Option<Expose>,
 }
 
 /// A cache volume: the quantity as written (it goes into the PVC) and its size in bytes.
@@ -261,6 +289,50 @@ pub struct Toleration {
 }
 
 impl Farm {
+    /// The source ranges of every pool's load balancers, each once, in spec order.
+    pub fn outside_ranges(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for e in self.pools.iter().filter_map(|p| p.expose.as_ref()) {
+            for r in &e.source_ranges {
+                if !out.contains(&r.as_str()) {
+                    out.push(r);
+                }
+            }
+        }
+        out
+    }
+
+    /// The namespaces of the Gateways that route to the pools, each once.
+    pub fn gateway_namespaces(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for g in self
+            .pools
+            .iter()
+            .filter_map(|p| p.expose.as_ref()?.gateway.as_ref())
+        {
+            let ns = g.namespace.as_deref().unwrap_or(&self.namespace);
+            if !out.contains(&ns) {
+                out.push(ns);
+            }
+        }
+        out
+    }
+
+    /// Where the `[expose]` key `key` that pool `index` uses is written: its own table's, else
+    /// the farm's; for a key written nowhere, the table that sets the pool's `type`.
+    pub fn expose_path(&self, index: usize, key: &str) -> String {
+        let own = format!("pool.{index}.expose");
+        for table in [own.as_str(), "expose"] {
+            if self.spans.value(&format!("{table}.{key}")).is_some() {
+                return format!("{table}.{key}");
+            }
+        }
+        match self.spans.value(&format!("{own}.type")) {
+            Some(_) => own,
+            None => "expose".into(),
+        }
+    }
+
     /// A finding about `path` (or its nearest written parent, else the top of the file).
     /// With the rule's default severity (`.severity(..)` overrides it).
     pub fn finding(&self, rule: Rule, path: &str, message: impl Into<String>) -> Diagnostic {

@@ -2,7 +2,7 @@
 //! clients and certificates use, and endpoints. Built here and nowhere else; the free
 //! functions serve the checks that run before a `Farm` exists.
 
-use super::{Farm, Pool};
+use super::{ExposeType, Farm, Pool};
 
 /// A pool's StatefulSet, ClusterIP Service and PodDisruptionBudget.
 pub fn pool_object(farm: &str, pool: &str) -> String {
@@ -14,7 +14,6 @@ pub fn headless_service(farm: &str, pool: &str) -> String {
     format!("{farm}-{pool}-headless")
 }
 
-/// The Service a ServiceMonitor scrapes, and the monitors' own name.
 /// A pool's LoadBalancer Service (`[expose] type = "loadbalancer"`).
 pub fn external_service(farm: &str, pool: &str) -> String {
     format!("{}-external", pool_object(farm, pool))
@@ -25,6 +24,42 @@ pub fn pod_external_service(farm: &str, pool: &str, ordinal: u32) -> String {
     format!("{}-{ordinal}-external", pool_object(farm, pool))
 }
 
+/// One daemon by its pod's own name: its ClusterIP Service and TLSRoute (`[expose] type =
+/// "gateway"`).
+pub fn pod_object(farm: &str, pool: &str, ordinal: u32) -> String {
+    format!("{}-{ordinal}", pool_object(farm, pool))
+}
+
+/// The Services and TLSRoutes a pool renders, by kind: its two Services and what `[expose]`
+/// adds.
+pub fn pool_objects(farm: &str, pool: &Pool) -> Vec<(&'static str, String)> {
+    let p = &pool.name;
+    let mut out = vec![
+        ("Service", pool_object(farm, p)),
+        ("Service", headless_service(farm, p)),
+    ];
+    let Some(expose) = &pool.expose else {
+        return out;
+    };
+    let per_pod = (0..pool.replicas).filter(|_| expose.per_pod);
+    match expose.kind {
+        ExposeType::LoadBalancer => {
+            out.push(("Service", external_service(farm, p)));
+            out.extend(per_pod.map(|i| ("Service", pod_external_service(farm, p, i))));
+        }
+        ExposeType::Gateway => {
+            out.push(("TLSRoute", pool_object(farm, p)));
+            for i in per_pod {
+                out.push(("Service", pod_object(farm, p, i)));
+                out.push(("TLSRoute", pod_object(farm, p, i)));
+            }
+        }
+        ExposeType::None => {}
+    }
+    out
+}
+
+/// The Service a ServiceMonitor scrapes, and the monitors' own name.
 pub fn metrics_service(farm: &str) -> String {
     format!("{farm}-metrics")
 }
@@ -127,8 +162,13 @@ impl Farm {
 
     /// The pool's name outside the cluster, `<name>-<pool>.<domain>` (with `[expose] domain`).
     pub fn external_host(&self, pool: &Pool) -> Option<String> {
-        let domain = self.expose.as_ref()?.domain.as_ref()?;
+        let domain = pool.expose.as_ref()?.domain.as_ref()?;
         Some(format!("{}.{domain}", self.pool_object(pool)))
+    }
+
+    /// One daemon's Service and TLSRoute behind a Gateway.
+    pub fn pod_object(&self, pool: &Pool, ordinal: u32) -> String {
+        pod_object(&self.name, &pool.name, ordinal)
     }
 
     pub fn pod_external_service(&self, pool: &Pool, ordinal: u32) -> String {
@@ -138,9 +178,9 @@ impl Farm {
     /// One daemon's name outside the cluster, `<name>-<pool>-<i>.<domain>` (with `[expose]
     /// per_pod` and `domain`).
     pub fn pod_external_host(&self, pool: &Pool, ordinal: u32) -> Option<String> {
-        let expose = self.expose.as_ref().filter(|e| e.per_pod)?;
+        let expose = pool.expose.as_ref().filter(|e| e.per_pod)?;
         let domain = expose.domain.as_ref()?;
-        Some(format!("{}-{ordinal}.{domain}", self.pool_object(pool)))
+        Some(format!("{}.{domain}", self.pod_object(pool, ordinal)))
     }
 
     /// The farm's build port at `host`.

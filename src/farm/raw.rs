@@ -135,20 +135,42 @@ pub struct RawNetwork {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawExpose {
-    /// `loadbalancer`: a LoadBalancer Service `<name>-<pool>-external` per pool.
+    /// `loadbalancer`: a LoadBalancer Service `<name>-<pool>-external` per pool; `gateway`:
+    /// Gateway API TLSRoutes (passthrough) on an existing Gateway; `none` (in a pool): that
+    /// pool stays inside the cluster.
     #[serde(rename = "type")]
     pub kind: S<String>,
-    /// DNS domain the external names live under: `<name>-<pool>.<domain>` (they join the
-    /// daemon certificate's SANs).
+    /// DNS domain the external names live under: `<name>-<pool>.<domain>` and
+    /// `<name>-<pool>-<i>.<domain>` (they join the daemon certificate's SANs).
     pub domain: S<String>,
     /// CIDRs that may reach the load balancers (`loadBalancerSourceRanges`, and the
     /// NetworkPolicy admits them). Without them the build port faces the internet.
     pub source_ranges: Option<Vec<Spanned<String>>>,
     /// Annotations of the load balancer Services (cloud load balancer options).
     pub annotations: Option<IndexMap<String, Spanned<String>>>,
-    /// Also a LoadBalancer per daemon, `<name>-<pool>-<i>-external` (named
-    /// `<name>-<pool>-<i>.<domain>`), so a client pinned to a pod reaches it from outside.
+    /// A fixed address for the pool's load balancer (`loadBalancerIP`), e.g. a reserved IP.
+    pub ip: S<String>,
+    /// A name per daemon too, so a client pinned to a pod reaches it from outside: with
+    /// `loadbalancer` a LoadBalancer each (`<name>-<pool>-<i>-external`; default false), with
+    /// `gateway` a TLSRoute each (default true).
     pub per_pod: Option<bool>,
+    /// The Gateway the TLSRoutes attach to (`type = "gateway"`): `{ name, namespace,
+    /// section_name, port }`.
+    pub gateway: Option<Spanned<RawGateway>>,
+}
+
+/// An existing Gateway with a TLS listener in `Passthrough` mode.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawGateway {
+    /// The Gateway's name.
+    pub name: S<String>,
+    /// Its namespace. Default: the farm's.
+    pub namespace: S<String>,
+    /// The listener to attach to (its `name`). Default: every listener that accepts TLSRoutes.
+    pub section_name: S<String>,
+    /// The listener's port, which clients connect to. Default 443.
+    pub port: S<i64>,
 }
 
 /// A peer of a NetworkPolicy: pods (by namespace name or labels, and pod labels), or a CIDR.
@@ -284,6 +306,8 @@ pub struct RawPool {
     pub priority_class_name: S<String>,
     /// `Parallel` (default: all daemons start at once) or `OrderedReady`.
     pub pod_management_policy: S<String>,
+    /// This pool's `[expose]`: its keys replace the farm's; `type = "none"` keeps the pool in.
+    pub expose: Option<Spanned<RawExpose>>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -10,7 +10,7 @@ use crate::diagnostic::{Diagnostic, Invalid, Severity, Source};
 use crate::farm::releases;
 use crate::farm::size::DiskSpace;
 use crate::farm::version::image_ref;
-use crate::farm::{Farm, TlsMode};
+use crate::farm::{ExposeType, Farm, TlsMode};
 use crate::profile::Mode;
 use crate::rule::Rule;
 
@@ -59,45 +59,87 @@ pub fn check(farm: &Farm) -> Vec<Diagnostic> {
     out
 }
 
-/// Load balancers that take any address: open to the internet without a NetworkPolicy, useless
-/// with one (it admits no outside address).
+/// Load balancers that take any address (open to the internet without a NetworkPolicy, useless
+/// with one), what `per_pod` load balancers cost, and external names the certificate cannot
+/// carry.
 fn expose(farm: &Farm, out: &mut Vec<Diagnostic>) {
-    let Some(expose) = &farm.expose else {
-        return;
-    };
-    if expose.per_pod {
-        let daemons: u32 = farm.pools.iter().map(|p| p.replicas).sum();
-        let pools = farm.pools.len();
-        let total = u64::from(daemons) + u64::try_from(pools).unwrap_or(u64::MAX);
-        let count = |n: u64, what: &str| match n {
-            1 => format!("1 {what}"),
-            n => format!("{n} {what}s"),
+    let mut open_at: Vec<String> = Vec::new();
+    let (mut balancers, mut per_pod_at) = (0u64, None);
+    for (i, pool) in farm.pools.iter().enumerate() {
+        let Some(e) = pool
+            .expose
+            .as_ref()
+            .filter(|e| e.kind == ExposeType::LoadBalancer)
+        else {
+            continue;
         };
-        let message = format!(
-            "`per_pod` makes {total} load balancers (one for each of {} and {}): most clouds bill each one",
-            count(u64::from(daemons), "daemon"),
-            count(u64::try_from(pools).unwrap_or(u64::MAX), "pool")
-        );
-        let hint = "worth it when pinned clients outside the cluster need their warm pod; otherwise drop `per_pod`";
-        out.push(
-            farm.finding(Rule::ExposePerPod, "expose.per_pod", message)
-                .hint(hint),
-        );
+        balancers += 1;
+        if e.per_pod {
+            balancers += u64::from(pool.replicas);
+            per_pod_at.get_or_insert_with(|| farm.expose_path(i, "per_pod"));
+        }
+        let at = farm.expose_path(i, "source_ranges");
+        if e.source_ranges.is_empty() && !open_at.contains(&at) {
+            open_at.push(at);
+        }
     }
-    if !expose.source_ranges.is_empty() {
+    if let Some(at) = per_pod_at {
+        let message = format!(
+            "`per_pod` makes {balancers} load balancers (one per pool and one per daemon): most clouds bill each one"
+        );
+        let hint = "worth it when pinned clients outside the cluster need their warm pod; `type = \"gateway\"` gives every daemon its name behind one load balancer";
+        out.push(farm.finding(Rule::ExposePerPod, &at, message).hint(hint));
+    }
+    for at in open_at {
+        let message = match farm.network_policy {
+            false => {
+                "load balancers without `source_ranges`: the build port faces the internet, guarded by mTLS alone"
+            }
+            true => {
+                "load balancers without `source_ranges`: the NetworkPolicy admits no address from outside, so they reach no daemon"
+            }
+        };
+        let hint = "list the networks your CI runs in: `source_ranges = [\"203.0.113.0/24\"]`";
+        out.push(farm.finding(Rule::ExposeOpen, &at, message).hint(hint));
+    }
+    uncovered_names(farm, out);
+}
+
+/// With `tls.mode = "external"` the daemon certificate is not buildfarm's: the external names
+/// cannot join its SANs, and a client that connects by one fails the handshake unless the
+/// certificate already covers it.
+fn uncovered_names(farm: &Farm, out: &mut Vec<Diagnostic>) {
+    if farm.tls.mode != TlsMode::External {
         return;
     }
-    let message = match farm.network_policy {
-        false => {
-            "`[expose]` has no `source_ranges`: the build port faces the internet, guarded by mTLS alone"
-        }
-        true => {
-            "`[expose]` has no `source_ranges`: the NetworkPolicy admits no address from outside, so the load balancers reach no daemon"
-        }
+    let names: Vec<String> = farm
+        .pools
+        .iter()
+        .flat_map(|p| {
+            let pods = (0..p.replicas).filter_map(|i| farm.pod_external_host(p, i));
+            farm.external_host(p).into_iter().chain(pods)
+        })
+        .collect();
+    let Some(first) = names.first() else {
+        return;
     };
-    let hint = "list the networks your CI runs in: `source_ranges = [\"203.0.113.0/24\"]`";
-    let d = farm.finding(Rule::ExposeOpen, "expose", message);
-    out.push(d.hint(hint));
+    let message = format!(
+        "the daemon certificate comes from Secret `{}`, so the external names cannot join its SANs: a client connecting to `{first}` fails the TLS handshake unless that certificate covers it",
+        farm.tls.secret
+    );
+    let hint = format!(
+        "issue that certificate for {} (or for `*.{}`)",
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        first.split_once('.').map_or("", |(_, d)| d)
+    );
+    out.push(
+        farm.finding(Rule::ExposeUncovered, "tls.mode", message)
+            .hint(hint),
+    );
 }
 
 /// Who can reach the daemons.
@@ -115,7 +157,7 @@ fn network(farm: &Farm, out: &mut Vec<Diagnostic>) {
         return;
     }
     let client_namespaces = farm.tls.clients.iter().any(|c| c.namespace.is_some());
-    let outside = farm.expose.iter().any(|e| !e.source_ranges.is_empty());
+    let outside = !farm.outside_ranges().is_empty() || !farm.gateway_namespaces().is_empty();
     if !client_namespaces && farm.network.allow.is_none() && !outside {
         let message = "the NetworkPolicy admits no client: no `[[tls.client]]` names a namespace and `[network] allow` is not set, so only `kubectl port-forward` reaches the daemons";
         let d = farm.finding(Rule::NetworkUnreachable, "network", message);

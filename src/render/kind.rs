@@ -42,6 +42,7 @@ kinds! {
     Issuer: "issuer",
     Certificate: "certificate",
     Service: "service",
+    TLSRoute: "tlsroute",
     StatefulSet: "statefulset",
     PodDisruptionBudget: "poddisruptionbudget",
     NetworkPolicy: "networkpolicy",

@@ -9,16 +9,12 @@ use indexmap::IndexMap;
 use super::config::buildkitd_toml;
 use super::kind::Kind;
 use super::meta::{ObjectSpec, checksum, labels, selector};
-use super::objects::{basic, cert_manager, network, statefulset};
+use super::objects::{basic, cert_manager, expose, network, statefulset};
 use super::parallel;
 use crate::certs::{Material, Pair};
 use crate::farm::{Farm, Pool, Storage, TlsMode};
 
 const CONFIG_FILE: &str = "buildkitd.toml";
-
-/// Set on every pod of a StatefulSet by its controller:
-/// https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/#pod-name-label
-const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
 
 /// What a farm renders to: the farm-wide objects' contexts, and per pool what its objects are
 /// built from (on whichever thread renders them).
@@ -35,8 +31,8 @@ pub struct PoolPlan<'a> {
 }
 
 impl PoolPlan<'_> {
-    /// The pool's Service, headless Service, LoadBalancer Service (`[expose]`), StatefulSet and
-    /// PodDisruptionBudget.
+    /// The pool's Service, headless Service, StatefulSet and PodDisruptionBudget, and its way in
+    /// from outside (`[expose]`).
     pub fn objects(&self) -> Vec<ObjectSpec> {
         let (farm, pool, ns) = (self.farm, self.pool, &self.farm.namespace);
         let selector = selector(farm, pool);
@@ -68,20 +64,14 @@ impl PoolPlan<'_> {
             ObjectSpec::new(Kind::StatefulSet, object.clone(), Some(ns), statefulset),
             ObjectSpec::new(Kind::PodDisruptionBudget, object.clone(), Some(ns), pdb),
         ];
-        if let Some(expose) = &farm.expose {
-            let load_balancer = || basic::LoadBalancer {
-                source_ranges: &expose.source_ranges,
-                annotations: &expose.annotations,
+        if let Some(expose) = &pool.expose {
+            let services = expose::Services {
+                farm,
+                pool,
+                labels: &pool_labels,
+                selector: &selector,
             };
-            let name = farm.external_service(pool);
-            objects.push(service(name, false, Some(load_balancer()), &selector));
-            // One per daemon: the StatefulSet controller labels each pod with its own name.
-            for i in (0..pool.replicas).filter(|_| expose.per_pod) {
-                let mut one_pod = selector.clone();
-                one_pod.insert(POD_NAME_LABEL, format!("{object}-{i}"));
-                let name = farm.pod_external_service(pool, i);
-                objects.push(service(name, false, Some(load_balancer()), &one_pod));
-            }
+            objects.extend(services.objects(expose));
         }
         objects
     }

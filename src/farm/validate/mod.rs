@@ -18,6 +18,7 @@ use crate::rule::Rule;
 use crate::suggest::{did_you_mean, one_of};
 
 mod buildkitd;
+mod expose;
 mod network;
 mod pool;
 mod schema;
@@ -174,7 +175,7 @@ pub fn check(
         network::metrics(&mut c, raw.metrics_port, raw.metrics, port);
     let network_policy = raw.network_policy.is_none_or(|n| *n.get_ref());
     let network = network::network(&mut c, raw.network);
-    let expose = network::expose(&mut c, raw.expose);
+    let expose = expose::farm_table(&mut c, raw.expose);
     let cluster_domain = c.text(
         raw.cluster_domain,
         "cluster_domain",
@@ -195,13 +196,8 @@ pub fn check(
         .map(|t| buildkitd::passthrough(&mut c, t))
         .unwrap_or_default();
     let extra_volumes = volumes(&mut c, raw.extra_volume, &profile);
-    let pools = pool::pools(&mut c, raw.pool, &name);
-    let services = Services {
-        metrics: service_monitor,
-        external: expose.is_some(),
-        per_pod: expose.as_ref().is_some_and(|e| e.per_pod),
-    };
-    unique_objects(&mut c, &name, &namespace, &tls, &pools, services);
+    let pools = pool::pools(&mut c, raw.pool, &name, expose.as_ref());
+    unique_objects(&mut c, &name, &namespace, &tls, &pools, service_monitor);
 
     if c.errors.is_empty() {
         Ok(Farm {
@@ -223,7 +219,6 @@ pub fn check(
             pod_monitor,
             network_policy,
             network,
-            expose,
             extra_args,
             drain_seconds,
             read_only_root,
@@ -329,15 +324,6 @@ fn probes(c: &mut Checker, raw: Option<Spanned<super::raw::RawProbes>>) -> Probe
     }
 }
 
-/// The optional Services a farm renders besides each pool's two.
-struct Services {
-    metrics: bool,
-    /// A LoadBalancer per pool (`[expose]`).
-    external: bool,
-    /// And one per daemon (`[expose] per_pod`).
-    per_pod: bool,
-}
-
 /// No two rendered objects may share a kind, namespace and name (the second would silently
 /// replace the first on apply). Reported at the spec entry that makes the second name.
 fn unique_objects(
@@ -346,27 +332,17 @@ fn unique_objects(
     namespace: &str,
     tls: &super::Tls,
     pools: &[super::Pool],
-    services: Services,
+    metrics_service: bool,
 ) {
     // (kind, namespace, name, where in the spec, what made it)
     let mut objects: Vec<(&str, &str, String, String, String)> = Vec::new();
     for (i, pool) in pools.iter().enumerate() {
         let (at, what) = (format!("pool.{i}.name"), format!("pool `{}`", pool.name));
-        let mut pool_services = vec![
-            names::pool_object(name, &pool.name),
-            names::headless_service(name, &pool.name),
-        ];
-        if services.external {
-            pool_services.push(names::external_service(name, &pool.name));
-        }
-        for i in (0..pool.replicas).filter(|_| services.per_pod) {
-            pool_services.push(names::pod_external_service(name, &pool.name, i));
-        }
-        for service in pool_services {
-            objects.push(("Service", namespace, service, at.clone(), what.clone()));
+        for (kind, object) in names::pool_objects(name, pool) {
+            objects.push((kind, namespace, object, at.clone(), what.clone()));
         }
     }
-    if services.metrics {
+    if metrics_service {
         objects.push((
             "Service",
             namespace,

@@ -7,11 +7,9 @@ use indexmap::IndexMap;
 
 use super::Checker;
 use super::pool::string_map;
-use crate::closed::ClosedSet;
-use crate::farm::raw::{RawExpose, RawMetrics, RawNetwork, RawPeer, Spanned};
-use crate::farm::{Expose, ExposeType, Network, Peer, syntax};
+use crate::farm::raw::{RawMetrics, RawNetwork, RawPeer, Spanned};
+use crate::farm::{Network, Peer, syntax};
 use crate::rule::Rule;
-use crate::suggest::one_of;
 
 /// The namespace Prometheus runs in unless `[network] metrics_from` says otherwise.
 pub const METRICS_NAMESPACE: &str = "monitoring";
@@ -97,53 +95,6 @@ pub(super) fn network(c: &mut Checker, raw: Option<Spanned<RawNetwork>>) -> Netw
         metrics_from,
         egress,
     }
-}
-
-/// `[expose]`: its `type` is required; `source_ranges` are CIDRs.
-pub(super) fn expose(c: &mut Checker, raw: Option<Spanned<RawExpose>>) -> Option<Expose> {
-    let raw = raw?;
-    let span = raw.span();
-    let e = raw.into_inner();
-    let Some(kind_text) = e.kind else {
-        let hint = format!(
-            "add `type = \"loadbalancer\"` (known: {})",
-            one_of(ExposeType::NAMES)
-        );
-        c.error(
-            Rule::MissingKey,
-            span,
-            "`[expose]` has no `type`",
-            Some(hint),
-        );
-        return None;
-    };
-    let kind = c.choice(Some(kind_text), "expose type", ExposeType::LoadBalancer);
-    let domain = e
-        .domain
-        .map(|d| c.text(Some(d), "expose.domain", "", syntax::dns_subdomain));
-    let mut source_ranges = Vec::new();
-    for range in e.source_ranges.into_iter().flatten() {
-        match parse_cidr(range.get_ref()) {
-            Ok(()) => source_ranges.push(range.into_inner()),
-            Err(why) => c.error(
-                Rule::InvalidValue,
-                range.span(),
-                format!(
-                    "`expose.source_ranges` entry `{}` is not valid: {why}",
-                    range.get_ref()
-                ),
-                None,
-            ),
-        }
-    }
-    let annotations = string_map(c, e.annotations, "expose.annotations", |_| Ok(()), &[]);
-    Some(Expose {
-        kind,
-        domain,
-        source_ranges,
-        annotations,
-        per_pod: e.per_pod.unwrap_or(false),
-    })
 }
 
 fn peer(c: &mut Checker, raw: Spanned<RawPeer>, key: &str, ports_allowed: bool) -> Option<Peer> {
@@ -279,7 +230,7 @@ fn ports(
 }
 
 /// `192.0.2.0/24` or `2001:db8::/32`: an address and a prefix length that fits it.
-fn parse_cidr(s: &str) -> Result<(), String> {
+pub(super) fn parse_cidr(s: &str) -> Result<(), String> {
     let (addr, prefix) = s
         .split_once('/')
         .ok_or("write an address and a prefix length, like `203.0.113.0/24`")?;

@@ -7,12 +7,14 @@ use crate::farm::raw::Spanned;
 use indexmap::IndexMap;
 
 use super::Checker;
+use super::expose;
 use super::schema;
 use crate::closed::ClosedSet;
 use crate::farm::raw::{RawPool, RawResources, RawToleration};
 use crate::farm::size::parse_quantity;
 use crate::farm::{
-    Arch, Pool, Storage, Toleration, TolerationEffect, TolerationOperator, defaults, syntax,
+    Arch, ExposeType, Pool, Storage, Toleration, TolerationEffect, TolerationOperator, defaults,
+    syntax,
 };
 use crate::rule::Rule;
 use crate::suggest::{did_you_mean, one_of};
@@ -25,6 +27,7 @@ pub(super) fn pools(
     c: &mut Checker,
     raw: Option<Spanned<Vec<Spanned<RawPool>>>>,
     farm_name: &str,
+    farm_expose: Option<&expose::Table>,
 ) -> Vec<Pool> {
     let hint = "add one per CPU architecture:\n\n[[pool]]\narch = \"amd64\"\nreplicas = 2\nstorage = \"100Gi\"";
     let list = match raw {
@@ -49,14 +52,37 @@ pub(super) fn pools(
         Some(l) => l.into_inner(),
     };
     let mut pools: Vec<Pool> = Vec::new();
+    let mut own_ips = Vec::new();
     let mut names = HashSet::new();
     for (i, raw_pool) in list.into_iter().enumerate() {
         let span = raw_pool.span();
-        let p = raw_pool.into_inner();
+        let mut p = raw_pool.into_inner();
+        let own_ip = expose::ip_span(p.expose.as_ref());
+        let exposed = expose::for_pool(c, farm_expose, p.expose.take());
         if let Some(pool) = pool(c, p, span, farm_name, &mut names, i) {
-            pools.push(pool);
+            own_ips.push(own_ip);
+            pools.push(Pool {
+                expose: exposed,
+                ..pool
+            });
         }
     }
+    let claims: Vec<expose::Claim> = pools
+        .iter()
+        .zip(own_ips)
+        .filter_map(|(pool, own)| {
+            let e = pool.expose.as_ref()?;
+            let ip =
+                e.ip.as_deref()
+                    .filter(|_| e.kind == ExposeType::LoadBalancer)?;
+            Some(expose::Claim {
+                pool: &pool.name,
+                ip,
+                own,
+            })
+        })
+        .collect();
+    expose::unique_addresses(c, farm_expose, &claims);
     pools
 }
 
@@ -131,6 +157,7 @@ fn pool(
         affinity,
         priority_class_name,
         pod_management_policy,
+        expose: None,
     })
 }
 

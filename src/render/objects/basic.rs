@@ -43,6 +43,9 @@ pub struct Service<'a> {
 pub struct LoadBalancer<'a> {
     pub source_ranges: &'a [String],
     pub annotations: &'a IndexMap<String, String>,
+    /// `loadBalancerIP`: deprecated since Kubernetes 1.24 for provider annotations, but still
+    /// how most providers take a reserved address.
+    pub ip: Option<&'a str>,
 }
 
 /// `templates/poddisruptionbudget.yaml.j2`, `servicemonitor.yaml.j2`, `podmonitor.yaml.j2`:

@@ -3,6 +3,7 @@
 
 pub mod basic;
 pub mod cert_manager;
+pub mod expose;
 pub mod network;
 pub mod sidecar;
 pub mod statefulset;

@@ -88,8 +88,20 @@ fn network_policy(farm: &Farm) -> NetworkPolicy<'_> {
     build_from.dedup();
     build_from.extend(farm.network.allow.iter().flatten().map(peer));
     // Clients through the load balancers, by the address `externalTrafficPolicy: Local` keeps.
-    let outside = farm.expose.iter().flat_map(|e| &e.source_ranges);
-    build_from.extend(outside.map(|cidr| json!({ "ipBlock": { "cidr": cidr } })));
+    let outside = farm.outside_ranges();
+    build_from.extend(
+        outside
+            .iter()
+            .map(|cidr| json!({ "ipBlock": { "cidr": cidr } })),
+    );
+    // Through a Gateway: its proxies connect, from the Gateway's namespace (where most
+    // implementations run them; others are listed in `[network] allow`).
+    for ns in farm.gateway_namespaces() {
+        let peer = json!({ "namespaceSelector": { "matchLabels": { crate::farm::NAMESPACE_NAME_LABEL: ns } } });
+        if !build_from.contains(&peer) {
+            build_from.push(peer);
+        }
+    }
     let metrics_from: Vec<Value> = match farm.metrics_port {
         Some(_) => farm.network.metrics_from.iter().map(peer).collect(),
         None => Vec::new(),
