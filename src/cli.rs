@@ -201,9 +201,14 @@ pub struct BuildxArgs {
     /// Builder name.
     #[arg(long, default_value = "remote")]
     pub name: String,
+    /// Pin to the warm pods of KEY (e.g. the project path): each pool's pods as nodes, in
+    /// rendezvous order (see `client endpoint --all`); buildx builds on the first that answers.
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
     #[command(flatten)]
     pub identity: IdentityArgs,
-    /// Reach the daemons through their Services (in the cluster) or kubectl port-forward (a laptop).
+    /// Reach the daemons through their Services (in the cluster), kubectl port-forward (a
+    /// laptop) or their external names (`[expose]`).
     #[arg(long, value_enum, default_value_t = crate::client::Via::Service)]
     pub via: crate::client::Via,
 }
@@ -235,7 +240,8 @@ pub struct GitlabArgs {
     /// names (`[expose]`: GitLab.com runners, another cluster).
     #[arg(long, value_enum, default_value_t = crate::client::Via::Service)]
     pub via: crate::client::Via,
-    /// The job variable whose value pins a project to its warm pod (buildctl, in the cluster).
+    /// The job variable whose value pins a project to its warm pod: the job picks, per pool,
+    /// the first pod in rendezvous order that answers (see `client endpoint`).
     #[arg(long, value_name = "VAR", default_value = "CI_PROJECT_PATH")]
     pub key_var: String,
     /// Build on the pool's Service instead: every replica, and a cold cache now and then.
@@ -252,6 +258,14 @@ pub struct GithubArgs {
     /// names (`[expose]`: GitHub-hosted runners).
     #[arg(long, value_enum, default_value_t = crate::client::Via::Service)]
     pub via: crate::client::Via,
+    /// The step's environment variable whose value pins a repository to its warm pods; the
+    /// default, BUILDFARM_KEY, is set from `${{ github.repository }}`; another must be set in
+    /// the workflow's `env`.
+    #[arg(long, value_name = "VAR", default_value = crate::client::GITHUB_KEY_VAR)]
+    pub key_var: String,
+    /// Build on the pools' Services instead: every replica, and a cold cache now and then.
+    #[arg(long)]
+    pub no_pin: bool,
 }
 
 #[derive(Debug, clap::Args)]

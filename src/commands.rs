@@ -139,7 +139,7 @@ pub fn client_text(farm: &Farm, command: ClientCommand) -> anyhow::Result<String
     let out = match command {
         ClientCommand::Buildx(a) => {
             let id = identity(&a.identity.client, a.identity.certs.as_deref())?;
-            client::buildx(farm, &a.name, &id, a.via)?
+            client::buildx(farm, &a.name, &id, a.via, a.key.as_deref())?
         }
         ClientCommand::Buildctl(a) => {
             let id = identity(&a.identity.client, a.identity.certs.as_deref())?;
@@ -152,20 +152,13 @@ pub fn client_text(farm: &Farm, command: ClientCommand) -> anyhow::Result<String
             )?
         }
         ClientCommand::Gitlab(a) => {
-            let shell_name = |v: &str| {
-                let mut chars = v.chars();
-                chars
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                    && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-            };
-            if !shell_name(&a.key_var) {
-                anyhow::bail!("`--key-var {}` is not a variable name", a.key_var);
-            }
-            let pin = (!a.no_pin).then_some(a.key_var.as_str());
+            let pin = pin_var(&a.key_var, a.no_pin)?;
             client::gitlab(farm, &identity(&a.client, None)?.name, a.tool, a.via, pin)?
         }
-        ClientCommand::Github(a) => client::github(farm, &identity(&a.client, None)?.name, a.via)?,
+        ClientCommand::Github(a) => {
+            let pin = pin_var(&a.key_var, a.no_pin)?;
+            client::github(farm, &identity(&a.client, None)?.name, a.via, pin)?
+        }
         ClientCommand::Endpoint(a) => client::endpoints(
             farm,
             client::pool(farm, a.pool.as_deref())?,
@@ -176,6 +169,20 @@ pub fn client_text(farm: &Farm, command: ClientCommand) -> anyhow::Result<String
         ClientCommand::Sidecar(a) => client::sidecar(farm, a.format, &a.target)?,
     };
     Ok(out)
+}
+
+/// The variable a CI snippet pins by (`None` with `--no-pin`): a shell variable name, as it is
+/// spliced into the job's script.
+fn pin_var(var: &str, no_pin: bool) -> anyhow::Result<Option<&str>> {
+    let mut chars = var.chars();
+    let name = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !name {
+        anyhow::bail!("`--key-var {var}` is not a variable name");
+    }
+    Ok((!no_pin).then_some(var))
 }
 
 pub fn lint_command(spec_path: Option<&Path>, args: &LintArgs) -> anyhow::Result<ExitCode> {

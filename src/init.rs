@@ -56,7 +56,8 @@ allow = [{ namespace_labels = { "buildfarm/client" = "{name}" } }]
 # pod_monitor = true               # or a PodMonitor
 
 # [expose]                         # reach the farm from outside the cluster
-# type = "loadbalancer"            # a LoadBalancer Service <name>-<pool>-external per pool
+# type = "loadbalancer"            # a LoadBalancer Service <name>-<pool>-external per pool, or
+#                                  # "gateway": TLSRoutes on your Gateway (gateway = { name = "..." })
 # domain = "ci.example.com"        # external names <name>-<pool>.<domain>, in the daemon cert
 # source_ranges = ["203.0.113.0/24"]   # who may connect (the NetworkPolicy admits them too)
 # annotations = {}                 # cloud load balancer options

@@ -412,8 +412,9 @@ fn gitlab_buildctl_login_writes_a_docker_config_buildctl_reads() {
 #[test]
 fn github_step_parses_with_one_node_per_pool() {
     let farm = Farm::new(TWO_ARCHES);
-    let out = farm.client(&["github"]);
+    let out = farm.client(&["github", "--no-pin"]);
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
+    assert_eq!(doc.as_sequence().unwrap().len(), 1, "no pick step: {out}");
     let step = &doc[0];
     assert_eq!(step["uses"].as_str(), Some("docker/setup-buildx-action@v4"));
     let with = &step["with"];
@@ -776,14 +777,26 @@ fn per_pod_exposure_pins_a_project_to_its_pod_from_outside() {
     );
 }
 
-/// The GitLab buildctl job's shell definitions (`buildfarm_pods`, `buildfarm_pick`), runnable.
+/// The GitLab buildctl job's shell definitions (`buildfarm_pods`, `buildfarm_answers`,
+/// `buildfarm_pick`) and the line that picks the pod (`BUILDKIT_POD=...`), runnable.
 fn gitlab_pin_functions(farm: &Farm) -> String {
-    let defs: Vec<String> = gitlab_script(farm, &["gitlab"])
-        .into_iter()
+    let script = gitlab_script(farm, &["gitlab"]);
+    let defs: Vec<&String> = script
+        .iter()
         .filter(|s| s.starts_with("buildfarm_"))
         .collect();
-    assert_eq!(defs.len(), 2, "{defs:?}");
-    defs.join("\n") + "\n"
+    assert_eq!(defs.len(), 3, "{defs:?}");
+    let pick = script
+        .iter()
+        .find(|s| s.starts_with("BUILDKIT_POD="))
+        .unwrap();
+    format!(
+        "{}\n{pick}\n",
+        defs.iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
 }
 
 #[test]
@@ -795,7 +808,7 @@ fn gitlab_pins_each_project_to_the_pod_client_endpoint_names_under_dash_and_bash
         .collect();
     std::fs::write(dir.join("keys.txt"), keys.join("\n") + "\n").unwrap();
     let script = gitlab_pin_functions(&farm)
-        + "while IFS= read -r key; do buildfarm_pods \"$key\" | tr '\\n' ' '; echo; done < keys.txt\n";
+        + "while IFS= read -r key; do buildfarm_pods \"$key\" buildkitd-amd64 3 | tr '\\n' ' '; echo; done < keys.txt\n";
     std::fs::write(dir.join("pods.sh"), script).unwrap();
     let expected: Vec<String> = keys
         .iter()
@@ -839,7 +852,8 @@ fn gitlab_pin_falls_back_to_the_next_pod_then_the_service() {
     std::fs::write(bin.join("buildctl"), fake).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(bin.join("buildctl"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let script = gitlab_pin_functions(&farm) + "buildfarm_pick \"group/project\"\n";
+    // The job's own pick, for CI_PROJECT_PATH.
+    let script = gitlab_pin_functions(&farm) + "echo \"$BUILDKIT_POD\"\n";
     std::fs::write(dir.join("pick.sh"), script).unwrap();
     let order = preference("group/project", "buildkitd-amd64", 3);
     let pod = |i: u32| format!("buildkitd-amd64-{i}.buildkitd-amd64-headless.buildkit.svc");
@@ -850,6 +864,7 @@ fn gitlab_pin_falls_back_to_the_next_pod_then_the_service() {
             .current_dir(dir)
             .env("PATH", &path)
             .env("DOWN", down.join(" "))
+            .env("CI_PROJECT_PATH", "group/project")
             .env("BUILDKIT_CA_CERT", "ca.crt")
             .output()
             .unwrap();
@@ -895,14 +910,11 @@ fn gitlab_pins_from_outside_through_per_pod_names() {
     let script = gitlab_script(&per_pod, &["gitlab", "--via", "external"]);
     let pick = script
         .iter()
-        .find(|s| s.starts_with("buildfarm_pick"))
+        .find(|s| s.starts_with("BUILDKIT_POD="))
         .unwrap();
+    // Pods `build-amd64-<i>.ci.example.com`, else the pool's own name.
     assert!(
-        pick.contains("host=\"build-amd64-$i.ci.example.com\""),
-        "{pick}"
-    );
-    assert!(
-        pick.contains("echo \"build-amd64.ci.example.com\""),
+        pick.contains("buildfarm_pick \"$CI_PROJECT_PATH\" build-amd64 3 ci.example.com 1234 build-amd64.ci.example.com"),
         "{pick}"
     );
     // Without per-pod names there is nothing to pin to from outside: the pool's name, as before.
@@ -913,4 +925,335 @@ fn gitlab_pins_from_outside_through_per_pod_names() {
         out.contains("--tlsservername build-amd64.ci.example.com build"),
         "{out}"
     );
+}
+
+/// A fake `docker` for the buildx jobs' pick: a probe builder (`buildfarm-probe`) answers
+/// unless its host is in `$DOWN`; every call is logged to `docker.log`, and for the GitHub
+/// step the client key's mode when the probe runs.
+const FAKE_DOCKER: &str = r#"#!/bin/sh
+echo "$*" >> "$LOG"
+case "$*" in
+  "buildx create --name buildfarm-probe "*)
+    for word in "$@"; do last=$word; done
+    host=${last#tcp://}; echo "${host%:*}" > "$STATE"
+    if [ -n "$RUNNER_TEMP" ]; then stat -c %a "$RUNNER_TEMP/buildfarm-tls/tls.key" >> "$KEYMODE"; fi ;;
+  "buildx inspect --bootstrap buildfarm-probe")
+    for down in $DOWN; do [ "$down" = "$(cat "$STATE")" ] && exit 1; done ;;
+esac
+exit 0
+"#;
+
+/// A folder with the fake `docker` on PATH; runs `script` under dash with `env`, returns the
+/// log of docker calls.
+fn run_with_fake_docker(
+    script: &str,
+    down: &[String],
+    env: &[(&str, &str)],
+) -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::write(bin.join("docker"), FAKE_DOCKER).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(bin.join("docker"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(dir.path().join("job.sh"), script).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = std::process::Command::new("dash")
+        .arg("-e")
+        .arg("job.sh")
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env("DOWN", down.join(" "))
+        .env("LOG", dir.path().join("docker.log"))
+        .env("STATE", dir.path().join("probe"))
+        .env("KEYMODE", dir.path().join("keymode"))
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = std::fs::read_to_string(dir.path().join("docker.log")).unwrap();
+    (log, dir)
+}
+
+/// The endpoint each `docker buildx create --name farm` line of `log` gives its node.
+fn farm_nodes(log: &str, builder: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| l.starts_with(&format!("buildx create --name {builder} ")))
+        .map(|l| l.rsplit(' ').next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn gitlab_buildx_job_pins_every_pool_and_skips_a_stopped_pod() {
+    let farm = Farm::new(TWO_ARCHES);
+    let script = gitlab_script(&farm, &["gitlab", "--tool", "buildx"]).join("\n") + "\n";
+    let key = "group/project";
+    let pod =
+        |pool: &str, i: u32| format!("buildkitd-{pool}-{i}.buildkitd-{pool}-headless.buildkit.svc");
+    let amd = preference(key, "buildkitd-amd64", 3);
+    let arm = preference(key, "buildkitd-arm64", 2);
+    let env = [("CI_PROJECT_PATH", key), ("BUILDKIT_CA_CERT", "ca.crt")];
+    let (log, _dir) = run_with_fake_docker(&script, &[], &env);
+    assert_eq!(
+        farm_nodes(&log, "farm"),
+        [
+            format!("tcp://{}:1234", pod("amd64", amd[0])),
+            format!("tcp://{}:1234", pod("arm64", arm[0]))
+        ]
+    );
+    // The probe carried the client's certificate and the pod's name.
+    assert!(
+        log.contains(&format!(
+            "cacert=ca.crt,cert=,key=,servername={}",
+            pod("amd64", amd[0])
+        )),
+        "{log}"
+    );
+    // amd64's best pod is stopped: the next one in its order; arm64 keeps its own.
+    let (log, _dir) = run_with_fake_docker(&script, &[pod("amd64", amd[0])], &env);
+    assert_eq!(
+        farm_nodes(&log, "farm"),
+        [
+            format!("tcp://{}:1234", pod("amd64", amd[1])),
+            format!("tcp://{}:1234", pod("arm64", arm[0]))
+        ]
+    );
+    // Every probe builder is removed again, and the farm is bootstrapped before the build.
+    let probes = log.matches("buildx create --name buildfarm-probe").count();
+    assert_eq!(log.matches("buildx rm buildfarm-probe").count(), probes);
+    let lines: Vec<&str> = log.lines().collect();
+    let bootstrap = lines
+        .iter()
+        .position(|l| *l == "buildx inspect --bootstrap farm")
+        .unwrap();
+    assert!(lines[bootstrap + 1].starts_with("buildx build"));
+    // --no-pin: the pools' Services, and no probe.
+    let unpinned = gitlab_script(&farm, &["gitlab", "--tool", "buildx", "--no-pin"]).join("\n");
+    assert!(!unpinned.contains("buildfarm_"), "{unpinned}");
+}
+
+#[test]
+fn github_pick_step_pins_every_pool_and_hands_the_pods_to_setup_buildx() {
+    let farm = Farm::new(TWO_ARCHES);
+    let out = farm.client(&["github"]);
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
+    let (pick, setup) = (&doc[0], &doc[1]);
+    assert_eq!(pick["id"].as_str(), Some("buildfarm"));
+    // The repository reaches the script through the environment, never spliced into it.
+    assert_eq!(
+        pick["env"]["BUILDFARM_KEY"].as_str(),
+        Some("${{ github.repository }}")
+    );
+    let run = pick["run"].as_str().unwrap();
+    assert!(!run.contains("${{"), "{run}");
+    let key = "octo/app";
+    let runner_temp = tempfile::tempdir().unwrap();
+    let outputs = runner_temp.path().join("outputs");
+    let temp = runner_temp.path().display().to_string();
+    let env = [
+        ("BUILDFARM_KEY", key),
+        ("RUNNER_TEMP", temp.as_str()),
+        ("GITHUB_OUTPUT", outputs.to_str().unwrap()),
+        ("BUILDFARM_TLS_CA", "-----BEGIN CERTIFICATE-----"),
+        ("BUILDFARM_TLS_CERT", "-----BEGIN CERTIFICATE-----"),
+        ("BUILDFARM_TLS_KEY", "-----BEGIN PRIVATE KEY-----"),
+    ];
+    let amd = preference(key, "buildkitd-amd64", 3);
+    let arm = preference(key, "buildkitd-arm64", 2);
+    let pod =
+        |pool: &str, i: u32| format!("buildkitd-{pool}-{i}.buildkitd-{pool}-headless.buildkit.svc");
+    let (log, dir) = run_with_fake_docker(run, &[pod("arm64", arm[0])], &env);
+    let said = std::fs::read_to_string(&outputs).unwrap();
+    assert_eq!(
+        said,
+        format!(
+            "pod0={}\npod1={}\n",
+            pod("amd64", amd[0]),
+            pod("arm64", arm[1])
+        )
+    );
+    assert!(
+        log.contains(&format!("cacert={temp}/buildfarm-tls/ca.crt")),
+        "{log}"
+    );
+    // The key was private while the probes ran, and is gone afterwards.
+    let modes = std::fs::read_to_string(dir.path().join("keymode")).unwrap();
+    assert!(modes.lines().all(|m| m == "600"), "{modes}");
+    assert!(!runner_temp.path().join("buildfarm-tls").exists());
+    // setup-buildx-action takes the picks as its nodes.
+    let with = &setup["with"];
+    assert_eq!(
+        with["endpoint"].as_str(),
+        Some("tcp://${{ steps.buildfarm.outputs.pod0 }}:1234")
+    );
+    assert_eq!(
+        with["driver-opts"].as_str(),
+        Some("servername=${{ steps.buildfarm.outputs.pod0 }}")
+    );
+    let appended: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(with["append"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        appended[0]["endpoint"].as_str(),
+        Some("tcp://${{ steps.buildfarm.outputs.pod1 }}:1234")
+    );
+    // Another key variable: no BUILDFARM_KEY, the workflow's own.
+    let other = farm.client(&["github", "--key-var", "PROJECT"]);
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&other).unwrap();
+    assert!(doc[0]["env"].get("BUILDFARM_KEY").is_none());
+    assert!(
+        doc[0]["run"]
+            .as_str()
+            .unwrap()
+            .contains("buildfarm_pick \"$PROJECT\"")
+    );
+}
+
+#[test]
+fn buildx_with_a_key_lists_each_pools_pods_in_endpoint_order() {
+    let farm = Farm::new(TWO_ARCHES);
+    let key = "group/project";
+    let out = farm.client(&["buildx", "--key", key]);
+    let creates: Vec<Vec<String>> = out
+        .lines()
+        .filter(|l| l.starts_with("docker buildx create"))
+        .map(shell_words)
+        .collect();
+    let mut want = Vec::new();
+    for pool in ["amd64", "arm64"] {
+        let all = farm.client(&["endpoint", "--key", key, "--pool", pool, "--all"]);
+        want.extend(all.lines().map(|e| (pool, e.to_string())));
+    }
+    assert_eq!(creates.len(), want.len());
+    for (i, (words, (pool, endpoint))) in creates.iter().zip(&want).enumerate() {
+        assert_eq!(words.last().unwrap(), endpoint);
+        assert_eq!(
+            flag(words, "--platform"),
+            [format!("linux/{pool}").as_str()]
+        );
+        let host = endpoint
+            .trim_start_matches("tcp://")
+            .trim_end_matches(":1234");
+        assert!(flag(words, "--driver-opt")[0].ends_with(&format!("servername={host}")));
+        assert_eq!(words.contains(&"--use".to_string()), i == 0);
+    }
+    let out = buildfarm(
+        farm.dir.path(),
+        &["client", "buildx", "--key", key, "--via", "port-forward"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn through_a_gateway_clients_use_its_port_and_every_daemon_has_its_name() {
+    let spec = "name = \"build\"\n[expose]\ntype = \"gateway\"\ndomain = \"builds.example.com\"\ngateway = { name = \"shared\", port = 8443 }\n".to_string() + TWO_ARCHES;
+    let farm = Farm::new(&spec);
+    let key = "group/project";
+    let best = preference(key, "build-amd64", 3)[0];
+    assert_eq!(
+        farm.client(&["endpoint", "--via", "external", "--key", key]),
+        format!("tcp://build-amd64-{best}.builds.example.com:8443\n")
+    );
+    let out = farm.client(&["buildctl", "--via", "external"]);
+    assert!(
+        out.starts_with("export BUILDKIT_HOST=tcp://build-amd64.builds.example.com:8443\n"),
+        "{out}"
+    );
+    // Per-daemon names by default: the GitLab job pins from outside too.
+    let script = gitlab_script(&farm, &["gitlab", "--via", "external"]);
+    let pick = script
+        .iter()
+        .find(|s| s.starts_with("BUILDKIT_POD="))
+        .unwrap();
+    assert!(
+        pick.contains("build-amd64 3 builds.example.com 8443 build-amd64.builds.example.com"),
+        "{pick}"
+    );
+    // Every one of those names is in the daemon certificate.
+    let sans = farm.daemon_sans();
+    for i in 0..3 {
+        let host = format!("build-amd64-{i}.builds.example.com");
+        assert!(sans.iter().any(|s| s == &host), "{host}");
+    }
+}
+
+/// The pod spec a GitLab or ARC sidecar snippet describes: the sidecar joins the job's own
+/// container, which reaches it through the shared socket.
+fn assert_job_reaches_the_sidecar(spec: &serde_yaml_ng::Value, job: &str, native: bool) {
+    let (sidecars, containers) = match native {
+        true => (&spec["initContainers"], &spec["containers"]),
+        false => (&spec["containers"], &spec["containers"]),
+    };
+    let sidecar = sidecars
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].as_str() == Some("buildkitd"))
+        .unwrap();
+    assert_eq!(sidecar.get("restartPolicy").is_some(), native);
+    let job = containers
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].as_str() == Some(job))
+        .unwrap_or_else(|| panic!("no `{job}` container"));
+    let addr = sidecar["args"][1].as_str().unwrap();
+    assert_eq!(job["env"][0]["name"].as_str(), Some("BUILDKIT_HOST"));
+    assert_eq!(job["env"][0]["value"].as_str(), Some(addr));
+    let socket_dir = |c: &serde_yaml_ng::Value| {
+        c["volumeMounts"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"].as_str() == Some("buildkit-socket"))
+            .map(|m| m["mountPath"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert!(addr.starts_with(&format!("unix://{}/", socket_dir(sidecar))));
+    assert_eq!(socket_dir(job), socket_dir(sidecar));
+    let volumes: Vec<&str> = spec["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    for c in [sidecar, job] {
+        for m in c["volumeMounts"].as_sequence().unwrap() {
+            assert!(volumes.contains(&m["name"].as_str().unwrap()));
+        }
+    }
+}
+
+#[test]
+fn sidecar_for_gitlabs_kubernetes_executor_patches_the_job_pod() {
+    for (kubernetes, native) in [("1.35", true), ("1.28", false)] {
+        let farm = Farm::new(&format!("kubernetes = \"{kubernetes}\"\n{TWO_ARCHES}"));
+        let out = farm.client(&["sidecar", "--format", "gitlab"]);
+        assert!(
+            out.contains("FF_USE_ADVANCED_POD_SPEC_CONFIGURATION"),
+            "{out}"
+        );
+        let config: toml::Table = toml::from_str(&out).unwrap();
+        let pod_spec = &config["runners"]["kubernetes"]["pod_spec"][0];
+        assert_eq!(pod_spec["patch_type"].as_str(), Some("strategic"));
+        let patch: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(pod_spec["patch"].as_str().unwrap()).unwrap();
+        // The job's main container is `build`: the patch merges into it by name.
+        assert_job_reaches_the_sidecar(&patch, "build", native);
+    }
+}
+
+#[test]
+fn sidecar_for_actions_runner_controller_is_the_runner_pod_template() {
+    let farm = Farm::new(TWO_ARCHES);
+    let out = farm.client(&["sidecar", "--format", "arc"]);
+    let values: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
+    let spec = &values["template"]["spec"];
+    assert_job_reaches_the_sidecar(spec, "runner", true);
+    // The values replace the chart's template: the runner container is whole.
+    let runner = &spec["containers"][0];
+    assert_eq!(
+        runner["image"].as_str(),
+        Some("ghcr.io/actions/actions-runner:latest")
+    );
+    assert_eq!(runner["command"][0].as_str(), Some("/home/runner/run.sh"));
 }

@@ -28,32 +28,56 @@ pub fn preference(key: &str, statefulset: &str, replicas: u32) -> Vec<u32> {
     ordinals
 }
 
-/// The same choice at job time, in POSIX shell (dash, bash, BusyBox ash): `buildfarm_pods KEY`
-/// prints the ordinals best first (`sha256sum`'s first 16 hex digits order as the u64 does);
-/// `buildfarm_pick KEY` prints the first pod that answers `buildctl debug workers` within 5 s
-/// (with `tls`, the client's TLS flags), else `fallback` (the pool's own name). `pod_host` names
-/// pod `$i`, e.g. `build-amd64-$i.build-amd64-headless.ci.svc`.
-pub fn shell_pick(
+/// The same choice at job time, in POSIX shell (dash, bash, BusyBox ash), as three functions:
+///
+/// - `buildfarm_pods KEY STATEFULSET REPLICAS` prints the ordinals best first (`sha256sum`'s
+///   first 16 hex digits order as the u64 does);
+/// - `buildfarm_answers HOST PORT` is `answers`' body: whether the daemon there takes a
+///   client's TLS and answers, within a few seconds;
+/// - `buildfarm_pick KEY STATEFULSET REPLICAS SUFFIX PORT FALLBACK` prints the first pod
+///   (`STATEFULSET-i.SUFFIX`) that answers, else `FALLBACK` (the pool's own name).
+pub fn shell_functions(answers: &str) -> [String; 3] {
+    let pods = "buildfarm_pods() { i=0; while [ \"$i\" -lt \"$3\" ]; do \
+         printf '%s %s\\n' \"$(printf '%s' \"$1/$2/$i\" | sha256sum | cut -c1-16)\" \"$i\"; \
+         i=$((i + 1)); done | LC_ALL=C sort -k1,1r -k2,2n | cut -d' ' -f2; }"
+        .to_string();
+    let answers = format!("buildfarm_answers() {{ {answers}; }}");
+    let pick = "buildfarm_pick() { for i in $(buildfarm_pods \"$1\" \"$2\" \"$3\"); do \
+         host=\"$2-$i.$4\"; \
+         if buildfarm_answers \"$host\" \"$5\"; then echo \"$host\"; return 0; fi; done; echo \"$6\"; }"
+        .to_string();
+    [pods, answers, pick]
+}
+
+/// `buildfarm_answers` for a job with buildctl: `buildctl debug workers` within 5 s, with the
+/// client's TLS flags `tls`.
+pub fn buildctl_answers(tls: &str) -> String {
+    format!(
+        "timeout 5 buildctl --addr \"tcp://$1:$2\" {tls} --tlsservername \"$1\" debug workers >/dev/null 2>&1"
+    )
+}
+
+/// `buildfarm_answers` for a job with only docker: a throwaway remote builder, bootstrapped
+/// within 20 s (its TLS files are `opts`' `cacert`, `cert` and `key`), then removed.
+pub fn buildx_answers(opts: &str) -> String {
+    format!(
+        "docker buildx create --name buildfarm-probe --driver remote --driver-opt \"{opts},servername=$1\" \"tcp://$1:$2\" >/dev/null 2>&1 \
+         && timeout 20 docker buildx inspect --bootstrap buildfarm-probe >/dev/null 2>&1; ok=$?; \
+         docker buildx rm buildfarm-probe >/dev/null 2>&1; return $ok"
+    )
+}
+
+/// The call that picks pool `statefulset`'s pod for `key` (a shell word, e.g. `"$CI_PROJECT_PATH"`).
+pub fn shell_pick_call(
+    key: &str,
     statefulset: &str,
     replicas: u32,
-    pod_host: &str,
-    fallback: &str,
+    suffix: &str,
     port: u16,
-    tls: &str,
-) -> [String; 2] {
-    // Names are DNS labels: nothing in them needs quoting inside double quotes.
-    let pods = format!(
-        "buildfarm_pods() {{ i=0; while [ \"$i\" -lt {replicas} ]; do \
-         printf '%s %s\\n' \"$(printf '%s' \"$1/{statefulset}/$i\" | sha256sum | cut -c1-16)\" \"$i\"; \
-         i=$((i + 1)); done | LC_ALL=C sort -k1,1r -k2,2n | cut -d' ' -f2; }}"
-    );
-    let pick = format!(
-        "buildfarm_pick() {{ for i in $(buildfarm_pods \"$1\"); do \
-         host=\"{pod_host}\"; \
-         if timeout 5 buildctl --addr \"tcp://$host:{port}\" {tls} --tlsservername \"$host\" debug workers >/dev/null 2>&1; \
-         then echo \"$host\"; return 0; fi; done; echo \"{fallback}\"; }}"
-    );
-    [pods, pick]
+    fallback: &str,
+) -> String {
+    // Names are DNS names and a port: nothing in them needs quoting.
+    format!("buildfarm_pick {key} {statefulset} {replicas} {suffix} {port} {fallback}")
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::diagnostic::{Diagnostic, Invalid};
 use crate::farm::{Arch, Farm, Pool, names};
 use crate::rule::Rule;
 use crate::suggest::{did_you_mean, one_of};
-pub use snippets::{SidecarFormat, Tool, github, gitlab, sidecar};
+pub use snippets::{GITHUB_KEY_VAR, SidecarFormat, Tool, github, gitlab, sidecar};
 
 /// The client certificate files a CI job presents.
 pub struct Identity {
@@ -196,11 +196,24 @@ fn external_host(farm: &Farm, pool: &Pool) -> anyhow::Result<String> {
 }
 
 /// `docker buildx create` for every pool: the first with `--use`, the others `--append`, so
-/// `docker buildx build --platform linux/amd64,linux/arm64` builds each arch natively.
-pub fn buildx(farm: &Farm, name: &str, id: &Identity, via: Via) -> anyhow::Result<String> {
+/// `docker buildx build --platform linux/amd64,linux/arm64` builds each arch natively. With
+/// `key`, each pool's node is every one of its pods, in the key's rendezvous order: buildx
+/// builds on the first node that serves the platform (docker/buildx#429, #1081).
+pub fn buildx(
+    farm: &Farm,
+    name: &str,
+    id: &Identity,
+    via: Via,
+    key: Option<&str>,
+) -> anyhow::Result<String> {
     let hosts = pool_hosts(farm, via)?;
     let mut out = String::new();
     if via == Via::PortForward {
+        if key.is_some() {
+            anyhow::bail!(
+                "`--key` pins to pods in the cluster or from outside: use `--via service` or `--via external`"
+            );
+        }
         out.push_str("# Forward each pool's Service to this machine (leave these running):\n");
         for (i, pool) in farm.pools.iter().enumerate() {
             let local = local_port(farm, i);
@@ -212,12 +225,15 @@ pub fn buildx(farm: &Farm, name: &str, id: &Identity, via: Via) -> anyhow::Resul
             ));
         }
     }
-    for (i, pool) in farm.pools.iter().enumerate() {
-        let host = hosts[i].clone();
-        let endpoint = match via {
-            Via::Service | Via::External => endpoint_of(farm, pool, via, &host),
-            Via::PortForward => names::endpoint("127.0.0.1", local_port(farm, i)),
-        };
+    if let Some(k) = key {
+        out.push_str(&format!(
+            "# Pinned: each pool's pods, best first for `{k}`.\n"
+        ));
+    }
+    for (i, (node, pool, host, endpoint)) in buildx_nodes(farm, &hosts, via, key)?
+        .into_iter()
+        .enumerate()
+    {
         let opts = [
             ("cacert", id.ca()),
             ("cert", id.cert()),
@@ -230,7 +246,7 @@ pub fn buildx(farm: &Farm, name: &str, id: &Identity, via: Via) -> anyhow::Resul
         out.push_str(&format!(
             "docker buildx create --name {} {role} --node {} --platform {} --driver remote --driver-opt {} {}\n",
             sh(name),
-            sh(&pool.name),
+            sh(&node),
             sh(&platform(pool.arch)),
             sh(&opts),
             sh(&endpoint)
@@ -244,6 +260,37 @@ pub fn buildx(farm: &Farm, name: &str, id: &Identity, via: Via) -> anyhow::Resul
         platforms.join(",")
     ));
     Ok(out)
+}
+
+/// Each buildx node: (node name, pool, host, endpoint). One per pool, or with `key` each pool's
+/// pods in the key's rendezvous order.
+fn buildx_nodes<'a>(
+    farm: &'a Farm,
+    hosts: &[String],
+    via: Via,
+    key: Option<&str>,
+) -> anyhow::Result<Vec<(String, &'a Pool, String, String)>> {
+    let mut nodes = Vec::new();
+    for (i, (pool, host)) in farm.pools.iter().zip(hosts).enumerate() {
+        match (key, via) {
+            (Some(k), _) => {
+                for ordinal in endpoint::preference(k, &farm.pool_object(pool), pool.replicas) {
+                    let host = pod_host(farm, pool, ordinal, via)?;
+                    let endpoint = endpoint_of(farm, pool, via, &host);
+                    nodes.push((format!("{}-{ordinal}", pool.name), pool, host, endpoint));
+                }
+            }
+            (None, Via::PortForward) => {
+                let endpoint = names::endpoint("127.0.0.1", local_port(farm, i));
+                nodes.push((pool.name.clone(), pool, host.clone(), endpoint));
+            }
+            (None, _) => {
+                let endpoint = endpoint_of(farm, pool, via, host);
+                nodes.push((pool.name.clone(), pool, host.clone(), endpoint));
+            }
+        }
+    }
+    Ok(nodes)
 }
 
 /// `buildx create` never contacts the daemons: without a bootstrap, a wrong certificate or
@@ -330,13 +377,35 @@ pub fn endpoints(
     Ok(out)
 }
 
+/// What follows `<statefulset>-<i>.` in the pool's per-daemon names `via` this way: the
+/// headless Service's domain, or `[expose] domain` (with per-daemon exposure). `None`: the pool
+/// has no per-daemon names that way.
+pub fn pod_suffix(farm: &Farm, pool: &Pool, via: Via) -> Option<String> {
+    match via {
+        Via::Service => Some(format!(
+            "{}.{}.svc",
+            farm.headless_service(pool),
+            farm.namespace
+        )),
+        Via::External => pool
+            .expose
+            .as_ref()
+            .filter(|e| e.per_pod)
+            .and_then(|e| e.domain.clone()),
+        Via::PortForward => None,
+    }
+}
+
 /// One daemon's host name: under the headless Service, or its own external name.
 fn pod_host(farm: &Farm, pool: &Pool, ordinal: u32, via: Via) -> anyhow::Result<String> {
     match via {
         Via::Service => Ok(farm.pod_host(pool, ordinal)),
         Via::External => farm.pod_external_host(pool, ordinal).ok_or_else(|| {
-            let message = "a pinned client reaches its pod from outside by the pod's own name, and the spec gives none";
-            let hint = "add `per_pod = true` and a `domain` to `[expose]` (names `<name>-<pool>-<i>.<domain>`)";
+            let message = format!(
+                "a pinned client reaches its pod from outside by the pod's own name, and pool `{}` has none",
+                pool.name
+            );
+            let hint = "add `per_pod = true` and a `domain` to `[expose]` or the pool's `[pool.expose]` (names `<name>-<pool>-<i>.<domain>`), or use `type = \"gateway\"`";
             Invalid::from(Diagnostic::bare(message).hint(hint).rule(Rule::MissingKey)).into()
         }),
         Via::PortForward => anyhow::bail!(

@@ -3,7 +3,7 @@
 //! spec go through the same quoting as the manifests.
 
 use super::{Via, platform};
-use crate::farm::Farm;
+use crate::farm::{Farm, Pool};
 use crate::yaml::quote;
 
 /// Which client a GitLab job uses.
@@ -50,19 +50,50 @@ pub fn gitlab(
     });
     match tool {
         Tool::Buildctl => gitlab_buildctl(farm, &hosts[0], via, pin, &mut out),
-        Tool::Buildx => gitlab_buildx(farm, &hosts, via, &mut out),
+        Tool::Buildx => gitlab_buildx(farm, &hosts, via, pin, &mut out),
     }
     Ok(out)
 }
 
+/// The job-time pick of each pool's pod (`endpoint::shell_functions`), for a job that pins
+/// `key` (a shell word) and probes pods with `answers`.
+struct Picker<'a> {
+    farm: &'a Farm,
+    via: Via,
+    key: String,
+    answers: String,
+}
+
+impl Picker<'_> {
+    /// The shell functions, one script line each.
+    fn functions(&self) -> [String; 3] {
+        super::endpoint::shell_functions(&self.answers)
+    }
+
+    /// The shell word that names `pool`'s daemon for this job: a pick among its pods, or (with
+    /// no per-daemon names this way) the pool's own name.
+    fn pick(&self, pool: &Pool, pool_host: &str) -> Option<String> {
+        let suffix = super::pod_suffix(self.farm, pool, self.via)?;
+        Some(super::endpoint::shell_pick_call(
+            &self.key,
+            &self.farm.pool_object(pool),
+            pool.replicas,
+            &suffix,
+            super::port(self.farm, pool, self.via),
+            pool_host,
+        ))
+    }
+}
+
 /// The buildctl job: one pool (the first), pinned to the project's warm pod unless `pin` is None.
 fn gitlab_buildctl(farm: &Farm, first_host: &str, via: Via, pin: Option<&str>, out: &mut String) {
+    let first = &farm.pools[0];
     // The non-rootless image ships buildctl; its entrypoint is buildkitd, so clear it.
     let image = crate::profile::Profile::load(crate::profile::Mode::Privileged).image;
     out.push_str(&format!(
         "build-image:\n  stage: build\n  image:\n    name: {}\n    entrypoint: [\"\"]\n  variables:\n    BUILDKIT_HOST: {}\n  script:\n",
         quote(&image),
-        quote(&super::endpoint_of(farm, &farm.pools[0], via, first_host))
+        quote(&super::endpoint_of(farm, first, via, first_host))
     ));
     // buildctl has no login: it sends the registry credentials of ~/.docker/config.json.
     out.push_str("    - 'mkdir -p \"$HOME/.docker\"'\n");
@@ -72,36 +103,22 @@ fn gitlab_buildctl(farm: &Farm, first_host: &str, via: Via, pin: Option<&str>, o
     let mut server_name = first_host.to_string();
     // Locality: the project builds on the pod that keeps its cache warm, chosen at job
     // time (with fallback) by the rendezvous hash `client endpoint` documents.
-    let first = &farm.pools[0];
-    let sts = farm.pool_object(first);
-    // Pod `$i` by its name in the cluster, or outside it (per-pod load balancers).
-    let pod_host = match via {
-        Via::Service => Some(format!(
-            "{sts}-$i.{}.{}.svc",
-            farm.headless_service(first),
-            farm.namespace
-        )),
-        _ => first
-            .expose
-            .as_ref()
-            .filter(|e| e.per_pod)
-            .and_then(|e| e.domain.as_ref())
-            .map(|domain| format!("{sts}-$i.{domain}")),
-    };
-    if let (Some(var), Some(pod_host)) = (pin, pod_host) {
-        let lines = super::endpoint::shell_pick(
-            &sts,
-            first.replicas,
-            &pod_host,
-            first_host,
-            super::port(farm, first, via),
-            tls,
-        );
-        for line in lines {
+    let picker = pin.map(|var| Picker {
+        farm,
+        via,
+        key: format!("\"${var}\""),
+        answers: super::endpoint::buildctl_answers(tls),
+    });
+    if let Some(picker) = picker
+        && let Some(pick) = picker.pick(first, first_host)
+    {
+        for line in picker.functions() {
             out.push_str(&format!("    - {}\n", quote(&line)));
         }
-        let pick = format!("BUILDKIT_POD=\"$(buildfarm_pick \"${var}\")\"");
-        out.push_str(&format!("    - {}\n", quote(&pick)));
+        out.push_str(&format!(
+            "    - {}\n",
+            quote(&format!("BUILDKIT_POD=\"$({pick})\""))
+        ));
         let port = super::port(farm, first, via);
         let host = format!("export BUILDKIT_HOST=\"tcp://$BUILDKIT_POD:{port}\"");
         out.push_str(&format!("    - {}\n", quote(&host)));
@@ -114,17 +131,30 @@ fn gitlab_buildctl(farm: &Farm, first_host: &str, via: Via, pin: Option<&str>, o
     out.push_str(&format!("    - {}\n", quote(&command)));
 }
 
-/// The buildx job: one node per pool, bootstrapped before the build.
-fn gitlab_buildx(farm: &Farm, hosts: &[String], via: Via, out: &mut String) {
+/// The client certificate's files in a GitLab job (File variables).
+const GITLAB_TLS_OPTS: &str =
+    "cacert=$BUILDKIT_CA_CERT,cert=$BUILDKIT_CLIENT_CERT,key=$BUILDKIT_CLIENT_KEY";
+
+/// The buildx job: one node per pool, each pinned to the project's warm pod unless `pin` is
+/// None, bootstrapped before the build.
+fn gitlab_buildx(farm: &Farm, hosts: &[String], via: Via, pin: Option<&str>, out: &mut String) {
     out.push_str("build-image:\n  stage: build\n  image: \"docker:cli\"\n  script:\n");
     let login = r#"echo "$CI_REGISTRY_PASSWORD" | docker login --username "$CI_REGISTRY_USER" --password-stdin "$CI_REGISTRY""#;
     out.push_str(&format!("    - {}\n", quote(login)));
-    for (i, (pool, host)) in farm.pools.iter().zip(hosts).enumerate() {
+    let picker = pin.map(|var| Picker {
+        farm,
+        via,
+        key: format!("\"${var}\""),
+        answers: super::endpoint::buildx_answers(GITLAB_TLS_OPTS),
+    });
+    let hosts = pinned_hosts(farm, hosts, picker.as_ref(), |line| {
+        out.push_str(&format!("    - {}\n", quote(&line)));
+    });
+    for (i, (pool, host)) in farm.pools.iter().zip(&hosts).enumerate() {
         let role = if i == 0 { "--use" } else { "--append" };
         let command = format!(
             "docker buildx create --name farm {role} --node {} --platform {} --driver remote \
-             --driver-opt \"cacert=$BUILDKIT_CA_CERT,cert=$BUILDKIT_CLIENT_CERT,key=$BUILDKIT_CLIENT_KEY,servername={host}\" \
-             {}",
+             --driver-opt \"{GITLAB_TLS_OPTS},servername={host}\" {}",
             pool.name,
             platform(pool.arch),
             super::endpoint_of(farm, pool, via, host)
@@ -142,13 +172,53 @@ fn gitlab_buildx(farm: &Farm, hosts: &[String], via: Via, out: &mut String) {
     out.push_str(&format!("    - {}\n", quote(&build)));
 }
 
+/// Each pool's host for a buildx job: with a `picker`, the script lines that pick each pool's
+/// pod go to `line` (the functions once, then `BUILDKIT_POD_<i>=...` per pool with per-daemon
+/// names) and the host is that variable; otherwise the pool's own name.
+fn pinned_hosts(
+    farm: &Farm,
+    hosts: &[String],
+    picker: Option<&Picker>,
+    mut line: impl FnMut(String),
+) -> Vec<String> {
+    let Some(picker) = picker else {
+        return hosts.to_vec();
+    };
+    let picks: Vec<Option<String>> = farm
+        .pools
+        .iter()
+        .zip(hosts)
+        .map(|(pool, host)| picker.pick(pool, host))
+        .collect();
+    if picks.iter().any(Option::is_some) {
+        picker.functions().into_iter().for_each(&mut line);
+    }
+    picks
+        .into_iter()
+        .zip(hosts)
+        .enumerate()
+        .map(|(i, (pick, host))| match pick {
+            Some(pick) => {
+                line(format!("BUILDKIT_POD_{i}=\"$({pick})\""));
+                format!("$BUILDKIT_POD_{i}")
+            }
+            None => host.clone(),
+        })
+        .collect()
+}
+
 /// The current major of docker/setup-buildx-action (v4.0.0 came out in 2026-03; v4.3.0 is the
 /// newest seen, 2026-08): https://github.com/docker/setup-buildx-action/releases
 const SETUP_BUILDX_ACTION: &str = "v4";
 
-/// A GitHub Actions step: setup-buildx-action with the remote driver, one node per pool,
-/// reached `via` the pools' Services (a runner in the cluster) or their external names.
-pub fn github(farm: &Farm, client: &str, via: Via) -> anyhow::Result<String> {
+/// The client certificate's files in a GitHub job: the secrets, written out by the pick step.
+const GITHUB_TLS_OPTS: &str = "cacert=$BUILDFARM_TLS_DIR/ca.crt,cert=$BUILDFARM_TLS_DIR/tls.crt,key=$BUILDFARM_TLS_DIR/tls.key";
+
+/// GitHub Actions steps: setup-buildx-action with the remote driver, one node per pool,
+/// reached `via` the pools' Services (a runner in the cluster) or their external names; with
+/// `pin` (the env variable holding the key, `None`: no pinning), a step before it picks each
+/// pool's warm pod.
+pub fn github(farm: &Farm, client: &str, via: Via, pin: Option<&str>) -> anyhow::Result<String> {
     if via == Via::PortForward {
         anyhow::bail!(
             "a GitHub Actions runner cannot port-forward: use `--via service` (a runner in the cluster) or `--via external`"
@@ -169,6 +239,78 @@ pub fn github(farm: &Farm, client: &str, via: Via) -> anyhow::Result<String> {
         "# Add repository secrets BUILDKIT_CA_CERT, BUILDKIT_CLIENT_CERT and BUILDKIT_CLIENT_KEY with the\n\
          # contents of certs/client/{client}/ca.crt, tls.crt and tls.key.\n{reach}"
     );
+    let picker = pin.map(|var| Picker {
+        farm,
+        via,
+        key: format!("\"${var}\""),
+        answers: super::endpoint::buildx_answers(GITHUB_TLS_OPTS),
+    });
+    let mut script = Vec::new();
+    let hosts = pinned_hosts(farm, &hosts, picker.as_ref(), |line| script.push(line));
+    // The picks leave the step as its outputs: `steps.buildfarm.outputs.pod<i>`.
+    let hosts: Vec<String> = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| match h.strip_prefix('$') {
+            Some(var) => {
+                script.push(format!("echo \"pod{i}=${var}\" >> \"$GITHUB_OUTPUT\""));
+                format!("${{{{ steps.buildfarm.outputs.pod{i} }}}}")
+            }
+            None => h.clone(),
+        })
+        .collect();
+    if !script.is_empty() {
+        github_pick_step(&mut out, pin, &script);
+    }
+    github_setup_step(farm, via, &hosts, &mut out);
+    Ok(out)
+}
+
+/// The step that picks each pool's warm pod: the client certificate written to files for the
+/// probe builders, then the script.
+fn github_pick_step(out: &mut String, pin: Option<&str>, script: &[String]) {
+    out.push_str(
+        "- name: Pick the project's warm BuildKit pods\n  id: buildfarm\n  shell: sh\n  env:\n",
+    );
+    if pin == Some(GITHUB_KEY_VAR) {
+        // Through the environment, never spliced into the script: a repository name is data.
+        out.push_str(&format!(
+            "    {GITHUB_KEY_VAR}: ${{{{ github.repository }}}}\n"
+        ));
+    }
+    for (var, secret) in [
+        ("CA", "BUILDKIT_CA_CERT"),
+        ("CERT", "BUILDKIT_CLIENT_CERT"),
+        ("KEY", "BUILDKIT_CLIENT_KEY"),
+    ] {
+        out.push_str(&format!(
+            "    BUILDFARM_TLS_{var}: ${{{{ secrets.{secret} }}}}\n"
+        ));
+    }
+    out.push_str("  run: |\n");
+    let setup = [
+        "BUILDFARM_TLS_DIR=\"$RUNNER_TEMP/buildfarm-tls\"",
+        "mkdir -p \"$BUILDFARM_TLS_DIR\" && chmod 700 \"$BUILDFARM_TLS_DIR\"",
+        "printf '%s\\n' \"$BUILDFARM_TLS_CA\" > \"$BUILDFARM_TLS_DIR/ca.crt\"",
+        "printf '%s\\n' \"$BUILDFARM_TLS_CERT\" > \"$BUILDFARM_TLS_DIR/tls.crt\"",
+        "(umask 077 && printf '%s\\n' \"$BUILDFARM_TLS_KEY\" > \"$BUILDFARM_TLS_DIR/tls.key\")",
+    ];
+    for line in setup
+        .iter()
+        .map(|s| s.to_string())
+        .chain(script.iter().cloned())
+    {
+        out.push_str(&format!("    {line}\n"));
+    }
+    out.push_str("    rm -rf \"$BUILDFARM_TLS_DIR\"\n");
+}
+
+/// The env variable `client github` pins by unless `--key-var` names another: set from
+/// `${{ github.repository }}`.
+pub const GITHUB_KEY_VAR: &str = "BUILDFARM_KEY";
+
+/// The setup-buildx-action step: the first pool's node, the others appended.
+fn github_setup_step(farm: &Farm, via: Via, hosts: &[String], out: &mut String) {
     let first = &farm.pools[0];
     let host = &hosts[0];
     out.push_str(&format!(
@@ -204,7 +346,6 @@ pub fn github(farm: &Farm, client: &str, via: Via) -> anyhow::Result<String> {
             ));
         }
     }
-    Ok(out)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -213,20 +354,52 @@ pub enum SidecarFormat {
     Yaml,
     /// A strategic-merge patch for kustomize, targeting `--target KIND/NAME`.
     Patch,
+    /// A `[[runners.kubernetes.pod_spec]]` for GitLab Runner's Kubernetes executor, which runs
+    /// each job in a pod of its own (the sidecar joins that pod, beside the `build` container).
+    Gitlab,
+    /// Values for Actions Runner Controller's gha-runner-scale-set chart: the runner pod
+    /// `template` (jobs run in the `runner` container).
+    Arc,
 }
 
+/// GitLab Runner's pod spec patches: beta, behind a feature flag, since Runner 15.10. The
+/// job's main container is `build`: https://docs.gitlab.com/runner/executors/kubernetes/
+const GITLAB_POD_SPEC: &str =
+    "https://docs.gitlab.com/runner/executors/kubernetes/#overwrite-generated-pod-specifications";
+
+/// The runner container of the gha-runner-scale-set chart's default `template` (a `template`
+/// in the values replaces it, so it is repeated): charts/gha-runner-scale-set/values.yaml in
+/// https://github.com/actions/actions-runner-controller
+const ARC_RUNNER: &str = "- name: runner\n  image: ghcr.io/actions/actions-runner:latest\n  command: [\"/home/runner/run.sh\"]\n";
+
 /// The isolated variant: a rootless buildkitd beside the job, reached over a shared unix socket
-/// (`render::sidecar`), as a pod-spec fragment or a strategic-merge patch.
+/// (`render::sidecar`), as a pod-spec fragment, a strategic-merge patch, a GitLab Runner pod
+/// spec patch or Actions Runner Controller values.
 pub fn sidecar(farm: &Farm, format: SidecarFormat, target: &str) -> anyhow::Result<String> {
-    let body = crate::render::sidecar::render(farm)?;
-    let (dir, socket) = (
-        crate::render::sidecar::SOCKET_DIR,
-        crate::render::sidecar::socket(),
-    );
+    use crate::render::sidecar as side;
+    let body = side::render(farm)?;
+    let (dir, socket) = (side::SOCKET_DIR, side::socket());
     let usage = format!(
         "# In the job container, mount `buildkit-socket` at {dir} and build with:\n\
          #   buildctl --addr {socket} build --frontend dockerfile.v0 --local context=. --local dockerfile=.\n"
     );
+    // The job's container, given the socket (and BUILDKIT_HOST, so plain `buildctl` finds it).
+    let with_job = |job: &str| {
+        let job = format!(
+            "{job}  env:\n  - name: BUILDKIT_HOST\n    value: {}\n  volumeMounts:\n  - name: buildkit-socket\n    mountPath: {}\n",
+            quote(&socket),
+            quote(dir)
+        );
+        let (containers, volumes) = body
+            .split_once("\nvolumes:\n")
+            .expect("the sidecar template ends with its volumes");
+        let header = if side::native(farm) {
+            "containers:\n"
+        } else {
+            ""
+        };
+        format!("{containers}\n{header}{job}volumes:\n{volumes}")
+    };
     Ok(match format {
         SidecarFormat::Yaml => {
             format!("# A rootless buildkitd sidecar for a runner pod spec.\n{usage}{body}")
@@ -239,6 +412,28 @@ pub fn sidecar(farm: &Farm, format: SidecarFormat, target: &str) -> anyhow::Resu
                  apiVersion: apps/v1\nkind: {}\nmetadata:\n  name: {}\nspec:\n  template:\n    spec:\n{indented}",
                 quote(kind),
                 quote(name)
+            )
+        }
+        SidecarFormat::Gitlab => {
+            let patch = with_job("- name: build\n");
+            format!(
+                "# GitLab Runner's Kubernetes executor runs each job in a pod of its own: this patch adds a\n\
+                 # rootless buildkitd to it, beside the job's `build` container, which gets BUILDKIT_HOST.\n\
+                 # Add it under your runner's `[runners.kubernetes]` in config.toml, and turn on the\n\
+                 # FF_USE_ADVANCED_POD_SPEC_CONFIGURATION feature flag (`[runners.feature_flags]`):\n\
+                 # {GITLAB_POD_SPEC}\n\
+                 [[runners.kubernetes.pod_spec]]\nname = \"buildkitd-sidecar\"\npatch_type = \"strategic\"\npatch = '''\n{patch}'''\n"
+            )
+        }
+        SidecarFormat::Arc => {
+            let spec = with_job(ARC_RUNNER);
+            let indented: String = spec.lines().map(|l| format!("    {l}\n")).collect();
+            format!(
+                "# gha-runner-scale-set values: the runner pod, with a rootless buildkitd beside the `runner`\n\
+                 # container (jobs without `container:` run there; it gets BUILDKIT_HOST). For\n\
+                 # `containerMode.type: kubernetes`, where jobs run in pods of their own, put the same\n\
+                 # initContainers and volumes into the job pod template of the container hooks instead.\n\
+                 template:\n  spec:\n{indented}"
             )
         }
     })

@@ -35,6 +35,12 @@ pub fn socket() -> String {
     format!("unix://{SOCKET_DIR}/buildkitd.sock")
 }
 
+/// Whether the target Kubernetes runs native sidecars (an init container with `restartPolicy:
+/// Always`), so the sidecar sits under `initContainers:`.
+pub fn native(farm: &Farm) -> bool {
+    farm.kubernetes >= releases::kubernetes().since("sidecar-containers")
+}
+
 /// The sidecar's `containers:` (or `initContainers:`) and `volumes:`, for a pod spec.
 pub fn render(farm: &Farm) -> anyhow::Result<String> {
     let profile = Profile::load(Mode::Rootless);
@@ -56,7 +62,7 @@ pub fn render(farm: &Farm) -> anyhow::Result<String> {
         volumes.extend(writable.map(|w| mount(&format!("buildkit-{}", w.name), &w.path)));
     }
     let ctx = Sidecar {
-        native: farm.kubernetes >= kube.since("sidecar-containers"),
+        native: native(farm),
         image,
         args: ["--addr", &socket, "--oci-worker-no-process-sandbox"],
         security: security(farm, &profile, apparmor_field),
