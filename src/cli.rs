@@ -71,6 +71,63 @@ pub enum Command {
     /// Issue, inspect, renew and rotate the farm's certificates (tls.mode = "generated").
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// See the live farm through BuildKit's own API, judged against the spec.
+    ///
+    /// Asks every daemon at once, over the mTLS connection CI uses (no pods/exec rights), for
+    /// its BuildKit version, workers and platforms, the GC policy it runs, its cache's disk use
+    /// and its recent builds; then reports, with the rules lint uses: daemons that do not
+    /// answer or refuse TLS (and which side refused), another BuildKit than the spec's, a
+    /// wrong architecture, a GC policy that is not the rendered one, a cache over its GC cap or
+    /// filling its volume, a certificate expiring within 30 days, builds that rarely hit the
+    /// cache, and builds piling onto one daemon.
+    #[command(after_help = "Examples:\n  \
+        buildfarm status                                # from a pod in the cluster (a CI job, a toolbox)\n  \
+        buildfarm status --via port-forward             # from a laptop with kubectl access\n  \
+        buildfarm status --addr tcp://203.0.113.7:1234 --servername build-amd64.ci.example.com\n  \
+        buildfarm status --format json | jq '.summary'\n\n\
+        Exit codes: 0 healthy, 1 an error finding, 2 no daemon could be asked (or usage).")]
+    Status(StatusArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Only this pool [default: every pool].
+    #[arg(long, value_name = "POOL")]
+    pub pool: Option<String>,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+    /// How to reach the daemons: each pod by its DNS name (in the cluster), each pool's
+    /// Service, `kubectl port-forward` to each pod (started and stopped here), or the names of
+    /// `[expose]`.
+    #[arg(long, value_enum, default_value_t = crate::status::Via::Pods)]
+    pub via: crate::status::Via,
+    /// Ask this endpoint instead (`tcp://HOST:PORT`, repeatable), as a daemon of --pool (a
+    /// load balancer, a forwarded port).
+    #[arg(long = "addr", value_name = "URL")]
+    pub addrs: Vec<String>,
+    /// The server name to expect in the daemon certificate of --addr endpoints [default: the
+    /// endpoint's host].
+    #[arg(long, value_name = "NAME", requires = "addrs")]
+    pub servername: Option<String>,
+    /// How long each daemon may take to answer, e.g. `5s`, `1m` [default: 5s].
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_timeout)]
+    pub timeout: std::time::Duration,
+    /// `human`: a table per pool and the findings; `json`: one document (schema
+    /// `buildfarm.status/v1`, see the README).
+    #[arg(long, value_enum, default_value_t = crate::status::Format::Human)]
+    pub format: crate::status::Format,
+}
+
+/// `5s`, `1m`, `1m30s`: a whole number of seconds, at least one.
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let seconds = match text.strip_suffix('s').and_then(|n| n.parse::<u64>().ok()) {
+        Some(s) => s,
+        None => crate::farm::syntax::duration_seconds(text)?,
+    };
+    match seconds {
+        0 => Err("a timeout of 0 asks nothing: give at least `1s`".into()),
+        s => Ok(std::time::Duration::from_secs(s)),
+    }
 }
 
 #[derive(Debug, clap::Subcommand)]

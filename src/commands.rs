@@ -29,6 +29,11 @@ fn print_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> anyhow::Result<
         .context("failed to write to stdout")
 }
 
+/// `text` on stdout, whole (for commands in other modules).
+pub(crate) fn print_text(text: &str) -> anyhow::Result<()> {
+    print(text.as_bytes())
+}
+
 pub fn init(spec_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<ExitCode> {
     let path = spec_path.unwrap_or(Path::new("farm.toml"));
     crate::init::write(path, args.mode, &args.arch, args.force)?;
@@ -183,6 +188,28 @@ fn pin_var(var: &str, no_pin: bool) -> anyhow::Result<Option<&str>> {
         anyhow::bail!("`--key-var {var}` is not a variable name");
     }
     Ok((!no_pin).then_some(var))
+}
+
+/// `buildfarm status`: the live farm, with the client certificate `client buildctl` would use.
+pub fn status_command(
+    spec_path: Option<&Path>,
+    args: crate::cli::StatusArgs,
+) -> anyhow::Result<ExitCode> {
+    let farm = load(spec_path, None)?;
+    let id = client::Identity::new(
+        &farm,
+        args.identity.client.as_deref(),
+        args.identity.certs.as_deref(),
+    )?;
+    let options = crate::status::Options {
+        pool: args.pool,
+        via: args.via,
+        addrs: args.addrs,
+        servername: args.servername,
+        timeout: args.timeout,
+        format: args.format,
+    };
+    crate::status::status(&farm, &id, &options)
 }
 
 pub fn lint_command(spec_path: Option<&Path>, args: &LintArgs) -> anyhow::Result<ExitCode> {
@@ -370,6 +397,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Certs(command) => certs_command(spec, command),
         Command::Client(command) => client_command(spec, command),
         Command::Versions(args) => versions(&args),
+        Command::Status(args) => status_command(spec, args),
         other @ (Command::Schema | Command::Completions { .. } | Command::Man) => generated(&other),
     }
 }

@@ -17,5 +17,6 @@ pub mod profile;
 pub mod render;
 pub mod report;
 pub mod rule;
+pub mod status;
 pub mod suggest;
 pub mod yaml;

@@ -14,6 +14,11 @@ pub fn set_verbosity(quiet: bool, verbose: bool) {
     VERBOSE.store(verbose, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Whether `--quiet` was given (no notes, no progress line).
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A note for the user on stderr (stdout carries only the product, so pipes stay clean).
 pub fn note(message: impl std::fmt::Display) {
     if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {

@@ -125,6 +125,17 @@ rules! {
     // Client commands.
     UnknownClient = "unknown-client", Error, "`--client` names no `[[tls.client]]`";
     UnknownPool = "unknown-pool", Error, "`--pool` names no pool";
+    // The live farm (`status`).
+    StatusUnreachable = "status-unreachable", Error, "a daemon that does not answer";
+    StatusTls = "status-tls", Error, "a daemon whose TLS handshake fails, and which side refused";
+    StatusVersion = "status-version", Warning, "a daemon running another BuildKit than the spec's";
+    StatusPlatform = "status-platform", Error, "a daemon that does not build for its pool's architecture";
+    StatusGc = "status-gc", Warning, "a daemon whose GC policy is not the one rendered";
+    StatusGcBehind = "status-gc-behind", Warning, "a cache above its GC cap: GC is not keeping up";
+    StatusDiskFull = "status-disk-full", Error, "a cache that has nearly filled its volume";
+    StatusCertExpiring = "status-cert-expiring", Warning, "a daemon certificate expiring within 30 days";
+    StatusCacheHits = "status-cache-hits", Note, "a daemon whose recent builds rarely hit the cache";
+    StatusSpread = "status-spread", Note, "builds spread unevenly over a pool's daemons";
 }
 
 impl std::fmt::Display for Rule {

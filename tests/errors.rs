@@ -419,6 +419,46 @@ fn bad_input_corpus() {
 /// Rules a farm.toml alone cannot show, and where they are tested instead.
 const NOT_A_SPEC: &[(Rule, &str)] = &[
     (
+        Rule::StatusUnreachable,
+        "a live daemon's answer (tests/status.rs, against fake daemons)",
+    ),
+    (
+        Rule::StatusTls,
+        "a live daemon's answer (tests/status.rs, against fake daemons)",
+    ),
+    (
+        Rule::StatusVersion,
+        "a live daemon's answer (tests/status.rs, against fake daemons)",
+    ),
+    (
+        Rule::StatusPlatform,
+        "a live daemon's answer (tests/status.rs, against fake daemons)",
+    ),
+    (
+        Rule::StatusGc,
+        "a live daemon's answer (tests/status.rs, against fake daemons)",
+    ),
+    (
+        Rule::StatusGcBehind,
+        "a live daemon's answer (tests/status.rs, against fake daemons)",
+    ),
+    (
+        Rule::StatusDiskFull,
+        "a live daemon's answer (tests/status.rs, against fake daemons)",
+    ),
+    (
+        Rule::StatusCertExpiring,
+        "a live daemon's answer (tests/status.rs, against fake daemons)",
+    ),
+    (
+        Rule::StatusCacheHits,
+        "a live daemon's answer (tests/status.rs, against fake daemons)",
+    ),
+    (
+        Rule::StatusSpread,
+        "live daemons' answers (tests/status.rs, against fake daemons)",
+    ),
+    (
         Rule::InvalidSpec,
         "the catch-all of a problem with no finer rule: certs commands on a non-generated farm (tests/certs.rs)",
     ),

@@ -11,4 +11,5 @@ mod house;
 mod lint;
 mod render;
 mod schema;
+mod status;
 mod tls;

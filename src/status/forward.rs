@@ -1,0 +1,163 @@
+//! Asking every daemon at once, each under its own timeout, with a progress line on a terminal;
+//! and `--via port-forward`: one `kubectl port-forward` per pod, started here, waited for, and
+//! stopped by PID when `status` ends or is interrupted.
+
+use std::io::IsTerminal;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncBufReadExt;
+use tokio::process::{Child, Command};
+use tokio::task::JoinSet;
+
+use super::{Daemon, Failure, Options, Target, Tls, Via, conn, targets};
+use crate::farm::Farm;
+
+/// Every target's answer, in target order. Ctrl-C stops the children and exits 130.
+pub async fn ask_all(
+    farm: &Farm,
+    pools: &[usize],
+    opts: &Options,
+    tls: &Tls,
+) -> anyhow::Result<Vec<Daemon>> {
+    let mut targets = targets(farm, pools, opts)?;
+    let mut children = Vec::new();
+    if opts.via == Via::PortForward && opts.addrs.is_empty() {
+        let pods: Vec<Target> = std::mem::take(&mut targets);
+        // Interrupted while starting: the dropped future drops its children, which kills them.
+        let started = tokio::select! {
+            started = start_forwards(farm, pods, opts.timeout) => Some(started?),
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        let Some(started) = started else {
+            interrupted(Vec::new()).await
+        };
+        (targets, children) = started;
+    }
+    let asked = tokio::select! {
+        daemons = ask(&targets, tls, opts.timeout) => Some(daemons),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    let Some(asked) = asked else {
+        interrupted(children).await
+    };
+    stop(children).await;
+    Ok(asked)
+}
+
+/// Ctrl-C: the port-forwards go first, then the process.
+async fn interrupted(children: Vec<Forward>) -> ! {
+    stop(children).await;
+    eprintln!();
+    std::process::exit(130)
+}
+
+/// Queries all `targets` concurrently; a daemon that never answers costs `timeout`, once.
+async fn ask(targets: &[Target], tls: &Tls, timeout: Duration) -> Vec<Daemon> {
+    let mut set = JoinSet::new();
+    for (i, target) in targets.iter().enumerate() {
+        let (tls, target) = (tls.clone(), target.clone());
+        set.spawn(async move {
+            let outcome = match tokio::time::timeout(timeout, conn::query(&tls, &target)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(Failure::Timeout(timeout)),
+            };
+            (i, Daemon { target, outcome })
+        });
+    }
+    let progress = std::io::stderr().is_terminal() && !crate::report::quiet();
+    let total = targets.len();
+    let mut done: Vec<Option<Daemon>> = vec![None; total];
+    let mut count = 0;
+    while let Some(joined) = set.join_next().await {
+        if let Ok((i, daemon)) = joined {
+            done[i] = Some(daemon);
+        }
+        count += 1;
+        if progress {
+            eprint!("\rasking {total} BuildKit daemons: {count} answered or gave up");
+        }
+    }
+    if progress {
+        eprint!("\r\x1b[2K");
+    }
+    done.into_iter().flatten().collect()
+}
+
+/// A `kubectl port-forward` this process started.
+pub struct Forward {
+    child: Child,
+}
+
+/// Starts one port-forward per pod to a free local port, and waits until each forwards (or
+/// fails, which makes that pod unreachable). The targets then point at 127.0.0.1, with the
+/// pod's DNS name as server name (the daemon certificate covers it).
+async fn start_forwards(
+    farm: &Farm,
+    pods: Vec<Target>,
+    timeout: Duration,
+) -> anyhow::Result<(Vec<Target>, Vec<Forward>)> {
+    let mut targets = Vec::new();
+    let mut children = Vec::new();
+    for pod in pods {
+        let local = free_port()?;
+        let mut child = Command::new("kubectl")
+            .args([
+                "-n",
+                &farm.namespace,
+                "port-forward",
+                &format!("pod/{}", pod.name),
+            ])
+            .arg(format!("{local}:{}", pod.port))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                anyhow::anyhow!("cannot run `kubectl port-forward`: {e} (is kubectl on PATH?)")
+            })?;
+        let ready = tokio::time::timeout(timeout, forwarding(&mut child)).await;
+        targets.push(Target {
+            host: "127.0.0.1".into(),
+            port: local,
+            ..pod
+        });
+        if !matches!(ready, Ok(true)) {
+            // Not forwarding: the pod is reported unreachable at 127.0.0.1.
+            let _ = child.kill().await;
+            continue;
+        }
+        children.push(Forward { child });
+    }
+    Ok((targets, children))
+}
+
+/// Whether kubectl says it forwards (`Forwarding from 127.0.0.1:PORT -> PORT`) before it exits.
+async fn forwarding(child: &mut Child) -> bool {
+    let Some(stdout) = child.stdout.take() else {
+        return false;
+    };
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if line.starts_with("Forwarding from") {
+            // Keep reading (and dropping) its output, so kubectl never blocks on a full pipe.
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return true;
+        }
+    }
+    false
+}
+
+/// A port nobody listens on now, for kubectl to take.
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Stops every port-forward started here, by its PID, and reaps it.
+async fn stop(children: Vec<Forward>) {
+    for mut f in children {
+        let _ = f.child.kill().await;
+    }
+}

@@ -1,0 +1,255 @@
+//! `buildfarm status`: the live farm through BuildKit's own API, over the same mTLS connection CI
+//! uses (no pods/exec rights), judged against the spec with the rules lint uses.
+//!
+//! Every daemon is asked at once, each under its own timeout, on a single-threaded runtime that
+//! exists only while `status` runs: no other command starts it.
+
+mod conn;
+mod forward;
+mod judge;
+mod output;
+pub mod wire;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::client::Identity;
+use crate::diagnostic::{Diagnostic, Invalid, Severity};
+use crate::farm::{Farm, Pool};
+use crate::rule::Rule;
+
+pub use conn::Tls;
+pub use output::Format;
+
+/// Where `status` finds the daemons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Via {
+    /// Every pod by its DNS name under the headless Service (inside the cluster).
+    Pods,
+    /// Each pool's Service: one daemon per pool, whichever answers (inside the cluster).
+    Service,
+    /// `kubectl port-forward` to every pod, started and stopped by buildfarm (a laptop).
+    PortForward,
+    /// Every pod by its external name (`[expose]` with per-daemon names), else the pool's.
+    External,
+}
+
+/// What to ask and how to show it.
+pub struct Options {
+    pub pool: Option<String>,
+    pub via: Via,
+    /// Explicit endpoints (`tcp://host:port` or `host:port`), judged as daemons of `pool`.
+    pub addrs: Vec<String>,
+    pub servername: Option<String>,
+    pub timeout: Duration,
+    pub format: Format,
+}
+
+/// One daemon to ask: which pool it serves, its name for people, and where it listens.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub pool: usize,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub servername: String,
+}
+
+/// What a daemon said.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub version: String,
+    pub workers: Vec<Worker>,
+    pub usage: Usage,
+    pub builds: Vec<Build>,
+    /// The daemon certificate's notAfter, seconds since the epoch (from the handshake).
+    pub cert_not_after: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Worker {
+    pub id: String,
+    /// `linux/arm64`, `linux/arm/v7`.
+    pub platforms: Vec<String>,
+    /// The architectures alone, as Kubernetes names them (`amd64`, `arm64`).
+    pub architectures: Vec<String>,
+    /// The GC policies the daemon runs.
+    pub gc: Vec<wire::GcPolicy>,
+}
+
+/// The cache, as `buildctl du` totals it (bytes).
+#[derive(Debug, Clone, Default)]
+pub struct Usage {
+    pub records: usize,
+    pub used: u64,
+    pub reclaimable: u64,
+    pub in_use: u64,
+    pub shared: u64,
+}
+
+/// One recorded build.
+#[derive(Debug, Clone, Default)]
+pub struct Build {
+    pub created: i64,
+    pub completed: Option<i64>,
+    pub cached_steps: u32,
+    pub total_steps: u32,
+    pub failed: bool,
+}
+
+/// Why a daemon could not be asked.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    Unreachable(String),
+    Timeout(Duration),
+    /// buildfarm refused the daemon's certificate.
+    DaemonCertRefused(String),
+    /// The daemon refused buildfarm's client certificate (the alert it sent).
+    ClientCertRefused(String),
+    Tls(String),
+    Rpc(String),
+}
+
+/// A target and what came of asking it.
+#[derive(Debug, Clone)]
+pub struct Daemon {
+    pub target: Target,
+    pub outcome: Result<Facts, Failure>,
+}
+
+/// `buildfarm status`: ask, judge, show. Exit 0 healthy, 1 with an error finding, 2 when no
+/// daemon could be asked.
+pub fn status(farm: &Farm, id: &Identity, opts: &Options) -> anyhow::Result<ExitCode> {
+    let pools = selected_pools(farm, opts.pool.as_deref())?;
+    let tls = Tls::load(&id.dir)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let daemons = runtime.block_on(forward::ask_all(farm, &pools, opts, &tls))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let findings = judge::judge(farm, &daemons, now);
+    let text = output::render(farm, &daemons, &findings, now, opts.format);
+    crate::commands::print_text(&text)?;
+    let reachable = daemons.iter().any(|d| d.outcome.is_ok());
+    Ok(match () {
+        _ if !reachable => ExitCode::from(2),
+        _ if findings
+            .iter()
+            .any(|f| f.diagnostic.severity == Severity::Error) =>
+        {
+            ExitCode::from(1)
+        }
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+/// The pools to ask: `--pool`, else all of them.
+fn selected_pools(farm: &Farm, pool: Option<&str>) -> anyhow::Result<Vec<usize>> {
+    match pool {
+        None => Ok((0..farm.pools.len()).collect()),
+        Some(_) => {
+            let chosen = crate::client::pool(farm, pool)?;
+            Ok(vec![
+                farm.pools
+                    .iter()
+                    .position(|p| p.name == chosen.name)
+                    .unwrap_or(0),
+            ])
+        }
+    }
+}
+
+/// The daemons to ask `via` this way (not port-forward, which starts its own).
+fn targets(farm: &Farm, pools: &[usize], opts: &Options) -> anyhow::Result<Vec<Target>> {
+    if !opts.addrs.is_empty() {
+        return opts
+            .addrs
+            .iter()
+            .map(|a| addr_target(a, pools[0], opts))
+            .collect();
+    }
+    let mut out = Vec::new();
+    for &p in pools {
+        let pool = &farm.pools[p];
+        match opts.via {
+            Via::Service => out.push(target(
+                p,
+                farm.pool_object(pool),
+                farm.service_host(pool),
+                farm.port,
+            )),
+            Via::Pods | Via::PortForward => {
+                for i in 0..pool.replicas {
+                    out.push(target(
+                        p,
+                        farm.pod_object(pool, i),
+                        farm.pod_host(pool, i),
+                        farm.port,
+                    ));
+                }
+            }
+            Via::External => out.extend(external_targets(farm, p, pool)?),
+        }
+    }
+    Ok(out)
+}
+
+fn target(pool: usize, name: String, host: String, port: u16) -> Target {
+    Target {
+        pool,
+        name,
+        servername: host.clone(),
+        host,
+        port,
+    }
+}
+
+/// Every daemon by its own external name, else the pool by its name.
+fn external_targets(farm: &Farm, p: usize, pool: &Pool) -> anyhow::Result<Vec<Target>> {
+    let port = pool
+        .expose
+        .as_ref()
+        .map_or(farm.port, |e| e.port(farm.port));
+    let per_pod: Option<Vec<Target>> = (0..pool.replicas)
+        .map(|i| {
+            farm.pod_external_host(pool, i)
+                .map(|h| target(p, farm.pod_object(pool, i), h, port))
+        })
+        .collect();
+    match (per_pod, farm.external_host(pool)) {
+        (Some(t), _) if !t.is_empty() => Ok(t),
+        (_, Some(host)) => Ok(vec![target(p, farm.pool_object(pool), host, port)]),
+        _ => {
+            let message = format!(
+                "`--via external` needs external names, and pool `{}` has none",
+                pool.name
+            );
+            let hint = "add `[expose]` with a `domain`, or give the endpoints with `--addr`";
+            Err(Invalid::from(Diagnostic::bare(message).hint(hint).rule(Rule::MissingKey)).into())
+        }
+    }
+}
+
+/// `--addr tcp://host:port` (or `host:port`), named by what was given.
+fn addr_target(addr: &str, pool: usize, opts: &Options) -> anyhow::Result<Target> {
+    let bare = addr.strip_prefix("tcp://").unwrap_or(addr);
+    let (host, port) = bare
+        .rsplit_once(':')
+        .and_then(|(h, p)| {
+            Some((
+                h.trim_start_matches('[').trim_end_matches(']'),
+                p.parse::<u16>().ok()?,
+            ))
+        })
+        .filter(|(h, _)| !h.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("`--addr {addr}` is not `tcp://HOST:PORT`"))?;
+    Ok(Target {
+        pool,
+        name: addr.to_string(),
+        host: host.to_string(),
+        port,
+        servername: opts.servername.clone().unwrap_or_else(|| host.to_string()),
+    })
+}
