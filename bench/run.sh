@@ -8,9 +8,13 @@ if ! command -v hyperfine >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null
 fi
 cargo build --release --locked -q
+cargo build --release --locked -q --example fake-buildkitd
 bin="$PWD/target/release/buildfarm"
+fake="$PWD/target/release/examples/fake-buildkitd"
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+fake_pid=
+# Stop the fake daemons (by the PID started here), then remove the work folder.
+trap '[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null; rm -rf "$work"' EXIT
 cd "$work"
 
 farm() { # farm N: a spec with N pools
@@ -49,10 +53,21 @@ hyperfine -N --warmup 2 --export-markdown scale.md \
 hyperfine --warmup 3 --export-markdown certs.md \
   --prepare 'rm -rf fresh' -n "buildfarm certs generate (CA + daemon + 10 clients)" "$bin --spec certs.toml certs generate --certs fresh" \
   -n "openssl script (same certificates)" "bash openssl-certs.sh"
+# status: 100 fake daemons (one process, 100 ports) against 1, all asked at once over mTLS.
+mkdir status && (cd status && printf '[[tls.client]]\nname = "ci"\n[[pool]]\narch = "amd64"\nreplicas = 100\nstorage = "100Gi"\n' > farm.toml && "$bin" certs generate >/dev/null 2>&1)
+"$fake" status/certs 100 > status/ports &
+fake_pid=$!
+for _ in $(seq 50); do [ "$(wc -l < status/ports)" -eq 100 ] && break; sleep 0.1; done
+addrs=$(sed 's|^|--addr tcp://127.0.0.1:|' status/ports | tr '\n' ' ')
+one=$(head -1 status/ports)
+hyperfine -N --warmup 3 --export-markdown status.md \
+  -n "status, 1 daemon" "$bin --spec status/farm.toml status --certs status/certs/client/ci --format json --addr tcp://127.0.0.1:$one" \
+  -n "status, 100 daemons" "$bin --spec status/farm.toml status --certs status/certs/client/ci --format json $addrs"
+
 rss=$( { /usr/bin/time -v "$bin" render >/dev/null; } 2>&1 | sed -n 's/.*Maximum resident set size (kbytes): //p')
 rss1000=$( { /usr/bin/time -v "$bin" --spec farm1000.toml render --certs certs1000 >/dev/null; } 2>&1 | sed -n 's/.*Maximum resident set size (kbytes): //p')
 
 echo
-cat render.md scale.md certs.md
+cat render.md scale.md certs.md status.md
 echo
 echo "peak RSS: default farm ${rss} KiB, 1000 pools ${rss1000} KiB"

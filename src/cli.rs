@@ -18,7 +18,8 @@ use std::path::PathBuf;
         buildfarm --spec ci/farm.toml render --out deploy/\n  \
         buildfarm render --out deploy/ --no-secrets    # for GitOps repos that hold no keys\n  \
         buildfarm certs show                           # what is issued, and until when\n  \
-        buildfarm lint --format github --deny-warnings # the CI step\n\n\
+        buildfarm lint --format github --deny-warnings # the CI step\n  \
+        buildfarm status                               # the live farm, judged against the spec\n\n\
         Exit codes: 0 ok, 1 invalid input (nothing written), 2 usage or I/O error."
 )]
 pub struct Cli {

@@ -253,3 +253,100 @@ fn addr_target(addr: &str, pool: usize, opts: &Options) -> anyhow::Result<Target
         servername: opts.servername.clone().unwrap_or_else(|| host.to_string()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Source;
+
+    fn farm(spec: &str) -> Farm {
+        crate::farm::parse(
+            &Source::new("farm.toml", spec),
+            std::path::Path::new(""),
+            None,
+        )
+        .unwrap()
+    }
+
+    fn options(via: Via, addrs: &[&str]) -> Options {
+        Options {
+            pool: None,
+            via,
+            addrs: addrs.iter().map(|a| a.to_string()).collect(),
+            servername: None,
+            timeout: Duration::from_secs(5),
+            format: Format::Json,
+        }
+    }
+
+    fn hosts(targets: &[Target]) -> Vec<String> {
+        targets
+            .iter()
+            .map(|t| format!("{} {}:{} {}", t.name, t.host, t.port, t.servername))
+            .collect()
+    }
+
+    #[test]
+    fn each_way_names_its_daemons() {
+        let f = farm(
+            "name = \"b\"\nnamespace = \"ci\"\n[[pool]]\narch = \"amd64\"\nreplicas = 2\n[[pool]]\narch = \"arm64\"\nreplicas = 1\n",
+        );
+        let pods = targets(&f, &[0, 1], &options(Via::Pods, &[])).unwrap();
+        assert_eq!(
+            hosts(&pods),
+            [
+                "b-amd64-0 b-amd64-0.b-amd64-headless.ci.svc:1234 b-amd64-0.b-amd64-headless.ci.svc",
+                "b-amd64-1 b-amd64-1.b-amd64-headless.ci.svc:1234 b-amd64-1.b-amd64-headless.ci.svc",
+                "b-arm64-0 b-arm64-0.b-arm64-headless.ci.svc:1234 b-arm64-0.b-arm64-headless.ci.svc",
+            ]
+        );
+        assert_eq!(pods.iter().map(|t| t.pool).collect::<Vec<_>>(), [0, 0, 1]);
+        let services = targets(&f, &[1], &options(Via::Service, &[])).unwrap();
+        assert_eq!(
+            hosts(&services),
+            ["b-arm64 b-arm64.ci.svc:1234 b-arm64.ci.svc"]
+        );
+        // Explicit endpoints, with and without the scheme, IPv6 in brackets.
+        let mut o = options(Via::Pods, &["tcp://10.0.0.1:1234", "[2001:db8::1]:443"]);
+        let addrs = targets(&f, &[1], &o).unwrap();
+        assert_eq!(
+            hosts(&addrs),
+            [
+                "tcp://10.0.0.1:1234 10.0.0.1:1234 10.0.0.1",
+                "[2001:db8::1]:443 2001:db8::1:443 2001:db8::1"
+            ]
+        );
+        assert!(addrs.iter().all(|t| t.pool == 1));
+        o.servername = Some("b-arm64.example.com".into());
+        assert!(
+            targets(&f, &[1], &o)
+                .unwrap()
+                .iter()
+                .all(|t| t.servername == "b-arm64.example.com")
+        );
+        for bad in ["10.0.0.1", "tcp://:1234", "host:port"] {
+            assert!(
+                targets(&f, &[0], &options(Via::Pods, &[bad])).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn from_outside_every_daemon_by_its_own_name_else_the_pool() {
+        let f = farm(
+            "name = \"b\"\n[expose]\ntype = \"gateway\"\ndomain = \"x.example.com\"\ngateway = { name = \"g\", port = 8443 }\n[[pool]]\narch = \"amd64\"\nreplicas = 2\n[[pool]]\narch = \"arm64\"\n[pool.expose]\ntype = \"loadbalancer\"\nper_pod = false\nsource_ranges = [\"203.0.113.0/24\"]\n",
+        );
+        let t = targets(&f, &[0, 1], &options(Via::External, &[])).unwrap();
+        assert_eq!(
+            hosts(&t),
+            [
+                "b-amd64-0 b-amd64-0.x.example.com:8443 b-amd64-0.x.example.com",
+                "b-amd64-1 b-amd64-1.x.example.com:8443 b-amd64-1.x.example.com",
+                "b-arm64 b-arm64.x.example.com:1234 b-arm64.x.example.com",
+            ]
+        );
+        let inside = farm("[[pool]]\narch = \"amd64\"\n");
+        assert!(targets(&inside, &[0], &options(Via::External, &[])).is_err());
+    }
+}

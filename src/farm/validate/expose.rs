@@ -63,14 +63,16 @@ pub(super) fn for_pool(
         };
     }
     let kind = key!(kind).filter(|k| *k != ExposeType::None)?;
+    // Keys inherited from a table of the other type do not apply.
+    let balancer = kind == ExposeType::LoadBalancer;
     Some(Expose {
         kind,
         domain: key!(domain),
-        source_ranges: key!(source_ranges).unwrap_or_default(),
-        annotations: key!(annotations).unwrap_or_default(),
-        ip: key!(ip).map(Spanned::into_inner),
-        per_pod: key!(per_pod).unwrap_or(kind == ExposeType::Gateway),
-        gateway: key!(gateway),
+        source_ranges: key!(source_ranges).filter(|_| balancer).unwrap_or_default(),
+        annotations: key!(annotations).filter(|_| balancer).unwrap_or_default(),
+        ip: key!(ip).filter(|_| balancer).map(Spanned::into_inner),
+        per_pod: key!(per_pod).unwrap_or(!balancer),
+        gateway: key!(gateway).filter(|_| !balancer),
     })
 }
 
