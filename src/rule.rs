@@ -105,6 +105,9 @@ rules! {
     NamespacePodSecurity = "namespace-pod-security", Note, "the Pod Security level a namespace buildfarm does not create needs";
     NetworkPolicyOff = "network-policy-off", Note, "no NetworkPolicy";
     NetworkUnreachable = "network-unreachable", Warning, "a NetworkPolicy that admits no client";
+    AutoscaleNoMetrics = "autoscale-no-metrics", Error, "a pool scaling on build metrics no daemon serves";
+    AutoscaleCpuRequest = "autoscale-cpu-request", Warning, "a pool scaling on CPU with buildfarm's default CPU request";
+    AutoscaleZero = "autoscale-zero", Note, "what scaling a pool to zero costs";
     ExposeOpen = "expose-open", Warning, "load balancers without `source_ranges`";
     ExposePerPod = "expose-per-pod", Note, "how many load balancers `per_pod` makes";
     ExposeUncovered = "expose-uncovered", Warning, "external names a certificate buildfarm does not issue must cover";

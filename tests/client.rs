@@ -1257,3 +1257,40 @@ fn sidecar_for_actions_runner_controller_is_the_runner_pod_template() {
     );
     assert_eq!(runner["command"][0].as_str(), Some("/home/runner/run.sh"));
 }
+
+#[test]
+fn an_autoscaled_pool_is_pinned_over_max_and_shrinking_hands_the_keys_back() {
+    let spec = "name = \"build\"\n[metrics]\nport = 6060\n[[tls.client]]\nname = \"ci\"\n[[pool]]\narch = \"amd64\"\n[pool.autoscale]\nmin = 1\nmax = 4\nbuilds_per_pod = 2\nserver_address = \"http://prometheus:9090\"\n";
+    let farm = Farm::new(spec);
+    let key = "group/project";
+    let all = farm.client(&["endpoint", "--key", key, "--all"]);
+    let order: Vec<String> = preference(key, "build-amd64", 4)
+        .iter()
+        .map(|i| format!("tcp://build-amd64-{i}.build-amd64-headless.buildkit.svc:1234"))
+        .collect();
+    assert_eq!(all.lines().collect::<Vec<_>>(), order);
+    // The CI job hashes over all 4 ordinals and falls back past pods that are not there.
+    let pick = gitlab_script(&farm, &["gitlab"])
+        .into_iter()
+        .find(|s| s.starts_with("BUILDKIT_POD="))
+        .unwrap();
+    assert!(
+        pick.contains("build-amd64 4 build-amd64-headless.buildkit.svc"),
+        "{pick}"
+    );
+    // Growing from 3 to 4 daemons moves about a quarter of the keys, all to the new pod; with
+    // pod 3 gone again, falling back to the next pod in order returns every key to its pod.
+    let (mut moved, n) = (0, 1000);
+    for k in 0..n {
+        let key = format!("group-{}/project-{k}", k % 13);
+        let with3 = preference(&key, "build-amd64", 3)[0];
+        let over4 = preference(&key, "build-amd64", 4);
+        if over4[0] != with3 {
+            assert_eq!(over4[0], 3, "{key} moved to an old pod");
+            moved += 1;
+        }
+        let back = over4.iter().copied().find(|&i| i < 3).unwrap();
+        assert_eq!(back, with3, "{key}");
+    }
+    assert!((200..=300).contains(&moved), "{moved} of {n} keys moved");
+}

@@ -37,6 +37,9 @@ const POOL_KEYS: &[&str] = &[
     "affinity",
     "priority_class_name",
     "pod_management_policy",
+    "volume_on_scale_down",
+    "autoscale",
+    "expose",
 ];
 const SECTIONS: &[(&str, &[&str])] = &[
     ("gc", &["reserved", "max_used", "min_free", "keep_duration"]),
@@ -48,6 +51,17 @@ const SECTIONS: &[(&str, &[&str])] = &[
     ("probes", &["timeout_seconds", "startup_seconds"]),
     ("metrics", &["port", "service_monitor", "pod_monitor"]),
     ("network", &["allow", "metrics_from", "egress"]),
+    (
+        "expose",
+        &[
+            "type",
+            "domain",
+            "source_ranges",
+            "per_pod",
+            "gateway",
+            "ip",
+        ],
+    ),
 ];
 
 /// A TOML value of any type, biased towards values the spec could plausibly hold.
@@ -149,6 +163,25 @@ fn valid(key: &str) -> &'static [&'static str] {
         "server_days" | "timeout_seconds" | "startup_seconds" => &["30"],
         "key" => &["\"ed25519\"", "\"ecdsa-p384\""],
         "extra_sans" => &["[\"a.example\", \"10.0.0.1\"]"],
+        "volume_on_scale_down" => &["\"retain\"", "\"delete\""],
+        "autoscale" => &[
+            "{ min = 1, max = 4, cpu = 70 }",
+            "{ min = 0, max = 3, builds_per_pod = 2, server_address = \"http://p:9090\" }",
+            "{ min = 6, max = 4, cpu = 70 }",
+            "{ max = 2 }",
+        ],
+        "expose" => &[
+            "{ type = \"none\" }",
+            "{ type = \"loadbalancer\", source_ranges = [\"10.0.0.0/8\"], ip = \"10.1.2.3\" }",
+            "{ type = \"gateway\", domain = \"x.example.com\", gateway = { name = \"g\" } }",
+            "{ per_pod = true }",
+        ],
+        "type" => &["\"loadbalancer\"", "\"gateway\""],
+        "domain" => &["\"ci.example.com\""],
+        "source_ranges" => &["[\"203.0.113.0/24\"]"],
+        "per_pod" => &["true", "false"],
+        "gateway" => &["{ name = \"shared\", port = 443 }"],
+        "ip" => &["\"198.51.100.7\""],
         _ => &["1"],
     }
 }

@@ -1465,3 +1465,176 @@ fn a_pool_expose_replaces_the_farm_keys_it_writes() {
         ]
     );
 }
+
+fn scaledobject_validator() -> jsonschema::Validator {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("crd/scaledobject-v1alpha1.json")).unwrap();
+    jsonschema::validator_for(&schema).expect("a valid JSON Schema")
+}
+
+/// What the StatefulSet controller names pod `i` of `sts`, against the query's pod matcher.
+fn pod_regex_matches(query: &str, pod: &str) -> bool {
+    // The query selects `pod=~"<sts>-[0-9]+"`: Prometheus anchors the regex at both ends.
+    let start = query.find("pod=~\"").unwrap() + 6;
+    let end = start + query[start..].find('"').unwrap();
+    let prefix = query[start..end].strip_suffix("-[0-9]+").unwrap();
+    pod.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[test]
+fn a_pool_scaling_on_builds_leaves_its_size_to_keda() {
+    let objects = render_example("autoscale-builds.toml");
+    let sts = named(&objects, "StatefulSet", "build-amd64");
+    // No size of our own to set back on every apply.
+    assert!(sts["spec"].get("replicas").is_none());
+    let so = as_json(named(&objects, "ScaledObject", "build-amd64"));
+    let errors: Vec<String> = scaledobject_validator()
+        .iter_errors(&so)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let spec = &so["spec"];
+    assert_eq!(
+        spec["scaleTargetRef"],
+        serde_json::json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "build-amd64"})
+    );
+    assert_eq!(
+        (
+            spec["minReplicaCount"].as_u64(),
+            spec["maxReplicaCount"].as_u64()
+        ),
+        (Some(1), Some(8))
+    );
+    // Scale down slowly and one daemon per drain; scale up at once.
+    let behavior = &spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"];
+    let down = &behavior["scaleDown"];
+    assert_eq!(down["stabilizationWindowSeconds"], 1800);
+    assert_eq!(
+        down["policies"],
+        serde_json::json!([{"type": "Pods", "value": 1, "periodSeconds": 1800}])
+    );
+    let grace = sts["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        .as_u64()
+        .unwrap();
+    assert!(down["policies"][0]["periodSeconds"].as_u64().unwrap() >= grace.min(1800));
+    assert_eq!(behavior["scaleUp"]["stabilizationWindowSeconds"], 0);
+    let trigger = &spec["triggers"][0];
+    assert_eq!(trigger["type"], "prometheus");
+    let meta = &trigger["metadata"];
+    assert_eq!(
+        meta["serverAddress"],
+        "http://prometheus-operated.monitoring.svc:9090"
+    );
+    assert_eq!(meta["threshold"], "2");
+    let query = meta["query"].as_str().unwrap();
+    assert!(
+        query.contains("buildkit_build_duration_seconds")
+            && query.contains("namespace=\"buildkit\""),
+        "{query}"
+    );
+    assert!(query.ends_with(" or vector(0)"), "{query}");
+    for i in [0, 7, 12] {
+        assert!(pod_regex_matches(query, &format!("build-amd64-{i}")));
+    }
+    assert!(
+        !pod_regex_matches(query, "build-amd64-big-0")
+            && !pod_regex_matches(query, "build-arm64-0")
+    );
+    // Removed pods' volumes stay for when they come back; the PDB never blocks a drain.
+    assert_eq!(
+        sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenScaled"].as_str(),
+        Some("Retain")
+    );
+    let pdb = named(&objects, "PodDisruptionBudget", "build-amd64");
+    assert_eq!(pdb["spec"]["maxUnavailable"].as_i64(), Some(1));
+    assert!(pdb["spec"].get("minAvailable").is_none());
+    assert!(kind(&objects, "HorizontalPodAutoscaler").is_empty());
+}
+
+#[test]
+fn a_pool_scaling_on_cpu_gets_a_horizontal_pod_autoscaler() {
+    let objects = render_example("autoscale-cpu.toml");
+    for (pool, min, max, window, when_scaled) in [
+        ("amd64", 2, 6, 1800, "Retain"),
+        ("arm64", 2, 4, 900, "Delete"),
+    ] {
+        let name = format!("build-{pool}");
+        let hpa = named(&objects, "HorizontalPodAutoscaler", &name);
+        assert_eq!(str_of(&hpa["apiVersion"]), "autoscaling/v2");
+        let spec = &hpa["spec"];
+        assert_eq!(str_of(&spec["scaleTargetRef"]["kind"]), "StatefulSet");
+        assert_eq!(str_of(&spec["scaleTargetRef"]["name"]), name);
+        assert_eq!(
+            (spec["minReplicas"].as_i64(), spec["maxReplicas"].as_i64()),
+            (Some(min), Some(max))
+        );
+        let target = &spec["metrics"][0]["resource"];
+        assert_eq!(str_of(&target["name"]), "cpu");
+        assert_eq!(target["target"]["averageUtilization"].as_i64(), Some(70));
+        assert_eq!(
+            spec["behavior"]["scaleDown"]["stabilizationWindowSeconds"].as_i64(),
+            Some(window)
+        );
+        let sts = named(&objects, "StatefulSet", &name);
+        assert!(sts["spec"].get("replicas").is_none());
+        assert_eq!(
+            str_of(&sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenScaled"]),
+            when_scaled
+        );
+        // Utilisation is measured against the request the spec gives.
+        assert!(
+            container(sts)["resources"]["requests"]["cpu"]
+                .as_str()
+                .is_some()
+        );
+    }
+    assert!(kind(&objects, "ScaledObject").is_empty());
+}
+
+#[test]
+fn the_scaledobject_schema_catches_what_the_crd_refuses() {
+    let v = scaledobject_validator();
+    let good = as_json(kind(&render_example("autoscale-builds.toml"), "ScaledObject")[0]);
+    assert!(v.is_valid(&good));
+    let broken = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut so = good.clone();
+        edit(&mut so);
+        !v.is_valid(&so)
+    };
+    assert!(broken(&|s| {
+        s["spec"].as_object_mut().unwrap().remove("triggers");
+    }));
+    assert!(broken(&|s| {
+        s["spec"]["triggers"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("metadata");
+    }));
+    assert!(broken(
+        &|s| s["spec"]["triggers"][0]["metadata"]["threshold"] = 2.into()
+    ));
+    assert!(broken(
+        &|s| s["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]["policies"]
+            [0]["periodSeconds"] = 3600.into()
+    ));
+    assert!(broken(&|s| {
+        s["spec"]["scaleTargetRef"]
+            .as_object_mut()
+            .unwrap()
+            .remove("name");
+    }));
+}
+
+#[test]
+fn a_fixed_pool_still_has_its_size_and_keeps_its_volumes() {
+    let objects = render_example("default.toml");
+    for sts in kind(&objects, "StatefulSet") {
+        assert_eq!(sts["spec"]["replicas"].as_i64(), Some(2));
+        assert_eq!(
+            str_of(&sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"]),
+            "Retain"
+        );
+    }
+}

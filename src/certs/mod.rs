@@ -105,7 +105,7 @@ pub fn daemon_sans(farm: &Farm) -> Vec<String> {
             domain,
         ));
         sans.extend(farm.external_host(pool));
-        sans.extend((0..pool.replicas).filter_map(|i| farm.pod_external_host(pool, i)));
+        sans.extend((0..pool.ordinals()).filter_map(|i| farm.pod_external_host(pool, i)));
     }
     sans.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
     for extra in &farm.tls.extra_sans {

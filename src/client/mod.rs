@@ -100,7 +100,7 @@ pub fn pool<'a>(farm: &'a Farm, name: Option<&str>) -> anyhow::Result<&'a Pool> 
 pub fn serving(farm: &Farm, pools: &[Pool]) -> anyhow::Result<()> {
     let idle: Vec<Diagnostic> = pools
         .iter()
-        .filter(|p| p.replicas == 0)
+        .filter(|p| p.ordinals() == 0)
         .map(|p| {
             let i = farm
                 .pools
@@ -252,8 +252,14 @@ pub fn buildx(
             sh(&endpoint)
         ));
     }
-    out.push_str(BOOTSTRAP_WHY);
-    out.push_str(&format!("docker buildx inspect --bootstrap {}\n", sh(name)));
+    if key.is_some() && farm.pools.iter().any(|p| p.autoscale.is_some()) {
+        // A bootstrap connects every node, and an autoscaled pool's pods above its current
+        // size do not exist.
+        out.push_str("# An autoscaled pool's pods above its current size do not exist yet, so there is no\n# bootstrap here: it would fail on them. The CI snippets pick a pod that answers.\n");
+    } else {
+        out.push_str(BOOTSTRAP_WHY);
+        out.push_str(&format!("docker buildx inspect --bootstrap {}\n", sh(name)));
+    }
     let platforms: Vec<String> = farm.pools.iter().map(|p| platform(p.arch)).collect();
     out.push_str(&format!(
         "# then: docker buildx build --platform {} .\n",
@@ -274,7 +280,7 @@ fn buildx_nodes<'a>(
     for (i, (pool, host)) in farm.pools.iter().zip(hosts).enumerate() {
         match (key, via) {
             (Some(k), _) => {
-                for ordinal in endpoint::preference(k, &farm.pool_object(pool), pool.replicas) {
+                for ordinal in endpoint::preference(k, &farm.pool_object(pool), pool.ordinals()) {
                     let host = pod_host(farm, pool, ordinal, via)?;
                     let endpoint = endpoint_of(farm, pool, via, &host);
                     nodes.push((format!("{}-{ordinal}", pool.name), pool, host, endpoint));
@@ -325,7 +331,7 @@ pub fn buildctl(
             "`client buildctl` has no port-forward: use `client buildx --via port-forward`, or run `kubectl port-forward` yourself"
         ),
         (Some(k), via) => {
-            let best = endpoint::preference(k, &farm.pool_object(pool), pool.replicas)[0];
+            let best = endpoint::preference(k, &farm.pool_object(pool), pool.ordinals())[0];
             pod_host(farm, pool, best, via)?
         }
         (None, Via::Service) => farm.service_host(pool),
@@ -362,7 +368,7 @@ pub fn endpoints(
     all: bool,
     via: Via,
 ) -> anyhow::Result<String> {
-    let order = endpoint::preference(key, &farm.pool_object(pool), pool.replicas);
+    let order = endpoint::preference(key, &farm.pool_object(pool), pool.ordinals());
     let take = if all { order.len() } else { order.len().min(1) };
     let mut out = String::new();
     for &i in &order[..take] {

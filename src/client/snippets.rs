@@ -77,7 +77,7 @@ impl Picker<'_> {
         Some(super::endpoint::shell_pick_call(
             &self.key,
             &self.farm.pool_object(pool),
-            pool.replicas,
+            pool.ordinals(),
             &suffix,
             super::port(self.farm, pool, self.via),
             pool_host,

@@ -266,6 +266,52 @@ pub struct Pool {
     pub pod_management_policy: PodManagementPolicy,
     /// How the pool is reached from outside: its `[pool.expose]` over the farm's `[expose]`.
     pub expose: Option<Expose>,
+    /// Scaled with demand (`[pool.autoscale]`); `replicas` is then the starting size.
+    pub autoscale: Option<Autoscale>,
+    /// What a pod's cache volume does when the pool shrinks.
+    pub volume_on_scale_down: VolumePolicy,
+}
+
+impl Pool {
+    /// How many ordinals the pool's daemons can have: `max` when it autoscales, else `replicas`.
+    /// Per-daemon names, certificate SANs and pinning cover all of them.
+    pub fn ordinals(&self) -> u32 {
+        self.autoscale.as_ref().map_or(self.replicas, |a| a.max)
+    }
+}
+
+/// `[pool.autoscale]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Autoscale {
+    pub min: u32,
+    pub max: u32,
+    pub signal: Signal,
+    /// The scale-down stabilisation window.
+    pub scale_down_seconds: u32,
+}
+
+/// What an autoscaled pool follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signal {
+    /// Builds in flight per daemon, through KEDA and Prometheus.
+    Builds {
+        per_pod: u32,
+        server_address: String,
+        /// `None`: buildfarm's query on BuildKit's build metrics.
+        query: Option<String>,
+    },
+    /// CPU utilisation in percent of the request, through a HorizontalPodAutoscaler.
+    Cpu { percent: u32 },
+}
+
+closed_set! {
+    /// `volume_on_scale_down`: a StatefulSet's `persistentVolumeClaimRetentionPolicy.whenScaled`.
+    pub enum VolumePolicy {
+        /// The volume stays for the pod that comes back.
+        Retain = "retain",
+        /// The volume goes with the pod.
+        Delete = "delete",
+    }
 }
 
 /// A cache volume: the quantity as written (it goes into the PVC) and its size in bytes.

@@ -41,7 +41,7 @@ pub fn pool_objects(farm: &str, pool: &Pool) -> Vec<(&'static str, String)> {
     let Some(expose) = &pool.expose else {
         return out;
     };
-    let per_pod = (0..pool.replicas).filter(|_| expose.per_pod);
+    let per_pod = (0..pool.ordinals()).filter(|_| expose.per_pod);
     match expose.kind {
         ExposeType::LoadBalancer => {
             out.push(("Service", external_service(farm, p)));

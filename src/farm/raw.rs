@@ -308,6 +308,33 @@ pub struct RawPool {
     pub pod_management_policy: S<String>,
     /// This pool's `[expose]`: its keys replace the farm's; `type = "none"` keeps the pool in.
     pub expose: Option<Spanned<RawExpose>>,
+    /// Scale the pool with demand: `{ min, max }` and one signal, `builds_per_pod` (KEDA) or
+    /// `cpu` (a HorizontalPodAutoscaler). `replicas` is then the starting size.
+    pub autoscale: Option<Spanned<RawAutoscale>>,
+    /// What happens to a removed pod's cache volume when the pool shrinks: `retain` (default:
+    /// a pod that comes back finds its cache) or `delete`.
+    pub volume_on_scale_down: S<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAutoscale {
+    /// Fewest daemons. 0 (scale to zero) only with `builds_per_pod`.
+    pub min: S<i64>,
+    /// Most daemons; clients pin projects over all of them.
+    pub max: S<i64>,
+    /// Builds in flight per daemon to aim for: a KEDA ScaledObject with a Prometheus trigger on
+    /// BuildKit's own build metrics (needs `[metrics]`).
+    pub builds_per_pod: S<i64>,
+    /// CPU utilisation to aim for, in percent of the CPU request: an autoscaling/v2
+    /// HorizontalPodAutoscaler.
+    pub cpu: S<i64>,
+    /// The Prometheus KEDA queries (`builds_per_pod`), e.g. `http://prometheus.monitoring.svc:9090`.
+    pub server_address: S<String>,
+    /// The PromQL query that gives the pool's builds in flight, instead of buildfarm's.
+    pub query: S<String>,
+    /// How long demand must stay low before a daemon goes, 1 to 60 (minutes). Default 30.
+    pub scale_down_minutes: S<i64>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -260,7 +260,12 @@ mod tests {
         for path in [HISTORY_KEY, GC_SPACE_KEY, LOG_LEVEL_KEY] {
             assert!(t.key(path).is_some(), "{path}");
         }
-        for name in ["size-strings", "tlsdir-names", "history-disable"] {
+        for name in [
+            "size-strings",
+            "tlsdir-names",
+            "history-disable",
+            "build-metrics",
+        ] {
             t.feature(name);
         }
         let k = kubernetes();
@@ -271,6 +276,7 @@ mod tests {
             "user-namespaces",
             "user-namespaces-ga",
             "image-volumes",
+            "pvc-retention-policy",
         ] {
             assert!(k.feature(name).source.starts_with("https://"), "{name}");
         }

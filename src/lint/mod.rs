@@ -2,6 +2,7 @@
 //! volume cannot hold, an unpinned image, NFS storage, no memory limit, expiring certificates).
 //! Lint only reads: it never issues certificates or writes a file.
 
+mod autoscale;
 mod buildkitd;
 pub mod certs;
 pub mod format;
@@ -75,7 +76,7 @@ fn expose(farm: &Farm, out: &mut Vec<Diagnostic>) {
         };
         balancers += 1;
         if e.per_pod {
-            balancers += u64::from(pool.replicas);
+            balancers += u64::from(pool.ordinals());
             per_pod_at.get_or_insert_with(|| farm.expose_path(i, "per_pod"));
         }
         let at = farm.expose_path(i, "source_ranges");
@@ -116,7 +117,7 @@ fn uncovered_names(farm: &Farm, out: &mut Vec<Diagnostic>) {
         .pools
         .iter()
         .flat_map(|p| {
-            let pods = (0..p.replicas).filter_map(|i| farm.pod_external_host(p, i));
+            let pods = (0..p.ordinals()).filter_map(|i| farm.pod_external_host(p, i));
             farm.external_host(p).into_iter().chain(pods)
         })
         .collect();
@@ -405,6 +406,10 @@ fn pool_resources(farm: &Farm, i: usize, pool: &crate::farm::Pool, out: &mut Vec
 /// Pools with no, one, or many daemons.
 fn pool_size(farm: &Farm, i: usize, pool: &crate::farm::Pool, out: &mut Vec<Diagnostic>) {
     let at = |key: &str| format!("pool.{i}.{key}");
+    if let Some(a) = &pool.autoscale {
+        // Its size moves: what the autoscaler needs instead.
+        return autoscale::check(farm, i, pool, a, out);
+    }
     match pool.replicas {
         0 => {
             let message = format!("pool `{}` has no daemons (`replicas = 0`)", pool.name);

@@ -45,6 +45,8 @@ kinds! {
     TLSRoute: "tlsroute",
     StatefulSet: "statefulset",
     PodDisruptionBudget: "poddisruptionbudget",
+    HorizontalPodAutoscaler: "horizontalpodautoscaler",
+    ScaledObject: "scaledobject",
     NetworkPolicy: "networkpolicy",
     ServiceMonitor: "servicemonitor",
     PodMonitor: "podmonitor",
@@ -58,6 +60,10 @@ pub(super) const PARTIALS: &[(&str, &str)] = &[
         include_str!("../../templates/security_context.j2"),
     ),
     ("sidecar.j2", include_str!("../../templates/sidecar.j2")),
+    (
+        "scaling_behavior.j2",
+        include_str!("../../templates/scaling_behavior.j2"),
+    ),
 ];
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use super::config::buildkitd_toml;
 use super::kind::Kind;
 use super::meta::{ObjectSpec, checksum, labels, selector};
-use super::objects::{basic, cert_manager, expose, network, statefulset};
+use super::objects::{autoscale, basic, cert_manager, expose, network, statefulset};
 use super::parallel;
 use crate::certs::{Material, Pair};
 use crate::farm::{Farm, Pool, Storage, TlsMode};
@@ -64,6 +64,9 @@ impl PoolPlan<'_> {
             ObjectSpec::new(Kind::StatefulSet, object.clone(), Some(ns), statefulset),
             ObjectSpec::new(Kind::PodDisruptionBudget, object.clone(), Some(ns), pdb),
         ];
+        if let Some(a) = &pool.autoscale {
+            objects.push(autoscale::object(farm, pool, a, &pool_labels));
+        }
         if let Some(expose) = &pool.expose {
             let services = expose::Services {
                 farm,

@@ -39,6 +39,8 @@ pub fn judge(farm: &Farm, daemons: &[Daemon], now: i64) -> Vec<Finding> {
         let pool = &farm.pools[d.target.pool];
         let name = &d.target.name;
         match &d.outcome {
+            // An autoscaled pool's pod above `min` that is not there: the autoscaler's choice.
+            Err(Failure::Unreachable(_) | Failure::Timeout(_)) if d.target.may_be_absent(farm) => {}
             Err(failure) => out.push(failed(name, &d.target.servername, failure)),
             Ok(facts) => judge_daemon(farm, pool, name, facts, now, &mut out),
         }
@@ -341,5 +343,45 @@ fn describe(value: &toml::Value) -> String {
     match value {
         toml::Value::Integer(b) => human_bytes(u64::try_from(*b).unwrap_or(0)),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Source;
+    use crate::status::Target;
+
+    #[test]
+    fn an_autoscaled_pool_may_lack_pods_above_its_min() {
+        let spec = "[metrics]\nport = 6060\n[[pool]]\narch = \"amd64\"\n[pool.autoscale]\nmin = 2\nmax = 5\nbuilds_per_pod = 1\nserver_address = \"http://p:9090\"\n";
+        let farm = crate::farm::parse(
+            &Source::new("farm.toml", spec),
+            std::path::Path::new(""),
+            None,
+        )
+        .unwrap();
+        let daemon = |ordinal: u32| Daemon {
+            target: Target {
+                pool: 0,
+                ordinal: Some(ordinal),
+                name: format!("buildkitd-amd64-{ordinal}"),
+                host: "h".into(),
+                port: 1234,
+                servername: "h".into(),
+            },
+            outcome: Err(Failure::Unreachable("failed to lookup address".into())),
+        };
+        let daemons: Vec<Daemon> = (0..5).map(daemon).collect();
+        let about: Vec<String> = judge(&farm, &daemons, 0)
+            .into_iter()
+            .map(|f| f.about)
+            .collect();
+        // Pods 0 and 1 must be there; 2 to 4 are the autoscaler's to add.
+        assert_eq!(about, ["buildkitd-amd64-0", "buildkitd-amd64-1"]);
+        // A refused TLS handshake is never the autoscaler's doing.
+        let mut refused = daemon(4);
+        refused.outcome = Err(Failure::ClientCertRefused("UnknownCA".into()));
+        assert_eq!(judge(&farm, &[refused], 0).len(), 1);
     }
 }

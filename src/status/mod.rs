@@ -49,6 +49,8 @@ pub struct Options {
 #[derive(Debug, Clone)]
 pub struct Target {
     pub pool: usize,
+    /// The pod's ordinal, when the target is one pod of the pool.
+    pub ordinal: Option<u32>,
     pub name: String,
     pub host: String,
     pub port: u16,
@@ -108,6 +110,14 @@ pub enum Failure {
     ClientCertRefused(String),
     Tls(String),
     Rpc(String),
+}
+
+impl Target {
+    /// Whether this pod may not exist: an autoscaled pool's ordinal at or above its `min`.
+    pub fn may_be_absent(&self, farm: &Farm) -> bool {
+        let min = farm.pools[self.pool].autoscale.as_ref().map(|a| a.min);
+        matches!((self.ordinal, min), (Some(i), Some(min)) if i >= min)
+    }
 }
 
 /// A target and what came of asking it.
@@ -176,14 +186,17 @@ fn targets(farm: &Farm, pools: &[usize], opts: &Options) -> anyhow::Result<Vec<T
         match opts.via {
             Via::Service => out.push(target(
                 p,
+                None,
                 farm.pool_object(pool),
                 farm.service_host(pool),
                 farm.port,
             )),
             Via::Pods | Via::PortForward => {
-                for i in 0..pool.replicas {
+                // An autoscaled pool's pods may be any of its ordinals.
+                for i in 0..pool.ordinals() {
                     out.push(target(
                         p,
+                        Some(i),
                         farm.pod_object(pool, i),
                         farm.pod_host(pool, i),
                         farm.port,
@@ -196,9 +209,10 @@ fn targets(farm: &Farm, pools: &[usize], opts: &Options) -> anyhow::Result<Vec<T
     Ok(out)
 }
 
-fn target(pool: usize, name: String, host: String, port: u16) -> Target {
+fn target(pool: usize, ordinal: Option<u32>, name: String, host: String, port: u16) -> Target {
     Target {
         pool,
+        ordinal,
         name,
         servername: host.clone(),
         host,
@@ -212,15 +226,15 @@ fn external_targets(farm: &Farm, p: usize, pool: &Pool) -> anyhow::Result<Vec<Ta
         .expose
         .as_ref()
         .map_or(farm.port, |e| e.port(farm.port));
-    let per_pod: Option<Vec<Target>> = (0..pool.replicas)
+    let per_pod: Option<Vec<Target>> = (0..pool.ordinals())
         .map(|i| {
             farm.pod_external_host(pool, i)
-                .map(|h| target(p, farm.pod_object(pool, i), h, port))
+                .map(|h| target(p, Some(i), farm.pod_object(pool, i), h, port))
         })
         .collect();
     match (per_pod, farm.external_host(pool)) {
         (Some(t), _) if !t.is_empty() => Ok(t),
-        (_, Some(host)) => Ok(vec![target(p, farm.pool_object(pool), host, port)]),
+        (_, Some(host)) => Ok(vec![target(p, None, farm.pool_object(pool), host, port)]),
         _ => {
             let message = format!(
                 "`--via external` needs external names, and pool `{}` has none",
@@ -247,6 +261,7 @@ fn addr_target(addr: &str, pool: usize, opts: &Options) -> anyhow::Result<Target
         .ok_or_else(|| anyhow::anyhow!("`--addr {addr}` is not `tcp://HOST:PORT`"))?;
     Ok(Target {
         pool,
+        ordinal: None,
         name: addr.to_string(),
         host: host.to_string(),
         port,

@@ -38,8 +38,11 @@ pub fn render(
 }
 
 /// A daemon's state: how it was reached, else the worst finding about it.
-fn state(d: &Daemon, findings: &[Finding]) -> &'static str {
+fn state(farm: &Farm, d: &Daemon, findings: &[Finding]) -> &'static str {
     match &d.outcome {
+        Err(Failure::Unreachable(_) | Failure::Timeout(_)) if d.target.may_be_absent(farm) => {
+            "absent"
+        }
         Err(Failure::Unreachable(_) | Failure::Timeout(_) | Failure::Rpc(_)) => "unreachable",
         Err(_) => "tls-refused",
         Ok(_) => {
@@ -73,7 +76,7 @@ fn human(farm: &Farm, daemons: &[Daemon], findings: &[Finding], now: i64) -> Str
         let rows: Vec<[String; 8]> = daemons
             .iter()
             .filter(|d| d.target.pool == p)
-            .map(|d| row(d, findings, pool.storage.as_ref().map(|s| s.bytes), now))
+            .map(|d| row(farm, d, findings, now))
             .collect();
         if rows.is_empty() {
             continue;
@@ -134,9 +137,10 @@ fn paint(cell: &str) -> String {
     format!("\x1b[{code}m{cell}\x1b[0m")
 }
 
-fn row(d: &Daemon, findings: &[Finding], volume: Option<u64>, now: i64) -> [String; 8] {
+fn row(farm: &Farm, d: &Daemon, findings: &[Finding], now: i64) -> [String; 8] {
+    let volume = farm.pools[d.target.pool].storage.as_ref().map(|s| s.bytes);
     let dash = || "-".to_string();
-    let state = state(d, findings).to_string();
+    let state = state(farm, d, findings).to_string();
     let Ok(facts) = &d.outcome else {
         return [
             d.target.name.clone(),
@@ -185,11 +189,10 @@ fn document(farm: &Farm, daemons: &[Daemon], findings: &[Finding], now: i64) -> 
         .enumerate()
         .filter(|(p, _)| daemons.iter().any(|d| d.target.pool == *p))
         .map(|(p, pool)| {
-            let volume = pool.storage.as_ref().map(|s| s.bytes);
             let list: Vec<Value> = daemons
                 .iter()
                 .filter(|d| d.target.pool == p)
-                .map(|d| daemon_json(d, findings, volume, now))
+                .map(|d| daemon_json(farm, d, findings, now))
                 .collect();
             json!({ "name": pool.name, "arch": pool.arch.as_str(), "replicas": pool.replicas, "daemons": list })
         })
@@ -225,13 +228,14 @@ fn document(farm: &Farm, daemons: &[Daemon], findings: &[Finding], now: i64) -> 
     })
 }
 
-fn daemon_json(d: &Daemon, findings: &[Finding], volume: Option<u64>, now: i64) -> Value {
+fn daemon_json(farm: &Farm, d: &Daemon, findings: &[Finding], now: i64) -> Value {
+    let volume = farm.pools[d.target.pool].storage.as_ref().map(|s| s.bytes);
     let t = &d.target;
     let mut v = json!({
         "name": t.name,
         "endpoint": format!("tcp://{}:{}", t.host, t.port),
         "servername": t.servername,
-        "state": state(d, findings),
+        "state": state(farm, d, findings),
     });
     match &d.outcome {
         Err(f) => v["error"] = json!(format!("{f:?}")),

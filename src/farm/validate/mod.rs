@@ -17,6 +17,7 @@ use crate::profile::{Mode, Profile};
 use crate::rule::Rule;
 use crate::suggest::{did_you_mean, one_of};
 
+mod autoscale;
 mod buildkitd;
 mod expose;
 mod network;

@@ -7,14 +7,15 @@ use crate::farm::raw::Spanned;
 use indexmap::IndexMap;
 
 use super::Checker;
+use super::autoscale;
 use super::expose;
 use super::schema;
 use crate::closed::ClosedSet;
 use crate::farm::raw::{RawPool, RawResources, RawToleration};
 use crate::farm::size::parse_quantity;
 use crate::farm::{
-    Arch, ExposeType, Pool, Storage, Toleration, TolerationEffect, TolerationOperator, defaults,
-    syntax,
+    Arch, ExposeType, Pool, Storage, Toleration, TolerationEffect, TolerationOperator,
+    VolumePolicy, defaults, syntax,
 };
 use crate::rule::Rule;
 use crate::suggest::{did_you_mean, one_of};
@@ -95,7 +96,10 @@ fn pool(
     index: usize,
 ) -> Option<Pool> {
     let (arch, name) = pool_identity(c, p.arch, p.name, span, farm_name, names)?;
-    let replicas = c.int(p.replicas, "pool.replicas", 0..=1000, defaults::REPLICAS);
+    let (autoscale, replicas) = autoscale::autoscale(c, p.autoscale, p.replicas);
+    let on_scale_down = p.volume_on_scale_down;
+    let volume_on_scale_down =
+        c.choice(on_scale_down, "volume_on_scale_down", VolumePolicy::Retain);
     let storage = storage(c, p.storage);
     let storage_class = p
         .storage_class
@@ -158,6 +162,8 @@ fn pool(
         priority_class_name,
         pod_management_policy,
         expose: None,
+        autoscale,
+        volume_on_scale_down,
     })
 }
 

@@ -64,7 +64,7 @@ impl Services<'_> {
     /// The pool's objects for `expose`.
     pub fn objects(&self, expose: &Expose) -> Vec<ObjectSpec> {
         let (farm, pool) = (self.farm, self.pool);
-        let per_pod = (0..pool.replicas).filter(|_| expose.per_pod);
+        let per_pod = (0..pool.ordinals()).filter(|_| expose.per_pod);
         let mut out = Vec::new();
         match (expose.kind, &expose.gateway) {
             (ExposeType::LoadBalancer, _) => {

@@ -25,7 +25,10 @@ struct StatefulSet<'a> {
     labels: IndexMap<&'static str, String>,
     selector: IndexMap<&'static str, String>,
     service_name: String,
-    replicas: u32,
+    /// `None` when an autoscaler owns the size (its kind, named here): a rendered size would
+    /// be set back on every apply.
+    replicas: Option<u32>,
+    scaled_by: Option<&'static str>,
     pod_management_policy: &'static str,
     pod_annotations: IndexMap<String, String>,
     service_account: String,
@@ -99,6 +102,9 @@ struct Probes {
 struct Storage<'a> {
     quantity: &'a str,
     class: Option<&'a str>,
+    /// `persistentVolumeClaimRetentionPolicy.whenScaled` (`Retain` or `Delete`), where the
+    /// target Kubernetes has the field.
+    when_scaled: Option<&'static str>,
 }
 
 pub fn context<'a>(
@@ -124,7 +130,11 @@ pub fn context<'a>(
         labels: labels(farm, "daemon", Some(pool)),
         selector: selector(farm, pool),
         service_name: farm.headless_service(pool),
-        replicas: pool.replicas,
+        replicas: pool.autoscale.is_none().then_some(pool.replicas),
+        scaled_by: pool.autoscale.as_ref().map(|a| match a.signal {
+            crate::farm::Signal::Builds { .. } => "ScaledObject",
+            crate::farm::Signal::Cpu { .. } => "HorizontalPodAutoscaler",
+        }),
         pod_management_policy: pool.pod_management_policy.as_str(),
         pod_annotations: pod_annotations(farm, pool, checksum, apparmor_field),
         service_account: farm.service_account(),
@@ -159,6 +169,11 @@ pub fn context<'a>(
         storage: pool.storage.as_ref().map(|st| Storage {
             quantity: &st.quantity,
             class: pool.storage_class.as_deref(),
+            when_scaled: (farm.kubernetes >= releases::kubernetes().since("pvc-retention-policy"))
+                .then_some(match pool.volume_on_scale_down {
+                    crate::farm::VolumePolicy::Retain => "Retain",
+                    crate::farm::VolumePolicy::Delete => "Delete",
+                }),
         }),
     }
 }
