@@ -29,11 +29,6 @@ fn print_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> anyhow::Result<
         .context("failed to write to stdout")
 }
 
-/// `text` on stdout, whole (for commands in other modules).
-pub(crate) fn print_text(text: &str) -> anyhow::Result<()> {
-    print(text.as_bytes())
-}
-
 pub fn init(spec_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<ExitCode> {
     let path = spec_path.unwrap_or(Path::new("farm.toml"));
     crate::init::write(path, args.mode, &args.arch, args.force)?;
@@ -209,7 +204,9 @@ pub fn status_command(
         timeout: args.timeout,
         format: args.format,
     };
-    crate::status::status(&farm, &id, &options)
+    let (text, code) = crate::status::status(&farm, &id, &options)?;
+    print(text.as_bytes())?;
+    Ok(code)
 }
 
 pub fn lint_command(spec_path: Option<&Path>, args: &LintArgs) -> anyhow::Result<ExitCode> {

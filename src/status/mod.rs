@@ -127,9 +127,9 @@ pub struct Daemon {
     pub outcome: Result<Facts, Failure>,
 }
 
-/// `buildfarm status`: ask, judge, show. Exit 0 healthy, 1 with an error finding, 2 when no
-/// daemon could be asked.
-pub fn status(farm: &Farm, id: &Identity, opts: &Options) -> anyhow::Result<ExitCode> {
+/// `buildfarm status`: ask and judge; what to print and the exit code: 0 healthy, 1 with an
+/// error finding, 2 when no daemon could be asked.
+pub fn status(farm: &Farm, id: &Identity, opts: &Options) -> anyhow::Result<(String, ExitCode)> {
     let pools = selected_pools(farm, opts.pool.as_deref())?;
     let tls = Tls::load(&id.dir)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -141,9 +141,8 @@ pub fn status(farm: &Farm, id: &Identity, opts: &Options) -> anyhow::Result<Exit
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     let findings = judge::judge(farm, &daemons, now);
     let text = output::render(farm, &daemons, &findings, now, opts.format);
-    crate::commands::print_text(&text)?;
     let reachable = daemons.iter().any(|d| d.outcome.is_ok());
-    Ok(match () {
+    let code = match () {
         _ if !reachable => ExitCode::from(2),
         _ if findings
             .iter()
@@ -152,7 +151,8 @@ pub fn status(farm: &Farm, id: &Identity, opts: &Options) -> anyhow::Result<Exit
             ExitCode::from(1)
         }
         _ => ExitCode::SUCCESS,
-    })
+    };
+    Ok((text, code))
 }
 
 /// The pools to ask: `--pool`, else all of them.

@@ -9,7 +9,6 @@ use indexmap::IndexMap;
 
 use super::Checker;
 use super::network::parse_cidr;
-use super::pool::string_map;
 use crate::closed::ClosedSet;
 use crate::farm::raw::{RawExpose, RawGateway, Spanned};
 use crate::farm::{Expose, ExposeType, GatewayRef, syntax};
@@ -155,7 +154,7 @@ fn table(
     let source_ranges = e.source_ranges.map(|ranges| cidrs(c, ranges, at));
     let annotations = e
         .annotations
-        .map(|a| string_map(c, Some(a), &format!("{at}.annotations"), |_| Ok(()), &[]));
+        .map(|a| c.string_map(Some(a), &format!("{at}.annotations"), |_| Ok(()), &[]));
     if let Some(ip) =
         e.ip.as_ref()
             .filter(|ip| ip.get_ref().parse::<IpAddr>().is_err())

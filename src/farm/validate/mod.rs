@@ -1,6 +1,7 @@
 //! `RawFarm` → `Farm`: applies defaults (built-in < profile < farm.toml < flags) and checks
 //! everything, collecting every problem with its location instead of stopping at the first.
 
+use indexmap::IndexMap;
 use std::ops::{Range, RangeInclusive};
 use std::path::Path;
 
@@ -121,6 +122,43 @@ impl Checker<'_> {
             Some(hint),
         );
         default
+    }
+
+    /// A map of label/annotation keys to strings; `reserved` keys are set by buildfarm itself.
+    pub(super) fn string_map(
+        &mut self,
+        map: Option<IndexMap<String, Spanned<String>>>,
+        key: &str,
+        check_value: impl Fn(&str) -> Result<(), String>,
+        reserved: &[&str],
+    ) -> IndexMap<String, String> {
+        let mut out = IndexMap::new();
+        for (k, v) in map.unwrap_or_default() {
+            if reserved.contains(&k.as_str()) {
+                self.error(
+                    Rule::ReservedKey,
+                    v.span(),
+                    format!("`{key}` cannot set `{k}`: buildfarm sets it"),
+                    None,
+                );
+            } else if let Err(why) = syntax::qualified_name(&k) {
+                self.error(
+                    Rule::InvalidName,
+                    v.span(),
+                    format!("`{key}` key `{k}` is not valid: {why}"),
+                    None,
+                );
+            } else if let Err(why) = check_value(v.get_ref()) {
+                self.error(
+                    Rule::InvalidValue,
+                    v.span(),
+                    format!("`{key}` value `{}` is not valid: {why}", v.get_ref()),
+                    None,
+                );
+            }
+            out.insert(k, v.into_inner());
+        }
+        out
     }
 
     pub(super) fn seconds(&mut self, value: Option<Spanned<i64>>, key: &str, default: u32) -> u32 {

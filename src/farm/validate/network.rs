@@ -6,7 +6,6 @@ use std::ops::Range;
 use indexmap::IndexMap;
 
 use super::Checker;
-use super::pool::string_map;
 use crate::farm::raw::{RawMetrics, RawNetwork, RawPeer, Spanned};
 use crate::farm::{Network, Peer, syntax};
 use crate::rule::Rule;
@@ -180,8 +179,7 @@ fn pods_peer(
             )]))
         }
         None => namespace_labels.map(|l| {
-            string_map(
-                c,
+            c.string_map(
                 Some(l),
                 &format!("{key}.namespace_labels"),
                 syntax::label_value,
@@ -190,8 +188,7 @@ fn pods_peer(
         }),
     };
     let pod_labels = pod_labels.map(|l| {
-        string_map(
-            c,
+        c.string_map(
             Some(l),
             &format!("{key}.pod_labels"),
             syntax::label_value,

@@ -104,8 +104,7 @@ fn pool(
     let storage_class = p
         .storage_class
         .map(|s| c.text(Some(s), "pool.storage_class", "", syntax::dns_subdomain));
-    let node_selector = string_map(
-        c,
+    let node_selector = c.string_map(
         p.node_selector,
         "pool.node_selector",
         syntax::label_value,
@@ -126,8 +125,7 @@ fn pool(
             requests.insert(resource.to_string(), default.to_string());
         }
     }
-    let pod_annotations = string_map(
-        c,
+    let pod_annotations = c.string_map(
         p.pod_annotations,
         "pool.pod_annotations",
         |_| Ok(()),
@@ -263,43 +261,6 @@ fn storage(c: &mut Checker, raw: Option<Spanned<String>>) -> Option<Storage> {
 fn affinity(c: &mut Checker, a: Spanned<toml::Table>, index: usize) -> toml::Table {
     schema::check_entry(c, &a, &schema::AFFINITY, ("pool", index, "affinity"));
     a.into_inner()
-}
-
-/// A map of label/annotation keys to strings; `reserved` keys are set by buildfarm itself.
-pub(super) fn string_map(
-    c: &mut Checker,
-    map: Option<IndexMap<String, Spanned<String>>>,
-    key: &str,
-    check_value: impl Fn(&str) -> Result<(), String>,
-    reserved: &[&str],
-) -> IndexMap<String, String> {
-    let mut out = IndexMap::new();
-    for (k, v) in map.unwrap_or_default() {
-        if reserved.contains(&k.as_str()) {
-            c.error(
-                Rule::ReservedKey,
-                v.span(),
-                format!("`{key}` cannot set `{k}`: buildfarm sets it"),
-                None,
-            );
-        } else if let Err(why) = syntax::qualified_name(&k) {
-            c.error(
-                Rule::InvalidName,
-                v.span(),
-                format!("`{key}` key `{k}` is not valid: {why}"),
-                None,
-            );
-        } else if let Err(why) = check_value(v.get_ref()) {
-            c.error(
-                Rule::InvalidValue,
-                v.span(),
-                format!("`{key}` value `{}` is not valid: {why}", v.get_ref()),
-                None,
-            );
-        }
-        out.insert(k, v.into_inner());
-    }
-    out
 }
 
 fn toleration(c: &mut Checker, raw: Spanned<RawToleration>) -> Option<Toleration> {
