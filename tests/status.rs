@@ -27,11 +27,9 @@ struct Farm {
 
 impl Farm {
     fn new(spec: &str) -> Farm {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("farm.toml"), spec).unwrap();
-        let out = buildfarm(dir.path(), &["certs", "generate"]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        Farm { dir }
+        Farm {
+            dir: crate::common::farm_with_certs(spec),
+        }
     }
 
     fn certs(&self) -> PathBuf {

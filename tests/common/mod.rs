@@ -131,6 +131,15 @@ pub fn shell_words(line: &str) -> Vec<String> {
     words
 }
 
+/// A folder holding `spec` as farm.toml, with its certificates issued by `certs generate`.
+pub fn farm_with_certs(spec: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("farm.toml"), spec).unwrap();
+    let out = buildfarm(dir.path(), &["certs", "generate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    dir
+}
+
 /// Runs the binary in `dir` (the working directory is where it looks for farm.toml and certs/).
 pub fn buildfarm(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_buildfarm"))
