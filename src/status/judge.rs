@@ -35,6 +35,9 @@ pub struct Finding {
 
 pub fn judge(farm: &Farm, daemons: &[Daemon], now: i64) -> Vec<Finding> {
     let mut out = Vec::new();
+    // Each pool's rendered GC policies, rendered once however many daemons it has.
+    let rendered: Vec<Option<Vec<toml::Table>>> =
+        farm.pools.iter().map(|p| rendered_gc(farm, p)).collect();
     for d in daemons {
         let pool = &farm.pools[d.target.pool];
         let name = &d.target.name;
@@ -42,7 +45,10 @@ pub fn judge(farm: &Farm, daemons: &[Daemon], now: i64) -> Vec<Finding> {
             // An autoscaled pool's pod above `min` that is not there: the autoscaler's choice.
             Err(Failure::Unreachable(_) | Failure::Timeout(_)) if d.target.may_be_absent(farm) => {}
             Err(failure) => out.push(failed(name, &d.target.servername, failure)),
-            Ok(facts) => judge_daemon(farm, pool, name, facts, now, &mut out),
+            Ok(facts) => {
+                let expected = rendered[d.target.pool].as_deref();
+                judge_daemon(farm, pool, expected, name, facts, now, &mut out);
+            }
         }
     }
     spread(farm, daemons, &mut out);
@@ -104,6 +110,7 @@ fn failed(name: &str, servername: &str, failure: &Failure) -> Finding {
 fn judge_daemon(
     farm: &Farm,
     pool: &Pool,
+    expected_gc: Option<&[toml::Table]>,
     name: &str,
     facts: &Facts,
     now: i64,
@@ -135,7 +142,7 @@ fn judge_daemon(
         .first()
         .map(|w| w.gc.as_slice())
         .unwrap_or_default();
-    if let Some(diff) = gc_difference(farm, pool, running) {
+    if let Some(diff) = expected_gc.and_then(|e| gc_difference(e, pool, running)) {
         out.push(finding(Rule::StatusGc, name, diff,
             "a ConfigMap change not rolled out yet (the pods restart when its checksum changes), or keys this BuildKit ignores"));
     }
@@ -238,15 +245,24 @@ fn spread(farm: &Farm, daemons: &[Daemon], out: &mut Vec<Finding>) {
     }
 }
 
-/// How the GC policy the daemon runs differs from the rendered one, if it does.
-fn gc_difference(farm: &Farm, pool: &Pool, running: &[wire::GcPolicy]) -> Option<String> {
+/// The GC policies the pool's rendered buildkitd.toml gives (after `[buildkitd]`), if any.
+fn rendered_gc(farm: &Farm, pool: &Pool) -> Option<Vec<toml::Table>> {
     let rendered = crate::render::buildkitd_toml(farm, pool.storage.as_ref());
     let config: toml::Table = toml::from_str(&rendered).ok()?;
-    let expected = config
+    let policies = config
         .get("worker")?
         .get("oci")?
         .get("gcpolicy")?
         .as_array()?;
+    policies.iter().map(|p| p.as_table().cloned()).collect()
+}
+
+/// How the GC policy the daemon runs differs from the rendered one, if it does.
+fn gc_difference(
+    expected: &[toml::Table],
+    pool: &Pool,
+    running: &[wire::GcPolicy],
+) -> Option<String> {
     if expected.len() != running.len() {
         return Some(format!(
             "runs {} GC policies, {} are rendered",
@@ -256,7 +272,6 @@ fn gc_difference(farm: &Farm, pool: &Pool, running: &[wire::GcPolicy]) -> Option
     }
     let volume = pool.storage.as_ref().map(|s| s.bytes);
     for (i, (want, got)) in expected.iter().zip(running).enumerate() {
-        let want = want.as_table()?;
         if let Some(diff) = policy_difference(want, got, volume) {
             return Some(format!("GC policy {}: {diff}", i + 1));
         }
