@@ -110,7 +110,7 @@ pub struct StatusArgs {
     /// endpoint's host].
     #[arg(long, value_name = "NAME", requires = "addrs")]
     pub servername: Option<String>,
-    /// How long each daemon may take to answer, e.g. `5s`, `1m` [default: 5s].
+    /// How long each daemon may take to answer, e.g. `5s`, `1m`; all are asked at once.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_timeout)]
     pub timeout: std::time::Duration,
     /// `human`: a table per pool and the findings; `json`: one document (schema
