@@ -614,3 +614,61 @@ fn port_forward_starts_uses_and_stops_its_kubectl_children() {
         assert!(!alive.status.success(), "kubectl {} still runs", call[0]);
     }
 }
+
+#[test]
+fn ctrl_c_stops_every_kubectl_child_before_status_exits() {
+    let farm = Farm::new(SPEC);
+    // Daemons that take the connection and never answer: status is still asking at Ctrl-C.
+    let port = hung();
+    let bin = farm.dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::write(bin.join("kubectl"), FAKE_KUBECTL).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(bin.join("kubectl"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let log = farm.dir.path().join("kubectl.log");
+    let mut status = std::process::Command::new(env!("CARGO_BIN_EXE_buildfarm"))
+        .args(["status", "--via", "port-forward", "--timeout", "60s"])
+        .current_dir(farm.dir.path())
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .env("KUBECTL_LOG", &log)
+        .env("FAKE_DAEMON_PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Both children started and forwarding: then Ctrl-C (SIGINT) to status, by its PID.
+    let start = Instant::now();
+    let calls = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.lines().count() == 2 {
+            break text;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "kubectl was not started twice"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &status.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let exit = status.wait().unwrap();
+    assert_eq!(exit.code(), Some(130));
+    for call in calls.lines() {
+        let pid = call.split(' ').next().unwrap();
+        let alive = std::process::Command::new("kill")
+            .args(["-0", pid])
+            .output()
+            .unwrap();
+        assert!(
+            !alive.status.success(),
+            "kubectl {pid} still runs after Ctrl-C"
+        );
+    }
+}
