@@ -221,6 +221,8 @@ fn a_healthy_farm_reads_field_by_field() {
         );
         assert_eq!(builds["cache_hit_ratio"], 0.6);
         assert_eq!(builds["last_completed_at"], 1_800_000_030 + 7 * 60);
+        assert_eq!(builds["mean_duration_seconds"], 30.0);
+        assert_eq!(d["workers"], serde_json::json!(["fake-worker"]));
         // From the handshake: the daemon certificate buildfarm issued for a year.
         let days = d["cert_days_left"].as_i64().unwrap();
         assert!((360..=365).contains(&days), "{days}");

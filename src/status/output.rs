@@ -246,7 +246,22 @@ fn daemon_json(farm: &Farm, d: &Daemon, findings: &[Finding], now: i64) -> Value
                 .map(|w| w.gc.as_slice())
                 .unwrap_or_default();
             let completed: Vec<i64> = facts.builds.iter().filter_map(|b| b.completed).collect();
+            // Wall-clock seconds from creation to completion, of the builds that completed.
+            let durations: Vec<i64> = facts
+                .builds
+                .iter()
+                .filter_map(|b| Some(b.completed? - b.created))
+                .collect();
+            let mean_duration = (!durations.is_empty())
+                .then(|| durations.iter().sum::<i64>() as f64 / durations.len() as f64);
             v["buildkit_version"] = json!(facts.version);
+            v["workers"] = json!(
+                facts
+                    .workers
+                    .iter()
+                    .map(|w| w.id.as_str())
+                    .collect::<Vec<_>>()
+            );
             v["platforms"] = json!(
                 facts
                     .workers
@@ -270,6 +285,7 @@ fn daemon_json(farm: &Farm, d: &Daemon, findings: &[Finding], now: i64) -> Value
                 "total_steps": facts.builds.iter().map(|b| u64::from(b.total_steps)).sum::<u64>(),
                 "cache_hit_ratio": hit_ratio(facts),
                 "last_completed_at": completed.iter().max(),
+                "mean_duration_seconds": mean_duration,
             });
             v["cert_days_left"] = json!(cert_days(facts, now));
         }
