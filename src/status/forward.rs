@@ -97,17 +97,23 @@ async fn start_forwards(
     pods: Vec<Target>,
     timeout: Duration,
 ) -> anyhow::Result<(Vec<Target>, Vec<Forward>)> {
+    // Every local port chosen while the others are still held, so no two pods get one.
+    let held: Vec<std::net::TcpListener> = pods
+        .iter()
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()?;
+    let ports: Vec<u16> = held
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<Result<_, _>>()?;
+    drop(held);
+    // All started at once, then waited for at once.
     let mut targets = Vec::new();
-    let mut children = Vec::new();
-    for pod in pods {
-        let local = free_port()?;
+    let mut waiting = JoinSet::new();
+    for (pod, local) in pods.into_iter().zip(ports) {
         let mut child = Command::new("kubectl")
-            .args([
-                "-n",
-                &farm.namespace,
-                "port-forward",
-                &format!("pod/{}", pod.name),
-            ])
+            .args(["-n", &farm.namespace, "port-forward"])
+            .arg(format!("pod/{}", pod.name))
             .arg(format!("{local}:{}", pod.port))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -117,18 +123,26 @@ async fn start_forwards(
             .map_err(|e| {
                 anyhow::anyhow!("cannot run `kubectl port-forward`: {e} (is kubectl on PATH?)")
             })?;
-        let ready = tokio::time::timeout(timeout, forwarding(&mut child)).await;
+        waiting.spawn(async move {
+            let ready = tokio::time::timeout(timeout, forwarding(&mut child)).await;
+            (child, matches!(ready, Ok(true)))
+        });
         targets.push(Target {
             host: "127.0.0.1".into(),
             port: local,
             ..pod
         });
-        if !matches!(ready, Ok(true)) {
-            // Not forwarding: the pod is reported unreachable at 127.0.0.1.
-            let _ = child.kill().await;
-            continue;
+    }
+    let mut children = Vec::new();
+    while let Some(joined) = waiting.join_next().await {
+        // A child that is not forwarding is stopped; its pod is reported unreachable.
+        match joined {
+            Ok((child, true)) => children.push(Forward { child }),
+            Ok((mut child, false)) => {
+                let _ = child.kill().await;
+            }
+            Err(_) => {}
         }
-        children.push(Forward { child });
     }
     Ok((targets, children))
 }
@@ -147,12 +161,6 @@ async fn forwarding(child: &mut Child) -> bool {
         }
     }
     false
-}
-
-/// A port nobody listens on now, for kubectl to take.
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
 }
 
 /// Stops every port-forward started here, by its PID, and reaps it.
