@@ -118,6 +118,8 @@ resources = { requests = { cpu = "1", memory = "2Gi" }, limits = { memory = "8Gi
 # affinity = { podAntiAffinity = { } }         # as in a Pod spec
 # priority_class_name = "ci"
 # pod_management_policy = "Parallel"           # or OrderedReady
+# volume_on_scale_down = "retain"              # or "delete": a removed pod's cache volume
+# autoscale = { min = 1, max = 8, cpu = 70 }   # or builds_per_pod = 2 (KEDA, needs [metrics])
 "#;
 
 /// The text of a new farm.toml.
