@@ -556,27 +556,38 @@ while True:
 ' "$local" "$FAKE_DAEMON_PORT"
 "#;
 
-#[test]
-fn port_forward_starts_uses_and_stops_its_kubectl_children() {
-    let farm = Farm::new(SPEC);
-    let port = daemons(&farm.certs(), vec![farm.healthy()])[0];
+/// `buildfarm status --via port-forward ARGS` in `farm`'s folder, with the fake `kubectl` first
+/// on PATH, forwarding to the daemon on `daemon_port`; and the log of its calls.
+fn with_fake_kubectl(
+    farm: &Farm,
+    daemon_port: u16,
+    args: &[&str],
+) -> (std::process::Command, PathBuf) {
     let bin = farm.dir.path().join("bin");
-    std::fs::create_dir(&bin).unwrap();
+    std::fs::create_dir_all(&bin).unwrap();
     std::fs::write(bin.join("kubectl"), FAKE_KUBECTL).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(bin.join("kubectl"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let log = farm.dir.path().join("kubectl.log");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_buildfarm"))
-        .args(["status", "--via", "port-forward", "--format", "json"])
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_buildfarm"));
+    command
+        .args([&["status", "--via", "port-forward"], args].concat())
         .current_dir(farm.dir.path())
         .env(
             "PATH",
             format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
         )
         .env("KUBECTL_LOG", &log)
-        .env("FAKE_DAEMON_PORT", port.to_string())
-        .output()
-        .unwrap();
+        .env("FAKE_DAEMON_PORT", daemon_port.to_string());
+    (command, log)
+}
+
+#[test]
+fn port_forward_starts_uses_and_stops_its_kubectl_children() {
+    let farm = Farm::new(SPEC);
+    let port = daemons(&farm.certs(), vec![farm.healthy()])[0];
+    let (mut status, log) = with_fake_kubectl(&farm, port, &["--format", "json"]);
+    let out = status.output().unwrap();
     let doc: Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
     // One child per pod, each asked as that pod (its DNS name is the server name).
@@ -625,21 +636,8 @@ fn ctrl_c_stops_every_kubectl_child_before_status_exits() {
     let farm = Farm::new(SPEC);
     // Daemons that take the connection and never answer: status is still asking at Ctrl-C.
     let port = hung();
-    let bin = farm.dir.path().join("bin");
-    std::fs::create_dir(&bin).unwrap();
-    std::fs::write(bin.join("kubectl"), FAKE_KUBECTL).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(bin.join("kubectl"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let log = farm.dir.path().join("kubectl.log");
-    let mut status = std::process::Command::new(env!("CARGO_BIN_EXE_buildfarm"))
-        .args(["status", "--via", "port-forward", "--timeout", "60s"])
-        .current_dir(farm.dir.path())
-        .env(
-            "PATH",
-            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
-        )
-        .env("KUBECTL_LOG", &log)
-        .env("FAKE_DAEMON_PORT", port.to_string())
+    let (mut status, log) = with_fake_kubectl(&farm, port, &["--timeout", "60s"]);
+    let mut status = status
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
