@@ -66,6 +66,8 @@ pub struct Profile {
 pub struct Writable {
     pub name: String,
     pub path: String,
+    /// Who writes there, rendered as a comment beside the mount.
+    pub why: String,
 }
 
 impl Profile {

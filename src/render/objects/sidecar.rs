@@ -21,13 +21,15 @@ struct Sidecar<'a> {
     security: Security<'a>,
     probe_command: [&'a str; 5],
     /// Every volume, each an emptyDir mounted once.
-    volumes: Vec<Mount>,
+    volumes: Vec<Mount<'a>>,
 }
 
 #[derive(Serialize)]
-struct Mount {
+struct Mount<'a> {
     name: String,
-    path: String,
+    path: &'a str,
+    /// Who writes there, rendered as a comment beside the mount.
+    why: Option<&'a str>,
 }
 
 /// The socket the job reaches the sidecar at.
@@ -52,14 +54,16 @@ pub fn render(farm: &Farm) -> anyhow::Result<String> {
     let apparmor_field = farm.kubernetes >= kube.since("apparmor-field");
     let socket = socket();
     let mut volumes = vec![
-        mount("buildkit-socket", SOCKET_DIR),
-        mount("buildkit-state", &profile.state_dir),
+        mount("buildkit-socket", SOCKET_DIR, None),
+        mount("buildkit-state", &profile.state_dir, None),
     ];
     // Over a read-only root, the folders the daemon writes; prefixed, as they join the job's
     // own volumes.
     if farm.read_only_root {
         let writable = profile.writable.iter();
-        volumes.extend(writable.map(|w| mount(&format!("buildkit-{}", w.name), &w.path)));
+        volumes.extend(
+            writable.map(|w| mount(&format!("buildkit-{}", w.name), &w.path, Some(&w.why))),
+        );
     }
     let ctx = Sidecar {
         native: native(farm),
@@ -76,9 +80,10 @@ pub fn render(farm: &Farm) -> anyhow::Result<String> {
     Ok(yaml)
 }
 
-fn mount(name: &str, path: &str) -> Mount {
+fn mount<'a>(name: &str, path: &'a str, why: Option<&'a str>) -> Mount<'a> {
     Mount {
         name: name.to_string(),
-        path: path.to_string(),
+        path,
+        why,
     }
 }
