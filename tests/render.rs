@@ -7,7 +7,7 @@ use base64::Engine as _;
 use serde_yaml_ng::Value;
 
 use crate::common::{
-    self, buildkitd_toml, container, kind, named, parse_stream, render_str, selects, str_of,
+    self, Test, buildkitd_toml, container, kind, named, parse_stream, render_str, selects, str_of,
 };
 
 const GIB: i64 = 1 << 30;
@@ -1536,6 +1536,14 @@ fn a_pool_scaling_on_builds_leaves_its_size_to_keda() {
         "{query}"
     );
     assert!(query.ends_with(" or vector(0)"), "{query}");
+    // Classic series first, the native histogram second: each has data in one ingestion mode
+    // (CI asks the query of a real Prometheus both ways: .ci/prometheus_check.py).
+    let classic = query.find("rate(buildkit_build_duration_seconds_sum{");
+    let native = query.find("histogram_sum(rate(buildkit_build_duration_seconds{");
+    assert!(
+        matches!((classic, native), (Some(c), Some(n)) if c < n),
+        "{query}"
+    );
     for i in [0, 7, 12] {
         assert!(pod_regex_matches(query, &format!("build-amd64-{i}")));
     }
@@ -1552,6 +1560,26 @@ fn a_pool_scaling_on_builds_leaves_its_size_to_keda() {
     assert_eq!(pdb["spec"]["maxUnavailable"].as_i64(), Some(1));
     assert!(pdb["spec"].get("minAvailable").is_none());
     assert!(kind(&objects, "HorizontalPodAutoscaler").is_empty());
+}
+
+#[test]
+fn a_pool_scaling_to_zero_on_builds_is_refused_because_it_never_wakes() {
+    let spec = "[metrics]\nport = 6060\n[[pool]]\narch = \"amd64\"\n[pool.autoscale]\nmin = 0\nmax = 4\nbuilds_per_pod = 2\nserver_address = \"http://prometheus:9090\"\n";
+    Test::new()
+        .spec(spec)
+        .run(&["render"])
+        .status(1)
+        .no_stdout()
+        .stderr_has("never wake")
+        .stderr_has("min = 1")
+        .run(&["lint"])
+        .status(1)
+        .stdout_has("error[autoscale-zero]");
+    // One warm daemon is the way.
+    Test::new()
+        .spec(&spec.replace("min = 0", "min = 1"))
+        .run(&["render"])
+        .status(0);
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Autoscaled pools: what the signal needs to work, and what scale-to-zero costs.
+//! Autoscaled pools: what the signal needs to work, and why a pool cannot scale to zero.
 
 use crate::diagnostic::Diagnostic;
 use crate::farm::releases;
@@ -57,11 +57,13 @@ pub fn check(farm: &Farm, i: usize, pool: &Pool, a: &Autoscale, out: &mut Vec<Di
         }
     }
     if a.min == 0 {
+        // `cpu` refuses min = 0 when the spec is read (an HPA cannot reach zero); this is the
+        // build-metrics signal, which KEDA would take to zero and never bring back.
         let message = format!(
-            "pool `{}` scales to zero: the first build after an idle spell waits for a daemon to start (image pull, volume attach, readiness); its cache volume is kept",
+            "pool `{}` would scale to zero and never wake: with no daemon no build runs, BuildKit's build metrics stay at 0, and KEDA never starts the first daemon again; clients fail while it waits",
             pool.name
         );
-        let hint = "worth it for pools idle for hours; `min = 1` keeps one warm daemon";
+        let hint = "set `min = 1`: one warm daemon takes the first build and the metrics that grow the pool";
         out.push(
             farm.finding(Rule::AutoscaleZero, &at("min"), message)
                 .hint(hint),

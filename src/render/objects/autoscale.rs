@@ -72,13 +72,22 @@ pub fn object(farm: &Farm, pool: &Pool, a: &Autoscale, labels: &Labels) -> Objec
     ObjectSpec::new(kind, name.clone(), Some(&farm.namespace), ctx)
 }
 
-/// The pool's builds in flight, from BuildKit's `buildkit.build.duration` histogram (seconds;
-/// a Prometheus native histogram): the build-seconds completed per second is the mean number
-/// of builds running (Little's law). No builds, no series: 0, so the pool shrinks to `min`.
+/// The pool's builds in flight, from BuildKit's `buildkit.build.duration` histogram (seconds):
+/// the build-seconds completed per second is the mean number of builds running (Little's law).
+/// Prometheus keeps that histogram as classic series (`_sum`, `_count`, `_bucket`) by default
+/// and as one native histogram with native histograms on; each form has data only in its own
+/// mode, so the query asks for both and takes the one that answers (the classic one when a
+/// Prometheus keeps both). No builds, no series: 0, so the pool shrinks to `min`. CI asks it of
+/// a real Prometheus in both modes (`.ci/prometheus_check.py`).
 pub fn builds_in_flight(farm: &Farm, pool: &Pool) -> String {
-    format!(
-        "sum(histogram_sum(rate(buildkit_build_duration_seconds{{namespace=\"{}\",pod=~\"{}-[0-9]+\"}}[5m]))) or vector(0)",
+    let series = format!(
+        "{{namespace=\"{}\",pod=~\"{}-[0-9]+\"}}",
         farm.namespace,
         farm.pool_object(pool)
+    );
+    format!(
+        "sum(rate(buildkit_build_duration_seconds_sum{series}[5m])) \
+         or sum(histogram_sum(rate(buildkit_build_duration_seconds{series}[5m]))) \
+         or vector(0)"
     )
 }
