@@ -210,7 +210,10 @@ pub fn status_command(
 }
 
 pub fn lint_command(spec_path: Option<&Path>, args: &LintArgs) -> anyhow::Result<ExitCode> {
-    let (source, base) = read_spec(spec_path)?;
+    let (source, base) = match read_spec(spec_path) {
+        Ok(read) => read,
+        Err(err) => return refused_whole(err, spec_path, args),
+    };
     let findings = lint::lint(&source, &base, args.certs.as_deref());
     let text = lint::format::render(&findings, args.format);
     print(text.as_bytes())?;
@@ -222,6 +225,31 @@ pub fn lint_command(spec_path: Option<&Path>, args: &LintArgs) -> anyhow::Result
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A spec refused before lint could look inside (too large, not UTF-8, unreadable): still a
+/// report in the format asked for, so a CI step that parses it always gets one. Exit 1 for a
+/// refused spec, 2 for one that could not be read.
+fn refused_whole(
+    err: anyhow::Error,
+    spec_path: Option<&Path>,
+    args: &LintArgs,
+) -> anyhow::Result<ExitCode> {
+    let (findings, code) = match err.downcast::<crate::diagnostic::Invalid>() {
+        Ok(invalid) => (invalid.0, 1),
+        Err(err) if args.format == lint::format::Format::Human => return Err(err),
+        Err(err) => {
+            let causes: Vec<String> = err.chain().map(ToString::to_string).collect();
+            let name = spec_path.unwrap_or(Path::new("farm.toml")).display();
+            let d = Source::new(name.to_string(), String::new())
+                .error(None, causes.join(": "))
+                .rule(crate::rule::Rule::SpecUnreadable)
+                .hint("check the path given to --spec, or run where farm.toml is");
+            (vec![d], 2)
+        }
+    };
+    print(lint::format::render(&findings, args.format).as_bytes())?;
+    Ok(ExitCode::from(code))
 }
 
 pub fn certs_command(spec_path: Option<&Path>, command: CertsCommand) -> anyhow::Result<ExitCode> {

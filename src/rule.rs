@@ -39,6 +39,7 @@ macro_rules! rules {
 rules! {
     // What the parser refuses: the file and its shape.
     InvalidSpec = "invalid-spec", Error, "the spec as a whole cannot be read";
+    SpecUnreadable = "spec-unreadable", Error, "the spec file cannot be read (missing, a folder, no permission)";
     SpecTooLarge = "spec-too-large", Error, "the spec is larger than 4 MiB";
     InvalidUtf8 = "invalid-utf8", Error, "the spec is not UTF-8";
     TomlSyntax = "toml-syntax", Error, "not valid TOML";

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use buildfarm::diagnostic::{Diagnostic, Severity, Source};
 
-use crate::common::buildfarm;
+use crate::common::{Test, buildfarm};
 
 fn lint_in(spec: &str, certs: &Path) -> Vec<Diagnostic> {
     buildfarm::lint::lint(&Source::new("farm.toml", spec), Path::new(""), Some(certs))
@@ -680,5 +680,59 @@ fn readme_lists_every_rule() {
         let severity = rule.severity().as_str();
         let row = format!("| `{}` | {severity} | {} |", rule.name(), rule.summary());
         assert!(readme.contains(&row), "README lacks the row:\n{row}");
+    }
+}
+
+/// A spec refused as a whole (too large, not UTF-8, unreadable, nested past the parser's limit)
+/// is still a report in the format CI asked for, naming its rule and its place.
+#[test]
+fn spec_level_refusals_are_reported_in_every_format() {
+    let bad = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad");
+    let not_utf8 = fs::read(bad.join("invalid-utf8.toml")).unwrap();
+    let deep = fs::read(bad.join("toml-deep-key.toml")).unwrap();
+    let large = vec![b'#'; (4 << 20) + 1];
+    // (what, file bytes or None for "no such file", rule, line, exit code)
+    type Case<'a> = (&'a str, Option<&'a [u8]>, &'a str, u64, i32);
+    let cases: [Case; 4] = [
+        ("not UTF-8", Some(&not_utf8), "invalid-utf8", 2, 1),
+        ("nested too deeply", Some(&deep), "toml-syntax", 3, 1),
+        ("over 4 MiB", Some(&large), "spec-too-large", 1, 1),
+        ("missing", None, "spec-unreadable", 1, 2),
+    ];
+    for (what, bytes, rule, line, code) in cases {
+        let test = match bytes {
+            Some(b) => Test::new().file("spec.toml", b),
+            None => Test::new(),
+        };
+        let test = test
+            .run(&["--spec", "spec.toml", "lint", "--format", "json"])
+            .status(code);
+        let report: serde_json::Value = serde_json::from_str(&test.stdout())
+            .unwrap_or_else(|e| panic!("{what}: no JSON report ({e}): {:?}", test.stdout()));
+        let finding = &report[0];
+        assert_eq!(finding["rule"], rule, "{what}: {report}");
+        assert_eq!(finding["file"], "spec.toml", "{what}");
+        assert_eq!(finding["line"], line, "{what}");
+        let test = test
+            .run(&["--spec", "spec.toml", "lint", "--format", "github"])
+            .status(code)
+            .stdout_has(&format!("file=spec.toml,line={line},"))
+            .stdout_has(&format!("title={rule}::"));
+        let test = test
+            .run(&["--spec", "spec.toml", "lint", "--format", "gitlab"])
+            .status(code);
+        let report: serde_json::Value = serde_json::from_str(&test.stdout()).unwrap();
+        assert_eq!(report[0]["check_name"], rule, "{what}");
+        if code == 1 {
+            // People see the rule too; an unreadable file stays a plain I/O error for them.
+            test.run(&["--spec", "spec.toml", "lint"])
+                .status(1)
+                .stdout_has(&format!("error[{rule}]: "))
+                .stdout_has(&format!("--> spec.toml:{line}:"));
+        } else {
+            test.run(&["--spec", "spec.toml", "lint"])
+                .status(2)
+                .stderr_has("failed to read `spec.toml`");
+        }
     }
 }

@@ -513,12 +513,17 @@ pub fn read(origin: Origin<'_>) -> anyhow::Result<(Source, PathBuf)> {
             )
             .with_context(|| format!("failed to read `{name}`"))?;
             if bytes.len() as u64 > MAX_SPEC_BYTES {
-                let d = Diagnostic::bare(format!(
-                    "`{name}` is larger than {} MiB, the most a farm.toml may be",
-                    MAX_SPEC_BYTES >> 20
-                ))
-                .rule(Rule::SpecTooLarge)
-                .hint("a farm of a thousand pools is under 300 KiB: is this the right file?");
+                // The file as a whole: its name, no excerpt.
+                let d = Source::new(name.as_str(), String::new())
+                    .error(
+                        None,
+                        format!(
+                            "`{name}` is larger than {} MiB, the most a farm.toml may be",
+                            MAX_SPEC_BYTES >> 20
+                        ),
+                    )
+                    .rule(Rule::SpecTooLarge)
+                    .hint("a farm of a thousand pools is under 300 KiB: is this the right file?");
                 return Err(Invalid::from(d).into());
             }
             let text = match String::from_utf8(bytes) {
@@ -655,6 +660,13 @@ fn toml_error(source: &Source, err: &toml::de::Error) -> Diagnostic {
         return d.rule(Rule::UnknownKey).hint(hint);
     }
     let first = message.lines().next().unwrap_or(message);
+    if err.span().is_none() && first.contains("recursion limit") {
+        // The parser gives up without a place: point at the most deeply nested line.
+        let d = source.error(Some(deepest_line(&source.text)), "keys nested too deeply");
+        return d
+            .rule(Rule::TomlSyntax)
+            .hint("no farm.toml key is more than a few levels deep: is this the right file?");
+    }
     let d = source.error(err.span(), first.to_string());
     if first.starts_with("invalid type") || first.starts_with("invalid value") {
         d.rule(Rule::InvalidType)
@@ -662,6 +674,24 @@ fn toml_error(source: &Source, err: &toml::de::Error) -> Diagnostic {
     } else {
         d.rule(Rule::TomlSyntax)
     }
+}
+
+/// The span of the line with the most nesting marks (`.`, `[`, `{`), where a parser that hit
+/// its recursion limit was.
+fn deepest_line(text: &str) -> std::ops::Range<usize> {
+    let mut best = (0, 0..0);
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        let marks = line
+            .bytes()
+            .filter(|b| matches!(b, b'.' | b'[' | b'{'))
+            .count();
+        if marks > best.0 {
+            best = (marks, start..start + line.trim_end().len());
+        }
+        start += line.len();
+    }
+    best.1.start..best.1.start
 }
 
 #[cfg(all(test, debug_assertions))]
