@@ -305,6 +305,10 @@ pub struct GitlabArgs {
     /// Build on the pool's Service instead: every replica, and a cold cache now and then.
     #[arg(long)]
     pub no_pin: bool,
+    /// Image the buildctl job runs in [default: the farm's `image`, as written: registry,
+    /// tag and digest; both of BuildKit's images ship buildctl].
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

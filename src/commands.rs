@@ -153,7 +153,8 @@ pub fn client_text(farm: &Farm, command: ClientCommand) -> anyhow::Result<String
         }
         ClientCommand::Gitlab(a) => {
             let pin = pin_var(&a.key_var, a.no_pin)?;
-            client::gitlab(farm, &identity(&a.client, None)?.name, a.tool, a.via, pin)?
+            let name = &identity(&a.client, None)?.name;
+            client::gitlab(farm, name, a.tool, a.via, pin, a.image.as_deref())?
         }
         ClientCommand::Github(a) => {
             let pin = pin_var(&a.key_var, a.no_pin)?;

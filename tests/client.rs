@@ -379,9 +379,14 @@ fn gitlab_buildctl_login_writes_a_docker_config_buildctl_reads() {
     let farm = Farm::new(TWO_ARCHES);
     let script: Vec<String> = gitlab_script(&farm, &["gitlab", "--tool", "buildctl"])
         .into_iter()
-        .take_while(|s| !s.starts_with("buildctl ") && !s.starts_with("buildfarm_"))
+        .filter(|s| s.starts_with("buildfarm_login"))
         .collect();
+    assert_eq!(script.len(), 2, "the function and its call: {script:?}");
     let home = tempfile::tempdir().unwrap();
+    // A login a before_script made stays.
+    std::fs::create_dir(home.path().join(".docker")).unwrap();
+    let earlier = "{\n\t\"auths\": {\n\t\t\"other.example\": {\n\t\t\t\"auth\": \"b3RoZXI6bG9naW4=\"\n\t\t}\n\t},\n\t\"credsStore\": \"\"\n}\n";
+    std::fs::write(home.path().join(".docker/config.json"), earlier).unwrap();
     let out = std::process::Command::new("sh")
         .args(["-euc", &script.join("\n")])
         .env("HOME", home.path())
@@ -405,6 +410,9 @@ fn gitlab_buildctl_login_writes_a_docker_config_buildctl_reads() {
         .decode(auth)
         .unwrap();
     assert_eq!(decoded, b"gitlab-ci-token:s3cr:et");
+    assert_eq!(config["auths"]["other.example"]["auth"], "b3RoZXI6bG9naW4=");
+    assert_eq!(config["credsStore"], "");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("s3cr:et"));
 }
 
 #[test]
@@ -690,9 +698,11 @@ fn gitlab_jobs_via_external_use_the_external_names() {
             .map(|s| shell_words(s.as_str().unwrap()))
             .collect()
     };
+    // The build runs through `buildfarm_build`, which adds the certificate hint on failure.
     let build = script("buildctl")
         .into_iter()
-        .find(|w| w[0] == "buildctl")
+        .find(|w| w[0] == "buildfarm_build" && w[1] == "buildctl")
+        .map(|w| w[1..].to_vec())
         .unwrap();
     assert_eq!(
         flag(&build, "--tlsservername"),
@@ -779,11 +789,12 @@ fn per_pod_exposure_pins_a_project_to_its_pod_from_outside() {
 /// `buildfarm_pick`) and the line that picks the pod (`BUILDKIT_POD=...`), runnable.
 fn gitlab_pin_functions(farm: &Farm) -> String {
     let script = gitlab_script(farm, &["gitlab"]);
+    let names = ["pods", "answers", "hint", "pick"].map(|f| format!("buildfarm_{f}() {{"));
     let defs: Vec<&String> = script
         .iter()
-        .filter(|s| s.starts_with("buildfarm_"))
+        .filter(|s| names.iter().any(|n| s.starts_with(n.as_str())))
         .collect();
-    assert_eq!(defs.len(), 3, "{defs:?}");
+    assert_eq!(defs.len(), 4, "{defs:?}");
     let pick = script
         .iter()
         .find(|s| s.starts_with("BUILDKIT_POD="))
@@ -892,7 +903,7 @@ fn gitlab_pinning_follows_key_var_and_no_pin_restores_the_service() {
         "{out}"
     );
     let unpinned = farm.client(&["gitlab", "--no-pin"]);
-    assert!(!unpinned.contains("buildfarm_"), "{unpinned}");
+    assert!(!unpinned.contains("buildfarm_pick"), "{unpinned}");
     assert!(unpinned.contains("--tlsservername buildkitd-amd64.buildkit.svc build"));
     let bad = buildfarm(
         farm.dir.path(),
@@ -918,7 +929,7 @@ fn gitlab_pins_from_outside_through_per_pod_names() {
     // Without per-pod names there is nothing to pin to from outside: the pool's name, as before.
     let pooled = Farm::new(&exposed(""));
     let out = pooled.client(&["gitlab", "--via", "external"]);
-    assert!(!out.contains("buildfarm_"), "{out}");
+    assert!(!out.contains("buildfarm_pick"), "{out}");
     assert!(
         out.contains("--tlsservername build-amd64.ci.example.com build"),
         "{out}"
@@ -1027,7 +1038,7 @@ fn gitlab_buildx_job_pins_every_pool_and_skips_a_stopped_pod() {
     assert!(lines[bootstrap + 1].starts_with("buildx build"));
     // --no-pin: the pools' Services, and no probe.
     let unpinned = gitlab_script(&farm, &["gitlab", "--tool", "buildx", "--no-pin"]).join("\n");
-    assert!(!unpinned.contains("buildfarm_"), "{unpinned}");
+    assert!(!unpinned.contains("buildfarm_pick"), "{unpinned}");
 }
 
 #[test]

@@ -28,42 +28,62 @@ pub fn preference(key: &str, statefulset: &str, replicas: u32) -> Vec<u32> {
     ordinals
 }
 
-/// The same choice at job time, in POSIX shell (dash, bash, BusyBox ash), as three functions:
+/// The same choice at job time, in POSIX shell (dash, bash, BusyBox ash), as four functions:
 ///
 /// - `buildfarm_pods KEY STATEFULSET REPLICAS` prints the ordinals best first (`sha256sum`'s
 ///   first 16 hex digits order as the u64 does);
 /// - `buildfarm_answers HOST PORT` is `answers`' body: whether the daemon there takes a
-///   client's TLS and answers, within a few seconds;
+///   client's TLS and answers, within a few seconds; what went wrong on its stdout;
+/// - `buildfarm_hint ERROR ADDRESS` says, on stderr, when ERROR is how BuildKit refuses a
+///   client certificate (under TLS 1.3 often only `broken pipe` or `EOF`);
 /// - `buildfarm_pick KEY STATEFULSET REPLICAS SUFFIX PORT FALLBACK` prints the first pod
-///   (`STATEFULSET-i.SUFFIX`) that answers, else `FALLBACK` (the pool's own name).
-pub fn shell_functions(answers: &str) -> [String; 3] {
+///   (`STATEFULSET-i.SUFFIX`) that answers, else `FALLBACK` (the pool's own name). On stderr,
+///   for the job log: the order, each skipped pod with the first line of its error, and the
+///   choice: `buildfarm: building on HOST (pinned|fallback: SKIPPED|service: ...)`.
+pub fn shell_functions(answers: &str) -> [String; 4] {
     let pods = "buildfarm_pods() { i=0; while [ \"$i\" -lt \"$3\" ]; do \
          printf '%s %s\\n' \"$(printf '%s' \"$1/$2/$i\" | sha256sum | cut -c1-16)\" \"$i\"; \
          i=$((i + 1)); done | LC_ALL=C sort -k1,1r -k2,2n | cut -d' ' -f2; }"
         .to_string();
     let answers = format!("buildfarm_answers() {{ {answers}; }}");
-    let pick = "buildfarm_pick() { for i in $(buildfarm_pods \"$1\" \"$2\" \"$3\"); do \
-         host=\"$2-$i.$4\"; \
-         if buildfarm_answers \"$host\" \"$5\"; then echo \"$host\"; return 0; fi; done; echo \"$6\"; }"
+    let pick = "buildfarm_pick() { order=$(buildfarm_pods \"$1\" \"$2\" \"$3\" | tr '\\n' ' '); \
+         echo \"buildfarm: $2 pods in order for $1: $order\" >&2; skipped=; \
+         for i in $order; do host=\"$2-$i.$4\"; \
+         if err=$(buildfarm_answers \"$host\" \"$5\"); then \
+         why=${skipped:+fallback: $skipped skipped}; echo \"buildfarm: building on $host (${why:-pinned})\" >&2; \
+         echo \"$host\"; return 0; fi; \
+         echo \"buildfarm: skipped $host: $(printf '%s\\n' \"${err:-no answer in time}\" | head -n 1)\" >&2; \
+         buildfarm_hint \"$err\" \"$host:$5\"; skipped=\"${skipped:+$skipped, }$2-$i\"; done; \
+         echo \"buildfarm: building on $6 (service: no pod answered)\" >&2; echo \"$6\"; }"
         .to_string();
-    [pods, answers, pick]
+    [pods, answers, hint_function(), pick]
+}
+
+/// `buildfarm_hint ERROR ADDRESS`: one line on stderr when ERROR looks like a refused client
+/// certificate.
+pub fn hint_function() -> String {
+    "buildfarm_hint() { case \"$1\" in *'broken pipe'*|*EOF*|*'certificate required'*|*'bad certificate'*) \
+     echo \"buildfarm: hint: the daemon refused this job's client certificate (wrong CA, expired, or another farm's); \
+     'buildfarm status --addr $2' shows which side refused\" >&2;; esac; }"
+        .to_string()
 }
 
 /// `buildfarm_answers` for a job with buildctl: `buildctl debug workers` within 5 s, with the
-/// client's TLS flags `tls`.
+/// client's TLS flags `tls`; its error on stdout.
 pub fn buildctl_answers(tls: &str) -> String {
     format!(
-        "timeout 5 buildctl --addr \"tcp://$1:$2\" {tls} --tlsservername \"$1\" debug workers >/dev/null 2>&1"
+        "timeout 5 buildctl --addr \"tcp://$1:$2\" {tls} --tlsservername \"$1\" debug workers 2>&1 >/dev/null"
     )
 }
 
 /// `buildfarm_answers` for a job with only docker: a throwaway remote builder, bootstrapped
-/// within 20 s (its TLS files are `opts`' `cacert`, `cert` and `key`), then removed.
+/// within 20 s (its TLS files are `opts`' `cacert`, `cert` and `key`), then removed whatever
+/// happened (under `set -e` too); the error on stdout.
 pub fn buildx_answers(opts: &str) -> String {
     format!(
-        "docker buildx create --name buildfarm-probe --driver remote --driver-opt \"{opts},servername=$1\" \"tcp://$1:$2\" >/dev/null 2>&1 \
-         && timeout 20 docker buildx inspect --bootstrap buildfarm-probe >/dev/null 2>&1; ok=$?; \
-         docker buildx rm buildfarm-probe >/dev/null 2>&1; return $ok"
+        "if docker buildx create --name buildfarm-probe --driver remote --driver-opt \"{opts},servername=$1\" \"tcp://$1:$2\" 2>&1 >/dev/null \
+         && timeout 20 docker buildx inspect --bootstrap buildfarm-probe 2>&1 >/dev/null; then ok=0; else ok=1; fi; \
+         docker buildx rm buildfarm-probe >/dev/null 2>&1 || true; return $ok"
     )
 }
 

@@ -27,6 +27,7 @@ pub fn gitlab(
     tool: Tool,
     via: Via,
     pin: Option<&str>,
+    image: Option<&str>,
 ) -> anyhow::Result<String> {
     if via == Via::PortForward {
         anyhow::bail!(
@@ -35,8 +36,9 @@ pub fn gitlab(
     }
     let hosts = super::pool_hosts(farm, via)?;
     let mut out = format!(
-        "# Create these File-type CI/CD variables (Settings > CI/CD > Variables, type \"File\",\n\
-         # protected) from certs/client/{client}/ ; GitLab hands the job a path to each file:\n"
+        "# Create these File-type CI/CD variables (Settings > CI/CD > Variables, type \"File\")\n\
+         # from certs/client/{client}/ ; GitLab hands the job a path to each file. Protected ones\n\
+         # reach only protected branches and tags: elsewhere the job stops at once, naming them.\n"
     );
     for (var, file) in GITLAB_VARS {
         out.push_str(&format!("#   {var:<21} {file}\n"));
@@ -49,7 +51,10 @@ pub fn gitlab(
         _ => "# The runner must reach the farm's Services (a runner in the same cluster).\n",
     });
     match tool {
-        Tool::Buildctl => gitlab_buildctl(farm, &hosts[0], via, pin, &mut out),
+        Tool::Buildctl => {
+            let image = image.unwrap_or(&farm.image);
+            gitlab_buildctl(farm, client, image, &hosts[0], via, pin, &mut out)
+        }
         Tool::Buildx => gitlab_buildx(farm, &hosts, via, pin, &mut out),
     }
     Ok(out)
@@ -66,7 +71,7 @@ struct Picker<'a> {
 
 impl Picker<'_> {
     /// The shell functions, one script line each.
-    fn functions(&self) -> [String; 3] {
+    fn functions(&self) -> [String; 4] {
         super::endpoint::shell_functions(&self.answers)
     }
 
@@ -85,20 +90,46 @@ impl Picker<'_> {
     }
 }
 
-/// The buildctl job: one pool (the first), pinned to the project's warm pod unless `pin` is None.
-fn gitlab_buildctl(farm: &Farm, first_host: &str, via: Via, pin: Option<&str>, out: &mut String) {
+/// The buildctl job: one pool (the first), pinned to the project's warm pod unless `pin` is
+/// None, in `image` (the farm's own by default: both of BuildKit's images ship buildctl; the
+/// rootless one runs it as its user 1000).
+fn gitlab_buildctl(
+    farm: &Farm,
+    client: &str,
+    image: &str,
+    first_host: &str,
+    via: Via,
+    pin: Option<&str>,
+    out: &mut String,
+) {
     let first = &farm.pools[0];
-    // The non-rootless image ships buildctl; its entrypoint is buildkitd, so clear it.
-    let image = crate::profile::Profile::load(crate::profile::Mode::Privileged).image;
+    let line = |out: &mut String, text: &str| out.push_str(&format!("    - {}\n", quote(text)));
+    // The image's entrypoint is buildkitd (or rootlesskit): clear it.
     out.push_str(&format!(
         "build-image:\n  stage: build\n  image:\n    name: {}\n    entrypoint: [\"\"]\n  variables:\n    BUILDKIT_HOST: {}\n  script:\n",
-        quote(&image),
+        quote(image),
         quote(&super::endpoint_of(farm, first, via, first_host))
     ));
-    // buildctl has no login: it sends the registry credentials of ~/.docker/config.json.
-    out.push_str("    - 'mkdir -p \"$HOME/.docker\"'\n");
-    let login = r#"printf '{"auths":{"%s":{"auth":"%s"}}}' "$CI_REGISTRY" "$(printf '%s:%s' "$CI_REGISTRY_USER" "$CI_REGISTRY_PASSWORD" | base64 | tr -d '\n')" > "$HOME/.docker/config.json""#;
-    out.push_str(&format!("    - {}\n", quote(login)));
+    // Inputs first: a missing File variable would make buildctl talk plaintext and fail with
+    // a misleading `error reading server preface: EOF`.
+    line(out, &need_function());
+    let needs: Vec<String> = GITLAB_VARS
+        .iter()
+        .map(|(var, file)| {
+            format!("buildfarm_need {var} certs/client/{client}/{file} || missing=1")
+        })
+        .collect();
+    line(
+        out,
+        &format!(
+            "missing=; {}; [ -z \"$missing\" ] || exit 1",
+            needs.join("; ")
+        ),
+    );
+    // buildctl has no login: it sends the registry credentials of the docker config, into
+    // which this merges the job's (keeping logins a before_script made).
+    line(out, LOGIN_FUNCTION);
+    line(out, "buildfarm_login");
     let tls = "--tlscacert \"$BUILDKIT_CA_CERT\" --tlscert \"$BUILDKIT_CLIENT_CERT\" --tlskey \"$BUILDKIT_CLIENT_KEY\"";
     let mut server_name = first_host.to_string();
     // Locality: the project builds on the pod that keeps its cache warm, chosen at job
@@ -109,27 +140,63 @@ fn gitlab_buildctl(farm: &Farm, first_host: &str, via: Via, pin: Option<&str>, o
         key: format!("\"${var}\""),
         answers: super::endpoint::buildctl_answers(tls),
     });
+    let mut functions = false;
     if let Some(picker) = picker
         && let Some(pick) = picker.pick(first, first_host)
     {
-        for line in picker.functions() {
-            out.push_str(&format!("    - {}\n", quote(&line)));
+        for f in picker.functions() {
+            line(out, &f);
         }
-        out.push_str(&format!(
-            "    - {}\n",
-            quote(&format!("BUILDKIT_POD=\"$({pick})\""))
-        ));
+        functions = true;
+        line(out, &format!("BUILDKIT_POD=\"$({pick})\""));
         let port = super::port(farm, first, via);
-        let host = format!("export BUILDKIT_HOST=\"tcp://$BUILDKIT_POD:{port}\"");
-        out.push_str(&format!("    - {}\n", quote(&host)));
+        line(
+            out,
+            &format!("export BUILDKIT_HOST=\"tcp://$BUILDKIT_POD:{port}\""),
+        );
         server_name = "\"$BUILDKIT_POD\"".to_string();
     }
+    if !functions {
+        line(out, &super::endpoint::hint_function());
+        line(
+            out,
+            "echo \"buildfarm: building on ${BUILDKIT_HOST#tcp://} (service)\" >&2",
+        );
+    }
+    line(out, BUILD_FUNCTION);
     let command = format!(
-        "buildctl {tls} --tlsservername {server_name} build --frontend dockerfile.v0 --local context=. --local dockerfile=. \
+        "buildfarm_build buildctl {tls} --tlsservername {server_name} build --frontend dockerfile.v0 --local context=. --local dockerfile=. \
          --output \"type=image,name=$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA,push=true\""
     );
-    out.push_str(&format!("    - {}\n", quote(&command)));
+    line(out, &command);
 }
+
+/// `buildfarm_need VAR FILE`: the File variable VAR is set and readable, else a line naming it,
+/// where to set it, and why a protected variable may be out of this job's sight.
+fn need_function() -> String {
+    "buildfarm_need() { eval \"f=\\${$1:-}\"; \
+     if [ -z \"$f\" ]; then echo \"buildfarm: \\$$1 is not set: add it as a File variable (Settings > CI/CD > Variables, type File) holding $2\" >&2; \
+     if [ \"${CI_COMMIT_REF_PROTECTED:-}\" != true ]; then echo \"buildfarm: this job runs on ${CI_COMMIT_REF_NAME:-a ref} (not protected): protected variables reach only protected branches and tags\" >&2; fi; return 1; fi; \
+     if [ ! -r \"$f\" ]; then echo \"buildfarm: \\$$1 does not name a readable file: make it a File variable, not a Variable\" >&2; return 1; fi; }"
+        .to_string()
+}
+
+/// `buildfarm_login`: the job's registry credentials merged into the docker config buildctl
+/// reads (`$DOCKER_CONFIG`, else `~/.docker`), written 0600; other registries' logins stay. The
+/// password is never echoed (GitLab prints script lines unexpanded).
+const LOGIN_FUNCTION: &str = "buildfarm_login() { dir=\"${DOCKER_CONFIG:-$HOME/.docker}\"; mkdir -p \"$dir\"; \
+     auth=$(printf '%s:%s' \"$CI_REGISTRY_USER\" \"$CI_REGISTRY_PASSWORD\" | base64 | tr -d '\\n'); \
+     entry=\"\\\"$CI_REGISTRY\\\":{\\\"auth\\\":\\\"$auth\\\"}\"; \
+     if [ -s \"$dir/config.json\" ]; then tr -d '\\n' < \"$dir/config.json\" | sed -e \"s|\\\"auths\\\"[[:space:]]*:[[:space:]]*{|&$entry,|\" -e 't done' \
+     -e \"s|^[[:space:]]*{|{\\\"auths\\\":{$entry},|\" -e ':done' -e 's|,[[:space:]]*}|}|g' > \"$dir/config.json.new\"; \
+     else printf '{\"auths\":{%s}}' \"$entry\" > \"$dir/config.json.new\"; fi; \
+     chmod 600 \"$dir/config.json.new\" && mv \"$dir/config.json.new\" \"$dir/config.json\"; }";
+
+/// `buildfarm_build COMMAND...`: runs the build, its output in the log as it comes; when it
+/// fails, the certificate hint if the error is one. Safe under `set -e`, as runners use it.
+const BUILD_FUNCTION: &str = "buildfarm_build() { log=$(mktemp); { \"$@\" 2>&1 && echo 0 > \"$log.rc\" || echo $? > \"$log.rc\"; } | tee \"$log\"; \
+     rc=$(cat \"$log.rc\"); [ \"$rc\" -eq 0 ] || buildfarm_hint \"$(cat \"$log\")\" \"${BUILDKIT_HOST#tcp://}\"; \
+     rm -f \"$log\" \"$log.rc\"; return \"$rc\"; }";
 
 /// The client certificate's files in a GitLab job (File variables).
 const GITLAB_TLS_OPTS: &str =
