@@ -420,8 +420,13 @@ fn github_step_parses_with_one_node_per_pool() {
     let farm = Farm::new(TWO_ARCHES);
     let out = farm.client(&["github", "--no-pin"]);
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
-    assert_eq!(doc.as_sequence().unwrap().len(), 1, "no pick step: {out}");
-    let step = &doc[0];
+    // No pick step: the secrets check, then the setup.
+    assert_eq!(doc.as_sequence().unwrap().len(), 2, "{out}");
+    assert_eq!(
+        doc[0]["name"].as_str(),
+        Some("Check the BuildKit farm's secrets")
+    );
+    let step = &doc[1];
     assert_eq!(step["uses"].as_str(), Some("docker/setup-buildx-action@v4"));
     let with = &step["with"];
     assert_eq!(with["driver"].as_str(), Some("remote"));
@@ -650,7 +655,7 @@ fn github_step_via_external_names_every_node_by_its_external_name() {
     let out = farm.client(&["github", "--via", "external"]);
     assert!(out.contains("# `[expose] source_ranges`"), "{out}");
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
-    let with = &doc[0]["with"];
+    let with = &doc[1]["with"];
     assert_eq!(
         with["endpoint"].as_str(),
         Some("tcp://build-amd64.ci.example.com:1234")
@@ -1302,4 +1307,74 @@ fn an_autoscaled_pool_is_pinned_over_max_and_shrinking_hands_the_keys_back() {
         assert_eq!(back, with3, "{key}");
     }
     assert!((200..=300).contains(&moved), "{moved} of {n} keys moved");
+}
+
+/// The GitHub job checks its secrets before anything else: an empty one (a fork's pull request
+/// gets none) fails the step at once, naming it, instead of a TLS error later.
+#[test]
+fn github_checks_its_secrets_first_and_names_the_missing_ones() {
+    let farm = Farm::new(TWO_ARCHES);
+    for args in [&["github"][..], &["github", "--no-pin"]] {
+        let out = farm.client(args);
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
+        let run = doc[0]["run"].as_str().unwrap();
+        let check: String = run
+            .lines()
+            .take_while(|l| !l.starts_with("BUILDFARM_TLS_DIR="))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let with = |ca: &str, key: &str| {
+            std::process::Command::new("dash")
+                .args(["-ec", &check])
+                .env("BUILDFARM_TLS_CA", ca)
+                .env("BUILDFARM_TLS_CERT", "cert")
+                .env("BUILDFARM_TLS_KEY", key)
+                .output()
+                .unwrap()
+        };
+        let missing = with("", "");
+        assert_eq!(missing.status.code(), Some(1), "{args:?}");
+        let said = String::from_utf8_lossy(&missing.stdout);
+        assert!(
+            said.contains("::error::secret BUILDKIT_CA_CERT is empty")
+                && said.contains("::error::secret BUILDKIT_CLIENT_KEY is empty")
+                && !said.contains("BUILDKIT_CLIENT_CERT is empty")
+                && said.contains("certs/client/ci/ca.crt")
+                && said.contains("forks get no secrets"),
+            "{said}"
+        );
+        assert!(with("ca", "key").status.success(), "{args:?}");
+    }
+}
+
+/// Snippets that name a BuildKit image name the farm's own: a mirror, a tag, a digest as
+/// written; `--image` overrides the job's. The sidecar, always rootless, takes the rootless
+/// variant of a privileged farm's image from the same mirror.
+#[test]
+fn snippets_run_the_farms_own_image() {
+    let mirrored = "registry.internal/mirror/moby/buildkit:v0.32.2-rootless@sha256:\
+                    abababababababababababababababababababababababababababababababab";
+    let spec = format!(
+        "image = \"{mirrored}\"\n[[tls.client]]\nname = \"ci\"\n[[pool]]\narch = \"amd64\"\n"
+    );
+    let test = crate::common::Test::new()
+        .spec(&spec)
+        .run(&["client", "gitlab"])
+        .status(0);
+    let job: serde_yaml_ng::Value = serde_yaml_ng::from_str(&test.stdout()).unwrap();
+    assert_eq!(job["build-image"]["image"]["name"].as_str(), Some(mirrored));
+    let test = test
+        .run(&["client", "gitlab", "--image", "buildkit:mine"])
+        .status(0);
+    let job: serde_yaml_ng::Value = serde_yaml_ng::from_str(&test.stdout()).unwrap();
+    assert_eq!(
+        job["build-image"]["image"]["name"].as_str(),
+        Some("buildkit:mine")
+    );
+    let privileged = "mode = \"privileged\"\nimage = \"registry.internal/mirror/moby/buildkit:v0.32.2@sha256:cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd\"\n[[pool]]\narch = \"amd64\"\n";
+    crate::common::Test::new()
+        .spec(privileged)
+        .run(&["client", "sidecar"])
+        .status(0)
+        .stdout_has("image: \"registry.internal/mirror/moby/buildkit:v0.32.2-rootless\"");
 }

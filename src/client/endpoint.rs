@@ -72,7 +72,7 @@ pub fn hint_function() -> String {
 /// client's TLS flags `tls`; its error on stdout.
 pub fn buildctl_answers(tls: &str) -> String {
     format!(
-        "timeout 5 buildctl --addr \"tcp://$1:$2\" {tls} --tlsservername \"$1\" debug workers 2>&1 >/dev/null"
+        "{{ timeout 5 buildctl --addr \"tcp://$1:$2\" {tls} --tlsservername \"$1\" debug workers >/dev/null; }} 2>&1"
     )
 }
 
@@ -81,8 +81,8 @@ pub fn buildctl_answers(tls: &str) -> String {
 /// happened (under `set -e` too); the error on stdout.
 pub fn buildx_answers(opts: &str) -> String {
     format!(
-        "if docker buildx create --name buildfarm-probe --driver remote --driver-opt \"{opts},servername=$1\" \"tcp://$1:$2\" 2>&1 >/dev/null \
-         && timeout 20 docker buildx inspect --bootstrap buildfarm-probe 2>&1 >/dev/null; then ok=0; else ok=1; fi; \
+        "if {{ docker buildx create --name buildfarm-probe --driver remote --driver-opt \"{opts},servername=$1\" \"tcp://$1:$2\" >/dev/null \
+         && timeout 20 docker buildx inspect --bootstrap buildfarm-probe >/dev/null; }} 2>&1; then ok=0; else ok=1; fi; \
          docker buildx rm buildfarm-probe >/dev/null 2>&1 || true; return $ok"
     )
 }

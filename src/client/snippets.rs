@@ -326,20 +326,23 @@ pub fn github(farm: &Farm, client: &str, via: Via, pin: Option<&str>) -> anyhow:
             None => h.clone(),
         })
         .collect();
-    if !script.is_empty() {
-        github_pick_step(&mut out, pin, &script);
-    }
+    github_pick_step(&mut out, client, pin, &script);
     github_setup_step(farm, via, &hosts, &mut out);
     Ok(out)
 }
 
-/// The step that picks each pool's warm pod: the client certificate written to files for the
-/// probe builders, then the script.
-fn github_pick_step(out: &mut String, pin: Option<&str>, script: &[String]) {
-    out.push_str(
-        "- name: Pick the project's warm BuildKit pods\n  id: buildfarm\n  shell: sh\n  env:\n",
-    );
-    if pin == Some(GITHUB_KEY_VAR) {
+/// The step that checks the client certificate's secrets (a job without them would fail later
+/// with a misleading TLS error) and, with a `script`, picks each pool's warm pod: the
+/// certificate written to files for the probe builders, then the script.
+fn github_pick_step(out: &mut String, client: &str, pin: Option<&str>, script: &[String]) {
+    let name = match script.is_empty() {
+        true => "Check the BuildKit farm's secrets",
+        false => "Pick the project's warm BuildKit pods",
+    };
+    out.push_str(&format!(
+        "- name: {name}\n  id: buildfarm\n  shell: sh\n  env:\n"
+    ));
+    if pin == Some(GITHUB_KEY_VAR) && !script.is_empty() {
         // Through the environment, never spliced into the script: a repository name is data.
         out.push_str(&format!(
             "    {GITHUB_KEY_VAR}: ${{{{ github.repository }}}}\n"
@@ -355,6 +358,20 @@ fn github_pick_step(out: &mut String, pin: Option<&str>, script: &[String]) {
         ));
     }
     out.push_str("  run: |\n");
+    out.push_str("    missing=\n");
+    for (var, secret, file) in [
+        ("CA", "BUILDKIT_CA_CERT", "ca.crt"),
+        ("CERT", "BUILDKIT_CLIENT_CERT", "tls.crt"),
+        ("KEY", "BUILDKIT_CLIENT_KEY", "tls.key"),
+    ] {
+        out.push_str(&format!(
+            "    [ -n \"$BUILDFARM_TLS_{var}\" ] || {{ echo \"::error::secret {secret} is empty: add it (Settings > Secrets and variables > Actions) with certs/client/{client}/{file}; workflows of pull requests from forks get no secrets\"; missing=1; }}\n"
+        ));
+    }
+    out.push_str("    [ -z \"$missing\" ] || exit 1\n");
+    if script.is_empty() {
+        return;
+    }
     let setup = [
         "BUILDFARM_TLS_DIR=\"$RUNNER_TEMP/buildfarm-tls\"",
         "mkdir -p \"$BUILDFARM_TLS_DIR\" && chmod 700 \"$BUILDFARM_TLS_DIR\"",

@@ -46,9 +46,10 @@ pub fn native(farm: &Farm) -> bool {
 /// The sidecar's `containers:` (or `initContainers:`) and `volumes:`, for a pod spec.
 pub fn render(farm: &Farm) -> anyhow::Result<String> {
     let profile = Profile::load(Mode::Rootless);
+    let rootless = rootless_form(&farm.image);
     let image = match farm.mode {
         Mode::Rootless => farm.image.as_str(),
-        _ => profile.image.as_str(),
+        _ => rootless.as_deref().unwrap_or(&profile.image),
     };
     let kube = releases::kubernetes();
     let apparmor_field = farm.kubernetes >= kube.since("apparmor-field");
@@ -85,5 +86,42 @@ fn mount<'a>(name: &str, path: &'a str, why: Option<&'a str>) -> Mount<'a> {
         name: name.to_string(),
         path,
         why,
+    }
+}
+
+/// The rootless variant of a non-rootless BuildKit image, from the same registry and
+/// repository: the tag gains `-rootless` (upstream's naming), and a digest is dropped, as it
+/// names the other variant. `None` without a tag to derive from.
+pub fn rootless_form(image: &str) -> Option<String> {
+    let name = image.split_once('@').map_or(image, |(name, _)| name);
+    let slash = name.rfind('/').map_or(0, |i| i + 1);
+    let (repo, tag) = name[slash..].split_once(':')?;
+    if tag.ends_with("-rootless") {
+        return Some(name.to_string());
+    }
+    Some(format!("{}{repo}:{tag}-rootless", &name[..slash]))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rootless_form_keeps_registry_and_repository() {
+        for (image, want) in [
+            (
+                "moby/buildkit:v0.35.1",
+                Some("moby/buildkit:v0.35.1-rootless"),
+            ),
+            (
+                "registry.internal:5000/mirror/moby/buildkit:v0.32.2@sha256:abcd",
+                Some("registry.internal:5000/mirror/moby/buildkit:v0.32.2-rootless"),
+            ),
+            (
+                "moby/buildkit:v0.35.1-rootless",
+                Some("moby/buildkit:v0.35.1-rootless"),
+            ),
+            ("registry.internal:5000/buildkit@sha256:abcd", None),
+        ] {
+            assert_eq!(super::rootless_form(image).as_deref(), want, "{image}");
+        }
     }
 }
