@@ -971,6 +971,9 @@ fn run_with_fake_docker(
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(bin.join("docker"), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::write(dir.path().join("job.sh"), script).unwrap();
+    for file in ["ca.crt", "tls.crt", "tls.key"] {
+        std::fs::write(dir.path().join(file), "stand-in\n").unwrap();
+    }
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     let out = std::process::Command::new("dash")
         .arg("-e")
@@ -1006,7 +1009,13 @@ fn gitlab_buildx_job_pins_every_pool_and_skips_a_stopped_pod() {
         |pool: &str, i: u32| format!("buildkitd-{pool}-{i}.buildkitd-{pool}-headless.buildkit.svc");
     let amd = preference(key, "buildkitd-amd64", 3);
     let arm = preference(key, "buildkitd-arm64", 2);
-    let env = [("CI_PROJECT_PATH", key), ("BUILDKIT_CA_CERT", "ca.crt")];
+    // The job checks its File variables first: files in the job's folder.
+    let env = [
+        ("CI_PROJECT_PATH", key),
+        ("BUILDKIT_CA_CERT", "ca.crt"),
+        ("BUILDKIT_CLIENT_CERT", "tls.crt"),
+        ("BUILDKIT_CLIENT_KEY", "tls.key"),
+    ];
     let (log, _dir) = run_with_fake_docker(&script, &[], &env);
     assert_eq!(
         farm_nodes(&log, "farm"),
@@ -1018,7 +1027,7 @@ fn gitlab_buildx_job_pins_every_pool_and_skips_a_stopped_pod() {
     // The probe carried the client's certificate and the pod's name.
     assert!(
         log.contains(&format!(
-            "cacert=ca.crt,cert=,key=,servername={}",
+            "cacert=ca.crt,cert=tls.crt,key=tls.key,servername={}",
             pod("amd64", amd[0])
         )),
         "{log}"

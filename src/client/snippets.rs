@@ -55,7 +55,7 @@ pub fn gitlab(
             let image = image.unwrap_or(&farm.image);
             gitlab_buildctl(farm, client, image, &hosts[0], via, pin, &mut out)
         }
-        Tool::Buildx => gitlab_buildx(farm, &hosts, via, pin, &mut out),
+        Tool::Buildx => gitlab_buildx(farm, client, &hosts, via, pin, &mut out),
     }
     Ok(out)
 }
@@ -112,20 +112,7 @@ fn gitlab_buildctl(
     ));
     // Inputs first: a missing File variable would make buildctl talk plaintext and fail with
     // a misleading `error reading server preface: EOF`.
-    line(out, &need_function());
-    let needs: Vec<String> = GITLAB_VARS
-        .iter()
-        .map(|(var, file)| {
-            format!("buildfarm_need {var} certs/client/{client}/{file} || missing=1")
-        })
-        .collect();
-    line(
-        out,
-        &format!(
-            "missing=; {}; [ -z \"$missing\" ] || exit 1",
-            needs.join("; ")
-        ),
-    );
+    gitlab_inputs_check(client, out);
     // buildctl has no login: it sends the registry credentials of the docker config, into
     // which this merges the job's (keeping logins a before_script made).
     line(out, LOGIN_FUNCTION);
@@ -171,6 +158,24 @@ fn gitlab_buildctl(
     line(out, &command);
 }
 
+/// The job's first lines: each File variable of the client certificate set and readable, else
+/// the job stops, naming each missing one.
+fn gitlab_inputs_check(client: &str, out: &mut String) {
+    let needs: Vec<String> = GITLAB_VARS
+        .iter()
+        .map(|(var, file)| {
+            format!("buildfarm_need {var} certs/client/{client}/{file} || missing=1")
+        })
+        .collect();
+    let check = format!(
+        "missing=; {}; [ -z \"$missing\" ] || exit 1",
+        needs.join("; ")
+    );
+    for text in [need_function(), check] {
+        out.push_str(&format!("    - {}\n", quote(&text)));
+    }
+}
+
 /// `buildfarm_need VAR FILE`: the File variable VAR is set and readable, else a line naming it,
 /// where to set it, and why a protected variable may be out of this job's sight.
 fn need_function() -> String {
@@ -204,8 +209,16 @@ const GITLAB_TLS_OPTS: &str =
 
 /// The buildx job: one node per pool, each pinned to the project's warm pod unless `pin` is
 /// None, bootstrapped before the build.
-fn gitlab_buildx(farm: &Farm, hosts: &[String], via: Via, pin: Option<&str>, out: &mut String) {
+fn gitlab_buildx(
+    farm: &Farm,
+    client: &str,
+    hosts: &[String],
+    via: Via,
+    pin: Option<&str>,
+    out: &mut String,
+) {
     out.push_str("build-image:\n  stage: build\n  image: \"docker:cli\"\n  script:\n");
+    gitlab_inputs_check(client, out);
     let login = r#"echo "$CI_REGISTRY_PASSWORD" | docker login --username "$CI_REGISTRY_USER" --password-stdin "$CI_REGISTRY""#;
     out.push_str(&format!("    - {}\n", quote(login)));
     let picker = pin.map(|var| Picker {
