@@ -144,6 +144,27 @@ fn buildkit(table: &Table, out: &mut String) {
             string(text(k, "source")),
         );
     }
+    let mut patch_notes = String::new();
+    for n in entries(table, "patch_note", &["version", "about", "source"]) {
+        let _ = writeln!(
+            patch_notes,
+            "    PatchNote {{ version: {}, about: {:?}, source: {:?} }},",
+            version(required(n, "version")),
+            required(n, "about"),
+            required(n, "source"),
+        );
+    }
+    let baseline = table
+        .get("baseline")
+        .and_then(Value::as_table)
+        .expect("data/buildkit.toml has a [baseline]");
+    let baseline_keys: Vec<String> = baseline
+        .get("keys")
+        .and_then(Value::as_array)
+        .expect("[baseline] keys is a list")
+        .iter()
+        .map(|k| format!("{:?}", k.as_str().expect("keys are strings")))
+        .collect();
     let mut features = String::new();
     for f in entries(table, "feature", &["name", "introduced", "about", "source"]) {
         let _ = writeln!(
@@ -157,7 +178,10 @@ fn buildkit(table: &Table, out: &mut String) {
     }
     let _ = write!(
         out,
-        "pub static BUILDKIT: BuildkitTable = BuildkitTable {{\n updated: {updated:?},\n releases: &[\n{releases}],\n advisories: &[\n{advisories}],\n keys: &[\n{keys}],\n features: &[\n{features}],\n}};\n"
+        "pub static BUILDKIT: BuildkitTable = BuildkitTable {{\n updated: {updated:?},\n releases: &[\n{releases}],\n patch_notes: &[\n{patch_notes}],\n advisories: &[\n{advisories}],\n keys: &[\n{keys}],\n baseline: Baseline {{ release: {}, source: {:?}, keys: &[{}] }},\n features: &[\n{features}],\n}};\n",
+        version(required(baseline, "release")),
+        required(baseline, "source"),
+        baseline_keys.join(", "),
     );
 }
 

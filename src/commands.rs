@@ -64,24 +64,29 @@ pub fn versions(args: &crate::cli::VersionsArgs) -> anyhow::Result<ExitCode> {
     let kube = crate::farm::releases::kubernetes();
     let pinned = buildkit.newest();
     let oldest = kube.releases[0].minor;
+    let stale = crate::farm::releases::tables_age_if_stale(&crate::farm::releases::today());
     let text = match args.format {
-        crate::cli::ShowFormat::Human => format!(
-            "buildfarm {}\n\
+        crate::cli::ShowFormat::Human => {
+            format!(
+                "buildfarm {}\n\
              BuildKit:   pins {}{}; knows {} published advisories (table checked {})\n\
              Kubernetes: targets {} by default, the oldest release supported upstream on {}; knows {} to {}\n",
-            env!("CARGO_PKG_VERSION"),
-            pinned.latest,
-            pinned
-                .released
-                .map(|d| format!(" (released {d})"))
-                .unwrap_or_default(),
-            buildkit.advisories.len(),
-            buildkit.updated,
-            kube.default_target(),
-            kube.updated,
-            oldest,
-            kube.newest(),
-        ),
+                env!("CARGO_PKG_VERSION"),
+                pinned.latest,
+                pinned
+                    .released
+                    .map(|d| format!(" (released {d})"))
+                    .unwrap_or_default(),
+                buildkit.advisories.len(),
+                buildkit.updated,
+                kube.default_target(),
+                kube.updated,
+                oldest,
+                kube.newest(),
+            ) + &stale
+                .map(|age| format!("note: {}\n", crate::farm::releases::stale_sentence(age)))
+                .unwrap_or_default()
+        }
         crate::cli::ShowFormat::Json => {
             let doc = serde_json::json!({
                 "buildfarm": env!("CARGO_PKG_VERSION"),
@@ -97,6 +102,7 @@ pub fn versions(args: &crate::cli::VersionsArgs) -> anyhow::Result<ExitCode> {
                     "newest": kube.newest().to_string(),
                     "updated": kube.updated,
                 },
+                "stale_days": stale,
             });
             serde_json::to_string_pretty(&doc).expect("JSON values serialize") + "\n"
         }
@@ -415,6 +421,7 @@ pub fn read_spec(spec_path: Option<&Path>) -> anyhow::Result<(Source, std::path:
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     report::set_verbosity(cli.quiet, cli.verbose);
+    crate::farm::releases::check_today().map_err(anyhow::Error::msg)?;
     let spec = cli.spec.as_deref();
     match cli.command {
         Command::Init(args) => init(spec, &args),

@@ -108,6 +108,7 @@ rules! {
     NetworkUnreachable = "network-unreachable", Warning, "a NetworkPolicy that admits no client";
     AutoscaleNoMetrics = "autoscale-no-metrics", Error, "a pool scaling on build metrics no daemon serves";
     AutoscaleCpuRequest = "autoscale-cpu-request", Warning, "a pool scaling on CPU with buildfarm's default CPU request";
+    TablesStale = "tables-stale", Note, "this buildfarm's release tables are more than 90 days old";
     AutoscaleZero = "autoscale-zero", Error, "a pool that scales to zero on build metrics, which never wakes";
     ExposeOpen = "expose-open", Warning, "load balancers without `source_ranges`";
     ExposePerPod = "expose-per-pod", Note, "how many load balancers `per_pod` makes";

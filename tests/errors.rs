@@ -388,11 +388,7 @@ fn bad_input_corpus() {
         let (rule, line) = expect.split_once(' ').unwrap();
         let line: usize = line.parse().unwrap();
         let certs = tempfile::tempdir().unwrap();
-        let findings = buildfarm::lint::lint(
-            &Source::new("farm.toml", text.as_str()),
-            Path::new(""),
-            Some(certs.path()),
-        );
+        let findings = crate::common::lint(&Source::new("farm.toml", text.as_str()), certs.path());
         let hit = findings
             .iter()
             .find(|d| d.rule == rule && d.location.as_ref().is_some_and(|l| l.line == line));
@@ -472,6 +468,10 @@ const NOT_A_SPEC: &[(Rule, &str)] = &[
     (
         Rule::SpecTooLarge,
         "a file over 4 MiB (tests/lint.rs: spec_level_refusals_are_reported_in_every_format)",
+    ),
+    (
+        Rule::TablesStale,
+        "a date 90 days past the tables' own (tests/lint.rs: tables_say_when_they_are_stale)",
     ),
     (
         Rule::SpecUnreadable,

@@ -244,7 +244,7 @@ fn spec() -> impl Strategy<Value = String> {
 fn exercise(text: &str) {
     let certs = tempfile::tempdir().unwrap();
     let source = Source::new("farm.toml", text);
-    let findings = buildfarm::lint::lint(&source, Path::new(""), Some(certs.path()));
+    let findings = crate::common::lint(&source, certs.path());
     for d in &findings {
         assert!(!d.message.is_empty());
         let _ = d.with_rule();

@@ -10,7 +10,7 @@ use buildfarm::diagnostic::{Diagnostic, Severity, Source};
 use crate::common::{Test, buildfarm};
 
 fn lint_in(spec: &str, certs: &Path) -> Vec<Diagnostic> {
-    buildfarm::lint::lint(&Source::new("farm.toml", spec), Path::new(""), Some(certs))
+    crate::common::lint(&Source::new("farm.toml", spec), certs)
 }
 
 fn lint(spec: &str) -> Vec<Diagnostic> {
@@ -263,8 +263,15 @@ fn fields_the_target_kubernetes_lacks() {
         Severity::Warning,
         2,
     );
+    // Beta but off by default in 1.33 and 1.34; on by default from 1.35.
+    has(
+        &format!("kubernetes = \"1.34\"\n{volume}{POOL}"),
+        "kubernetes-field-unsupported",
+        Severity::Warning,
+        2,
+    );
     lacks(
-        &format!("kubernetes = \"1.33\"\n{volume}{POOL}"),
+        &format!("kubernetes = \"1.35\"\n{volume}{POOL}"),
         "kubernetes-field-unsupported",
     );
     let affinity = "affinity = { podAntiAffinity = { requiredDuringSchedulingIgnoredDuringExecution = [{ topologyKey = \"kubernetes.io/hostname\", matchLabelKeys = [\"pod-template-hash\"] }] } }\n";
@@ -571,9 +578,9 @@ fn deprecated_debug_key_is_reported_from_the_table() {
         .find(|d| d.rule == "buildkitd-deprecated-key")
         .unwrap();
     assert_eq!(w.hint.as_deref(), Some("use log.level"));
-    // Before v0.31 `trace` is the only way, and `[log] level` does not exist yet.
+    // Before v0.30 `trace` is the only way, and `[log] level` does not exist yet.
     let old = format!(
-        "image = \"moby/buildkit:v0.30.0-rootless\"\n{POOL}[buildkitd]\ntrace = true\nlog.level = \"debug\"\n"
+        "image = \"moby/buildkit:v0.29.0-rootless\"\n{POOL}[buildkitd]\ntrace = true\nlog.level = \"debug\"\n"
     );
     let d = lint(&old);
     assert!(
@@ -735,4 +742,86 @@ fn spec_level_refusals_are_reported_in_every_format() {
                 .stderr_has("failed to read `spec.toml`");
         }
     }
+}
+
+/// `[log] level` came with v0.30.0 (moby/buildkit#6732 is in its tag), and `debug` is
+/// deprecated from there: a v0.30 farm may use the one and is told about the other.
+#[test]
+fn log_level_is_known_from_v0_30() {
+    let image = "image = \"moby/buildkit:v0.30.0-rootless\"\n";
+    lacks(
+        &format!("{image}{POOL}[buildkitd]\nlog = {{ level = \"debug\" }}\n"),
+        "buildkitd-unknown-key",
+    );
+    let old = "image = \"moby/buildkit:v0.29.0-rootless\"\n";
+    has(
+        &format!("{old}{POOL}[buildkitd]\nlog = {{ level = \"debug\" }}\n"),
+        "buildkitd-unknown-key",
+        Severity::Warning,
+        8,
+    );
+}
+
+/// A patch release's note (not an advisory) rides along with `image-outdated`.
+#[test]
+fn image_outdated_names_what_the_skipped_patch_changed() {
+    let spec = format!("image = \"moby/buildkit:v0.34.0-rootless\"\n{POOL}");
+    let all = lint(&spec);
+    let d = all
+        .iter()
+        .find(|d| d.rule.name() == "image-outdated")
+        .expect("image-outdated");
+    assert!(
+        d.message.contains("v0.34.1: a rebuild with a newer Go"),
+        "{}",
+        d.message
+    );
+}
+
+/// The tables say when they age: `versions` and lint, 90 days after the tables' date (today
+/// from BUILDFARM_TODAY, never the clock, in tests).
+#[test]
+fn tables_say_when_they_are_stale() {
+    let updated = buildfarm::farm::releases::buildkit()
+        .updated
+        .min(buildfarm::farm::releases::kubernetes().updated);
+    let base = buildfarm::farm::releases::days(updated).unwrap();
+    // The dates 90 and 91 days after the tables' date.
+    let date = |n: i64| {
+        (2026..2029)
+            .flat_map(|y| {
+                (1..=12).flat_map(move |m| (1..=31).map(move |d| format!("{y}-{m:02}-{d:02}")))
+            })
+            .find(|s| buildfarm::farm::releases::days(s) == Some(base + n))
+            .unwrap()
+    };
+    let spec = format!("{POOL}[network]\nallow = []\n");
+    let fresh = Test::new()
+        .spec(&spec)
+        .env("BUILDFARM_TODAY", &date(90))
+        .run(&["lint"]);
+    assert!(
+        !fresh.stdout().contains("tables-stale"),
+        "{}",
+        fresh.stdout()
+    );
+    let fresh = fresh.run(&["versions"]).status(0);
+    assert!(!fresh.stdout().contains("days old"), "{}", fresh.stdout());
+    let stale = Test::new()
+        .spec(&spec)
+        .env("BUILDFARM_TODAY", &date(91))
+        .run(&["lint"])
+        .stdout_has("note[tables-stale]: this buildfarm's release knowledge is 91 days old; a newer buildfarm knows newer BuildKit and Kubernetes releases")
+        .run(&["versions"])
+        .status(0)
+        .stdout_has("release knowledge is 91 days old")
+        .run(&["versions", "--format", "json"])
+        .status(0);
+    let doc: serde_json::Value = serde_json::from_str(&stale.stdout()).unwrap();
+    assert_eq!(doc["stale_days"], 91);
+    stale
+        .env("BUILDFARM_TODAY", "2027-02-30")
+        .run(&["versions"])
+        .status(2)
+        .stderr_has("BUILDFARM_TODAY=\"2027-02-30\" is not a date");
 }

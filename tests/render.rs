@@ -455,11 +455,21 @@ fn an_old_buildkit_gets_its_own_keys() {
     assert!(policies.iter().all(|p| p.get("maxUsedSpace").is_none()));
     assert!(config["worker"]["oci"].get("reservedSpace").is_none());
     let dir = tempfile::tempdir().unwrap();
-    let debug =
-        "debug = true\nimage = \"moby/buildkit:v0.30.0-rootless\"\n[[pool]]\narch = \"amd64\"\n";
-    let yaml = buildfarm::commands::render_str(debug, dir.path()).unwrap();
+    // `[log] level` from v0.30.0 (moby/buildkit#6732 is in its tag), `debug` before.
+    let debug = |image: &str| {
+        let spec = format!(
+            "debug = true\nimage = \"moby/buildkit:{image}\"\n[[pool]]\narch = \"amd64\"\n"
+        );
+        buildfarm::commands::render_str(&spec, dir.path()).unwrap()
+    };
+    let yaml = debug("v0.29.0-rootless");
     assert!(
         yaml.contains("\n    debug = true\n") && !yaml.contains("[log]"),
+        "{yaml}"
+    );
+    let yaml = debug("v0.30.0-rootless");
+    assert!(
+        yaml.contains("\n    [log]\n    level = \"debug\"\n") && !yaml.contains("debug = true"),
         "{yaml}"
     );
 }

@@ -20,9 +20,29 @@ pub struct BuildkitTable {
     /// When the table was last checked (`YYYY-MM-DD`).
     pub updated: &'static str,
     pub releases: &'static [BuildkitRelease],
+    /// What a patch release changed, worth a line beside `image-outdated`.
+    pub patch_notes: &'static [PatchNote],
     pub advisories: &'static [Advisory],
     pub keys: &'static [Key],
+    /// The keys the oldest release in the table reads, from its source.
+    pub baseline: Baseline,
     features: &'static [BuildkitFeature],
+}
+
+/// A patch release's change that is not an advisory.
+#[derive(Debug)]
+pub struct PatchNote {
+    pub version: Version,
+    pub about: &'static str,
+    pub source: &'static str,
+}
+
+/// The keys of the oldest release the table covers: a key with no `introduced` is one of them.
+#[derive(Debug)]
+pub struct Baseline {
+    pub release: Version,
+    pub source: &'static str,
+    pub keys: &'static [&'static str],
 }
 
 /// The newest patch of one minor.
@@ -95,6 +115,14 @@ impl BuildkitTable {
     /// The newest known patch of `version`'s minor.
     pub fn latest_patch(&self, version: Version) -> Option<&BuildkitRelease> {
         self.releases.iter().find(|r| same_minor(r.latest, version))
+    }
+
+    /// The patch notes of `version`'s minor that came after it, up to `latest`.
+    pub fn patch_notes_after(&self, version: Version) -> Vec<&PatchNote> {
+        self.patch_notes
+            .iter()
+            .filter(|n| same_minor(n.version, version) && n.version > version)
+            .collect()
     }
 
     /// The advisories `version` is exposed to (see the rule at `[[advisory]]` in the table).
@@ -201,6 +229,81 @@ impl KubernetesTable {
     }
 }
 
+/// After this many days past the tables' `updated` date, `versions` and lint say they are old.
+pub const STALE_AFTER_DAYS: i64 = 90;
+
+/// The environment variable that sets "today" (`YYYY-MM-DD`) for everything that compares
+/// dates with the tables: tests use it, never the clock.
+pub const TODAY_VAR: &str = "BUILDFARM_TODAY";
+
+/// Today, `YYYY-MM-DD`: `$BUILDFARM_TODAY`, else the clock (UTC). An invalid
+/// `BUILDFARM_TODAY` is refused at start-up (`check_today`), so it is valid here.
+pub fn today() -> String {
+    match std::env::var(TODAY_VAR) {
+        Ok(day) if days(&day).is_some() => day,
+        _ => time::OffsetDateTime::now_utc().date().to_string(),
+    }
+}
+
+/// `Err` with what to write when `BUILDFARM_TODAY` is set and not a date.
+pub fn check_today() -> Result<(), String> {
+    match std::env::var(TODAY_VAR) {
+        Ok(day) if days(&day).is_none() => Err(format!(
+            "{TODAY_VAR}={day:?} is not a date: write YYYY-MM-DD, or unset it to use the clock"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date (the civil-from-days algorithm, inverted).
+pub fn days(date: &str) -> Option<i64> {
+    let b = date.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| date.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let month_days = [
+        31,
+        28 + i64::from(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)),
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&m) || d < 1 || d > month_days[usize::try_from(m - 1).ok()?] {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+/// How many days the older of the two tables is past `STALE_AFTER_DAYS` on `today`, with its
+/// age: `Some(age)` when stale.
+pub fn tables_age_if_stale(today: &str) -> Option<i64> {
+    let updated = buildkit().updated.min(kubernetes().updated);
+    let age = days(today)? - days(updated)?;
+    (age > STALE_AFTER_DAYS).then_some(age)
+}
+
+/// The sentence `versions` and lint say when the tables are stale.
+pub fn stale_sentence(age: i64) -> String {
+    format!(
+        "this buildfarm's release knowledge is {age} days old; a newer buildfarm knows newer BuildKit and Kubernetes releases"
+    )
+}
+
 pub fn buildkit() -> &'static BuildkitTable {
     &BUILDKIT
 }
@@ -252,6 +355,78 @@ mod tests {
             );
             assert_eq!(k.deprecated.is_some(), k.instead.is_some(), "`{}`", k.path);
         }
+    }
+
+    /// A key with no `introduced` must be one the oldest release reads (written down in the
+    /// table's `[baseline]`, from that release's source), and every baseline key is listed.
+    #[test]
+    fn keys_without_introduced_are_in_the_oldest_release() {
+        let t = buildkit();
+        let oldest = t.releases.iter().map(|r| r.latest).min().unwrap();
+        assert_eq!(
+            t.baseline.release, oldest,
+            "the baseline is the oldest release"
+        );
+        assert!(t.baseline.source.contains(&t.baseline.release.to_string()));
+        for k in t.keys {
+            match k.introduced {
+                None => assert!(
+                    t.baseline.keys.contains(&k.path),
+                    "`{}` has no `introduced` and {} does not read it",
+                    k.path,
+                    t.baseline.release
+                ),
+                Some(v) => assert!(
+                    v <= t.baseline.release || !t.baseline.keys.contains(&k.path),
+                    "`{}`: introduced {v}, yet listed in {}",
+                    k.path,
+                    t.baseline.release
+                ),
+            }
+        }
+        for path in t.baseline.keys {
+            assert!(
+                t.key(path).is_some(),
+                "baseline key `{path}` is not in the table"
+            );
+        }
+    }
+
+    /// Corrections from the audit against BuildKit's tags (issue: the release tables): each
+    /// failed before its fix.
+    #[test]
+    fn audited_key_facts() {
+        let t = buildkit();
+        let v = |s: &str| Version::parse(s).unwrap();
+        assert_eq!(t.introduced(LOG_LEVEL_KEY), v("v0.30.0"));
+        assert_eq!(t.key("debug").unwrap().deprecated, Some(v("v0.30.0")));
+        assert!(t.key("worker/oci/isolateCgroups").is_none());
+        assert!(t.key("registry/*/capabilities").is_none());
+        assert_eq!(t.introduced("proxyNetwork"), v("v0.31.0"));
+        assert_eq!(t.introduced("cdi/specDirs"), v("v0.20.0"));
+        assert_eq!(
+            t.introduced("frontend/gateway.v0/allowedRepositories"),
+            v("v0.14.0")
+        );
+        assert_eq!(t.introduced("worker/*/bridgeName"), v("v0.13.0"));
+        assert_eq!(t.introduced("cache/gha/verify/required"), v("v0.27.0"));
+        for minor in ["v0.32.2", "v0.30.0", "v0.29.0"] {
+            assert_eq!(t.latest_patch(v(minor)).unwrap().latest, v(minor));
+        }
+        assert_eq!(
+            t.latest_patch(v("v0.33.0")).unwrap().released,
+            Some("2026-09-30")
+        );
+        for a in t.advisories {
+            assert!(
+                !a.impact.contains("security release"),
+                "{}: a real impact",
+                a.id
+            );
+        }
+        assert_eq!(t.patch_notes_after(v("v0.34.0")).len(), 1);
+        assert!(t.patch_notes_after(v("v0.34.1")).is_empty());
+        assert_eq!(kubernetes().since("image-volumes"), KubeVersion::new(1, 35));
     }
 
     #[test]
@@ -321,6 +496,43 @@ mod tests {
                 "{image}"
             );
         }
+    }
+
+    #[test]
+    fn dates_count_days() {
+        assert_eq!(days("1970-01-01"), Some(0));
+        assert_eq!(days("2000-03-01").unwrap() - days("2000-02-28").unwrap(), 2);
+        assert_eq!(days("2027-01-01").unwrap() - days("2026-12-31").unwrap(), 1);
+        for bad in [
+            "2026-02-29",
+            "2026-13-01",
+            "26-01-01",
+            "2026-1-011",
+            "tomorrow",
+        ] {
+            assert_eq!(days(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn tables_are_stale_only_past_90_days() {
+        let updated = buildkit().updated.min(kubernetes().updated);
+        let day = |n: i64| {
+            // The date `n` days after `updated`, found by walking forward.
+            let target = days(updated).unwrap() + n;
+            let (y0, _) = updated.split_at(4);
+            let y0: i64 = y0.parse().unwrap();
+            (y0..y0 + 2)
+                .flat_map(|y| {
+                    (1..=12)
+                        .flat_map(move |m| (1..=31).map(move |d| format!("{y:04}-{m:02}-{d:02}")))
+                })
+                .find(|s| days(s) == Some(target))
+                .unwrap()
+        };
+        assert_eq!(tables_age_if_stale(&day(90)), None);
+        assert_eq!(tables_age_if_stale(&day(91)), Some(91));
+        assert_eq!(tables_age_if_stale(updated), None);
     }
 
     #[test]

@@ -22,10 +22,20 @@ pub fn lint(
     base: &std::path::Path,
     certs_dir: Option<&std::path::Path>,
 ) -> Vec<Diagnostic> {
+    lint_on(source, base, certs_dir, &releases::today())
+}
+
+/// `lint` as on `today` (`YYYY-MM-DD`), for what compares dates with the release tables.
+pub fn lint_on(
+    source: &Source,
+    base: &std::path::Path,
+    certs_dir: Option<&std::path::Path>,
+    today: &str,
+) -> Vec<Diagnostic> {
     let mut findings = match crate::farm::parse(source, base, certs_dir) {
         Err(Invalid(problems)) => problems,
         Ok(farm) => {
-            let mut f = check(&farm);
+            let mut f = check_on(&farm, today);
             f.extend(buildkitd::check(&farm));
             f.extend(certs::audit(&farm));
             f
@@ -47,12 +57,36 @@ pub fn refuse_errors(findings: Vec<Diagnostic>) -> Result<(), Invalid> {
     }
 }
 
+/// The release tables themselves, 90 days after they were checked: about this build, not one
+/// key, so the file as a whole.
+fn tables_stale(farm: &Farm, today: &str, out: &mut Vec<Diagnostic>) {
+    let Some(age) = releases::tables_age_if_stale(today) else {
+        return;
+    };
+    let d = farm
+        .source
+        .error(None, releases::stale_sentence(age))
+        .rule(Rule::TablesStale)
+        .severity(Rule::TablesStale.severity());
+    let checked = releases::buildkit()
+        .updated
+        .min(releases::kubernetes().updated);
+    out.push(d.hint(format!(
+        "upgrade buildfarm; its tables were checked on {checked} (`buildfarm versions` says more)"
+    )));
+}
+
 /// Checks of a valid farm's sense.
 pub fn check(farm: &Farm) -> Vec<Diagnostic> {
+    check_on(farm, &releases::today())
+}
+
+/// `check` as on `today`.
+fn check_on(farm: &Farm, today: &str) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     gc(farm, &mut out);
     image(farm, &mut out);
-    freshness(farm, &mut out);
+    freshness(farm, today, &mut out);
     network(farm, &mut out);
     expose(farm, &mut out);
     pools(farm, &mut out);
@@ -168,7 +202,7 @@ fn network(farm: &Farm, out: &mut Vec<Diagnostic>) {
 
 /// What the release tables say of the farm's BuildKit and Kubernetes versions: published
 /// advisories the image misses, a newer patch of its minor, a target past its end of life.
-fn freshness(farm: &Farm, out: &mut Vec<Diagnostic>) {
+fn freshness(farm: &Farm, today: &str, out: &mut Vec<Diagnostic>) {
     let buildkit = releases::buildkit();
     // A digest-pinned image is judged by `buildkit_version`; its span is where the fix goes.
     let at = if farm.spans.value("buildkit_version").is_some() {
@@ -213,6 +247,10 @@ fn freshness(farm: &Farm, out: &mut Vec<Diagnostic>) {
             "BuildKit {} has a newer patch release: {}{when}",
             farm.buildkit, release.latest
         );
+        let mut message = message;
+        for note in buildkit.patch_notes_after(farm.buildkit) {
+            message.push_str(&format!("; {}: {}", note.version, note.about));
+        }
         let d = farm.finding(Rule::ImageOutdated, at, message);
         out.push(d.hint(format!(
             "patch releases only fix bugs: pin {}",
@@ -220,8 +258,8 @@ fn freshness(farm: &Farm, out: &mut Vec<Diagnostic>) {
         )));
     }
     let kube = releases::kubernetes();
-    let today = time::OffsetDateTime::now_utc().date().to_string();
-    let day = today.as_str().max(kube.updated);
+    tables_stale(farm, today, out);
+    let day = today.max(kube.updated);
     if let Some(release) = kube.release(farm.kubernetes)
         && release.eol < day
     {

@@ -13,6 +13,7 @@ use std::process::{Command, Output};
 pub struct Test {
     dir: tempfile::TempDir,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     out: Option<Output>,
 }
 
@@ -21,6 +22,8 @@ impl Test {
         Test {
             dir: tempfile::tempdir().expect("a temporary folder"),
             args: Vec::new(),
+            // The tables' own date: lint and `versions` never read the clock in tests.
+            env: vec![("BUILDFARM_TODAY".to_string(), super::today().to_string())],
             out: None,
         }
     }
@@ -36,11 +39,18 @@ impl Test {
         self
     }
 
+    /// Sets an environment variable for the runs that follow.
+    pub fn env(mut self, name: &str, value: &str) -> Test {
+        self.env.push((name.to_string(), value.to_string()));
+        self
+    }
+
     /// Runs the binary with `args` (again, if it already ran: earlier output is dropped).
     pub fn run(mut self, args: &[&str]) -> Test {
         self.args = args.iter().map(|a| a.to_string()).collect();
         let out = Command::new(env!("CARGO_BIN_EXE_buildfarm"))
             .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(self.dir.path())
             .output()
             .expect("the binary runs");

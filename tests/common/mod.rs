@@ -8,6 +8,22 @@ use std::process::{Command, Output};
 
 use serde_yaml_ng::Value;
 
+/// "Today" for every test that compares dates with the release tables: the tables' own date,
+/// never the clock (tests pass `BUILDFARM_TODAY`, or call `lint_on` with it).
+pub fn today() -> &'static str {
+    buildfarm::farm::releases::kubernetes()
+        .updated
+        .max(buildfarm::farm::releases::buildkit().updated)
+}
+
+/// `buildfarm::lint::lint` as on `today()`.
+pub fn lint(
+    source: &buildfarm::diagnostic::Source,
+    certs: &Path,
+) -> Vec<buildfarm::diagnostic::Diagnostic> {
+    buildfarm::lint::lint_on(source, Path::new(""), Some(certs), today())
+}
+
 pub fn parse_stream(yaml: &str) -> Vec<Value> {
     serde_yaml_ng::Deserializer::from_str(yaml)
         .map(|doc| <Value as serde::Deserialize>::deserialize(doc).expect("every document parses"))
@@ -144,6 +160,7 @@ pub fn farm_with_certs(spec: &str) -> tempfile::TempDir {
 pub fn buildfarm(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_buildfarm"))
         .args(args)
+        .env("BUILDFARM_TODAY", today())
         .current_dir(dir)
         .output()
         .expect("the binary runs")
