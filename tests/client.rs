@@ -1387,3 +1387,20 @@ fn snippets_run_the_farms_own_image() {
         .status(0)
         .stdout_has("image: \"registry.internal/mirror/moby/buildkit:v0.32.2-rootless\"");
 }
+
+/// setup-buildx-action v4.0.0 removed the `config`, `config-inline` and `install` inputs: a
+/// step that passes them fails on v4, so no snippet may emit them.
+#[test]
+fn github_steps_never_pass_inputs_setup_buildx_v4_removed() {
+    let farm = Farm::new(TWO_ARCHES);
+    for args in [&["github"][..], &["github", "--no-pin"]] {
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&farm.client(args)).unwrap();
+        for step in doc.as_sequence().unwrap() {
+            if let Some(with) = step.get("with").and_then(|w| w.as_mapping()) {
+                for removed in ["config", "config-inline", "install"] {
+                    assert!(with.get(removed).is_none(), "{args:?}: `{removed}`");
+                }
+            }
+        }
+    }
+}

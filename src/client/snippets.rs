@@ -287,8 +287,10 @@ fn pinned_hosts(
         .collect()
 }
 
-/// The current major of docker/setup-buildx-action (v4.0.0 came out in 2026-03; v4.3.0 is the
-/// newest seen, 2026-08): https://github.com/docker/setup-buildx-action/releases
+/// The current major of docker/setup-buildx-action (v4.0.0 came out in 2026-03; v4.4.1 is the
+/// newest seen): https://github.com/docker/setup-buildx-action/releases. v4.0.0 removed the
+/// `config`, `config-inline` and `install` inputs: the snippets never emit them (a test holds
+/// it).
 const SETUP_BUILDX_ACTION: &str = "v4";
 
 /// The client certificate's files in a GitHub job: the secrets, written out by the pick step.
@@ -459,7 +461,8 @@ pub enum SidecarFormat {
     Arc,
 }
 
-/// GitLab Runner's pod spec patches: beta, behind a feature flag, since Runner 15.10. The
+/// GitLab Runner's pod spec patches: introduced in Runner 15.10, beta since Runner 16.8
+/// (https://gitlab.com/gitlab-org/gitlab/-/issues/556286), behind a feature flag. The
 /// job's main container is `build`: https://docs.gitlab.com/runner/executors/kubernetes/
 const GITLAB_POD_SPEC: &str =
     "https://docs.gitlab.com/runner/executors/kubernetes/#overwrite-generated-pod-specifications";
