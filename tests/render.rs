@@ -1677,3 +1677,37 @@ fn a_fixed_pool_still_has_its_size_and_keeps_its_volumes() {
         );
     }
 }
+
+/// One list of a pool's objects: every example renders, per pool, exactly the objects
+/// `names::pool_objects` lists (which the duplicate check reads), no more and no fewer.
+#[test]
+fn each_pool_renders_exactly_its_listed_objects() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let certs = tempfile::tempdir().unwrap();
+        let farm = buildfarm::farm::load(buildfarm::farm::Origin::File(&path), Some(certs.path()))
+            .unwrap();
+        let objects = parse_stream(&common::render_file(&path, certs.path()));
+        for pool in &farm.pools {
+            let mut listed: Vec<(String, String)> =
+                buildfarm::farm::names::pool_objects(&farm.name, pool)
+                    .into_iter()
+                    .map(|(part, name)| (part.kind().to_string(), name))
+                    .collect();
+            let mut rendered: Vec<(String, String)> = objects
+                .iter()
+                .filter(|o| o["metadata"]["labels"]["buildfarm/pool"].as_str() == Some(&pool.name))
+                .map(|o| {
+                    (
+                        str_of(&o["kind"]).to_string(),
+                        str_of(&o["metadata"]["name"]).to_string(),
+                    )
+                })
+                .collect();
+            listed.sort();
+            rendered.sort();
+            assert_eq!(rendered, listed, "{}: pool `{}`", path.display(), pool.name);
+        }
+    }
+}

@@ -30,28 +30,92 @@ pub fn pod_object(farm: &str, pool: &str, ordinal: u32) -> String {
     format!("{}-{ordinal}", pool_object(farm, pool))
 }
 
-/// The Services and TLSRoutes a pool renders, by kind: its two Services and what `[expose]`
-/// adds.
-pub fn pool_objects(farm: &str, pool: &Pool) -> Vec<(&'static str, String)> {
+/// One object of a pool. `pool_objects` lists them; the renderer builds a pool's objects by
+/// matching over that list (exhaustively: a new variant does not compile until it renders) and
+/// the duplicate-object check reads the same list, so no per-pool object escapes either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolPart {
+    /// The ClusterIP Service clients use.
+    Service,
+    /// The headless Service that names each pod.
+    Headless,
+    StatefulSet,
+    PodDisruptionBudget,
+    /// The HorizontalPodAutoscaler (`cpu`) or KEDA ScaledObject (`builds_per_pod`).
+    Autoscaler {
+        keda: bool,
+    },
+    /// `[expose] type = "loadbalancer"`: the pool's LoadBalancer Service...
+    ExternalService,
+    /// ...and with `per_pod`, one per daemon.
+    PodExternalService(u32),
+    /// `[expose] type = "gateway"`: the pool's TLSRoute...
+    Route,
+    /// ...and with `per_pod`, a Service and a TLSRoute per daemon.
+    PodService(u32),
+    PodRoute(u32),
+    /// A stand-in for the next per-pool object, in unit tests only: it shows that whatever a
+    /// pool renders, the duplicate check sees.
+    #[cfg(test)]
+    Probe,
+}
+
+impl PoolPart {
+    /// The Kubernetes kind.
+    pub fn kind(self) -> &'static str {
+        match self {
+            PoolPart::Service
+            | PoolPart::Headless
+            | PoolPart::ExternalService
+            | PoolPart::PodExternalService(_)
+            | PoolPart::PodService(_) => "Service",
+            PoolPart::StatefulSet => "StatefulSet",
+            PoolPart::PodDisruptionBudget => "PodDisruptionBudget",
+            PoolPart::Autoscaler { keda: true } => "ScaledObject",
+            PoolPart::Autoscaler { keda: false } => "HorizontalPodAutoscaler",
+            PoolPart::Route | PoolPart::PodRoute(_) => "TLSRoute",
+            #[cfg(test)]
+            PoolPart::Probe => "Service",
+        }
+    }
+}
+
+/// Every object a pool renders, with its name: its Services, StatefulSet and
+/// PodDisruptionBudget, its autoscaler, and what `[expose]` adds.
+pub fn pool_objects(farm: &str, pool: &Pool) -> Vec<(PoolPart, String)> {
     let p = &pool.name;
+    let object = pool_object(farm, p);
     let mut out = vec![
-        ("Service", pool_object(farm, p)),
-        ("Service", headless_service(farm, p)),
+        (PoolPart::Service, object.clone()),
+        (PoolPart::Headless, headless_service(farm, p)),
+        (PoolPart::StatefulSet, object.clone()),
+        (PoolPart::PodDisruptionBudget, object.clone()),
     ];
+    if let Some(a) = &pool.autoscale {
+        let keda = matches!(a.signal, super::Signal::Builds { .. });
+        out.push((PoolPart::Autoscaler { keda }, object.clone()));
+    }
+    #[cfg(test)]
+    out.push((PoolPart::Probe, format!("{object}-probe")));
     let Some(expose) = &pool.expose else {
         return out;
     };
     let per_pod = (0..pool.ordinals()).filter(|_| expose.per_pod);
     match expose.kind {
         ExposeType::LoadBalancer => {
-            out.push(("Service", external_service(farm, p)));
-            out.extend(per_pod.map(|i| ("Service", pod_external_service(farm, p, i))));
+            out.push((PoolPart::ExternalService, external_service(farm, p)));
+            out.extend(per_pod.map(|i| {
+                (
+                    PoolPart::PodExternalService(i),
+                    pod_external_service(farm, p, i),
+                )
+            }));
         }
         ExposeType::Gateway => {
-            out.push(("TLSRoute", pool_object(farm, p)));
+            out.push((PoolPart::Route, object));
             for i in per_pod {
-                out.push(("Service", pod_object(farm, p, i)));
-                out.push(("TLSRoute", pod_object(farm, p, i)));
+                out.push((PoolPart::PodService(i), pod_object(farm, p, i)));
+                out.push((PoolPart::PodRoute(i), pod_object(farm, p, i)));
             }
         }
         ExposeType::None => {}

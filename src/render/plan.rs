@@ -12,6 +12,7 @@ use super::meta::{ObjectSpec, checksum, labels, selector};
 use super::objects::{autoscale, basic, cert_manager, expose, network, statefulset};
 use super::parallel;
 use crate::certs::{Material, Pair};
+use crate::farm::names::PoolPart;
 use crate::farm::{Farm, Pool, Storage, TlsMode};
 
 const CONFIG_FILE: &str = "buildkitd.toml";
@@ -50,33 +51,52 @@ impl PoolPlan<'_> {
             };
             ObjectSpec::new(Kind::Service, name.clone(), Some(ns), ctx)
         };
-        let statefulset = statefulset::context(farm, pool, &self.config_key, &self.checksum);
-        let object = farm.pool_object(pool);
-        let pdb = basic::Selecting {
-            name: &object,
-            namespace: ns,
+        let outside = |expose| expose::Services {
+            farm,
+            pool,
             labels: &pool_labels,
             selector: &selector,
+            expose,
         };
-        let mut objects = vec![
-            service(object.clone(), false, None, &selector),
-            service(farm.headless_service(pool), true, None, &selector),
-            ObjectSpec::new(Kind::StatefulSet, object.clone(), Some(ns), statefulset),
-            ObjectSpec::new(Kind::PodDisruptionBudget, object.clone(), Some(ns), pdb),
-        ];
-        if let Some(a) = &pool.autoscale {
-            objects.push(autoscale::object(farm, pool, a, &pool_labels));
-        }
-        if let Some(expose) = &pool.expose {
-            let services = expose::Services {
-                farm,
-                pool,
-                labels: &pool_labels,
-                selector: &selector,
-            };
-            objects.extend(services.objects(expose));
-        }
-        objects
+        // The one list of a pool's objects (the duplicate check reads it too), matched
+        // exhaustively: a new kind of per-pool object does not compile until it renders here.
+        crate::farm::names::pool_objects(&farm.name, pool)
+            .into_iter()
+            .map(|(part, name)| match part {
+                PoolPart::Service => service(name, false, None, &selector),
+                PoolPart::Headless => service(name, true, None, &selector),
+                PoolPart::StatefulSet => {
+                    let ctx = statefulset::context(farm, pool, &self.config_key, &self.checksum);
+                    ObjectSpec::new(Kind::StatefulSet, name, Some(ns), ctx)
+                }
+                PoolPart::PodDisruptionBudget => {
+                    let ctx = basic::Selecting {
+                        name: &name,
+                        namespace: ns,
+                        labels: &pool_labels,
+                        selector: &selector,
+                    };
+                    ObjectSpec::new(Kind::PodDisruptionBudget, name.clone(), Some(ns), ctx)
+                }
+                PoolPart::Autoscaler { .. } => {
+                    let a = pool
+                        .autoscale
+                        .as_ref()
+                        .expect("listed for autoscaled pools");
+                    autoscale::object(farm, pool, a, &pool_labels, name)
+                }
+                PoolPart::ExternalService
+                | PoolPart::PodExternalService(_)
+                | PoolPart::Route
+                | PoolPart::PodService(_)
+                | PoolPart::PodRoute(_) => {
+                    let e = pool.expose.as_ref().expect("listed for exposed pools");
+                    outside(e).object(part, name)
+                }
+                #[cfg(test)]
+                PoolPart::Probe => service(name, false, None, &selector),
+            })
+            .collect()
     }
 }
 

@@ -38,8 +38,13 @@ struct Prometheus<'a> {
 }
 
 /// The pool's autoscaler, named like its StatefulSet.
-pub fn object(farm: &Farm, pool: &Pool, a: &Autoscale, labels: &Labels) -> ObjectSpec {
-    let name = farm.pool_object(pool);
+pub fn object(
+    farm: &Farm,
+    pool: &Pool,
+    a: &Autoscale,
+    labels: &Labels,
+    name: String,
+) -> ObjectSpec {
     let (kind, cpu_percent, prometheus) = match &a.signal {
         Signal::Cpu { percent } => (Kind::HorizontalPodAutoscaler, Some(*percent), None),
         Signal::Builds {

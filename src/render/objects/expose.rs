@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use super::basic::{self, Labels};
-use crate::farm::{Expose, ExposeType, Farm, GatewayRef, Pool};
+use crate::farm::names::PoolPart;
+use crate::farm::{Expose, Farm, GatewayRef, Pool};
 use crate::render::kind::Kind;
 use crate::render::meta::ObjectSpec;
 
@@ -30,6 +31,7 @@ pub struct Services<'a> {
     pub pool: &'a Pool,
     pub labels: &'a Labels,
     pub selector: &'a Labels,
+    pub expose: &'a Expose,
 }
 
 impl Services<'_> {
@@ -61,51 +63,36 @@ impl Services<'_> {
         one
     }
 
-    /// The pool's objects for `expose`.
-    pub fn objects(&self, expose: &Expose) -> Vec<ObjectSpec> {
-        let (farm, pool) = (self.farm, self.pool);
-        let per_pod = (0..pool.ordinals()).filter(|_| expose.per_pod);
-        let mut out = Vec::new();
-        match (expose.kind, &expose.gateway) {
-            (ExposeType::LoadBalancer, _) => {
-                let lb = |ip| basic::LoadBalancer {
-                    source_ranges: &expose.source_ranges,
-                    annotations: &expose.annotations,
-                    ip,
-                };
-                let pool_ip = expose.ip.as_deref();
-                out.push(self.service(
-                    farm.external_service(pool),
-                    self.selector,
-                    Some(lb(pool_ip)),
-                ));
-                for i in per_pod {
-                    let name = farm.pod_external_service(pool, i);
-                    out.push(self.service(name, &self.one_pod(i), Some(lb(None))));
-                }
+    /// One of the pool's objects from outside (`names::pool_objects` lists them), named `name`.
+    pub fn object(&self, part: PoolPart, name: String) -> ObjectSpec {
+        let (farm, pool, expose) = (self.farm, self.pool, self.expose);
+        let lb = |ip| basic::LoadBalancer {
+            source_ranges: &expose.source_ranges,
+            annotations: &expose.annotations,
+            ip,
+        };
+        let gateway = || {
+            expose
+                .gateway
+                .as_ref()
+                .expect("a gateway pool has its gateway (validated)")
+        };
+        match part {
+            PoolPart::ExternalService => {
+                self.service(name, self.selector, Some(lb(expose.ip.as_deref())))
             }
-            (ExposeType::Gateway, Some(gateway)) => {
-                let pool_service = farm.pool_object(pool);
-                out.push(self.route(
-                    gateway,
-                    farm.pool_object(pool),
-                    farm.external_host(pool),
-                    &pool_service,
-                ));
-                for i in per_pod {
-                    let name = farm.pod_object(pool, i);
-                    out.push(self.service(name.clone(), &self.one_pod(i), None));
-                    out.push(self.route(
-                        gateway,
-                        name.clone(),
-                        farm.pod_external_host(pool, i),
-                        &name,
-                    ));
-                }
+            PoolPart::PodExternalService(i) => self.service(name, &self.one_pod(i), Some(lb(None))),
+            PoolPart::Route => {
+                let service = farm.pool_object(pool);
+                self.route(gateway(), name, farm.external_host(pool), &service)
             }
-            _ => {}
+            PoolPart::PodService(i) => self.service(name, &self.one_pod(i), None),
+            PoolPart::PodRoute(i) => {
+                let host = farm.pod_external_host(pool, i);
+                self.route(gateway(), name.clone(), host, &name)
+            }
+            other => unreachable!("{other:?} is no object from outside"),
         }
-        out
     }
 
     fn route(
