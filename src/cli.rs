@@ -100,8 +100,8 @@ pub struct StatusArgs {
     /// How to reach the daemons: each pod by its DNS name (in the cluster), each pool's
     /// Service, `kubectl port-forward` to each pod (started and stopped here), or the names of
     /// `[expose]`.
-    #[arg(long, value_enum, default_value_t = crate::status::Via::Pods)]
-    pub via: crate::status::Via,
+    #[arg(long, value_enum, default_value_t = crate::reach::StatusVia::Pods)]
+    pub via: crate::reach::StatusVia,
     /// Ask this endpoint instead (`tcp://HOST:PORT`, repeatable), as a daemon of --pool (a
     /// load balancer, a forwarded port).
     #[arg(long = "addr", value_name = "URL")]
@@ -267,8 +267,8 @@ pub struct BuildxArgs {
     pub identity: IdentityArgs,
     /// Reach the daemons through their Services (in the cluster), kubectl port-forward (a
     /// laptop) or their external names (`[expose]`).
-    #[arg(long, value_enum, default_value_t = crate::client::Via::Service)]
-    pub via: crate::client::Via,
+    #[arg(long, value_enum, default_value_t = crate::reach::BuildxVia::Service)]
+    pub via: crate::reach::BuildxVia,
 }
 
 #[derive(Debug, clap::Args)]
@@ -282,8 +282,8 @@ pub struct BuildctlArgs {
     #[command(flatten)]
     pub identity: IdentityArgs,
     /// Reach the pool through its Service (in the cluster) or its external name (`[expose]`).
-    #[arg(long, value_enum, default_value_t = crate::client::Via::Service)]
-    pub via: crate::client::Via,
+    #[arg(long, value_enum, default_value_t = crate::reach::JobVia::Service)]
+    pub via: crate::reach::JobVia,
 }
 
 #[derive(Debug, clap::Args)]
@@ -296,8 +296,8 @@ pub struct GitlabArgs {
     pub tool: crate::client::Tool,
     /// Reach the daemons through their Services (a runner in the cluster) or their external
     /// names (`[expose]`: GitLab.com runners, another cluster).
-    #[arg(long, value_enum, default_value_t = crate::client::Via::Service)]
-    pub via: crate::client::Via,
+    #[arg(long, value_enum, default_value_t = crate::reach::JobVia::Service)]
+    pub via: crate::reach::JobVia,
     /// The job variable whose value pins a project to its warm pod: the job picks, per pool,
     /// the first pod in rendezvous order that answers (see `client endpoint`).
     #[arg(long, value_name = "VAR", default_value = "CI_PROJECT_PATH")]
@@ -318,8 +318,8 @@ pub struct GithubArgs {
     pub client: Option<String>,
     /// Reach the daemons through their Services (a runner in the cluster) or their external
     /// names (`[expose]`: GitHub-hosted runners).
-    #[arg(long, value_enum, default_value_t = crate::client::Via::Service)]
-    pub via: crate::client::Via,
+    #[arg(long, value_enum, default_value_t = crate::reach::JobVia::Service)]
+    pub via: crate::reach::JobVia,
     /// The step's environment variable whose value pins a repository to its warm pods; the
     /// default, BUILDFARM_KEY, is set from `${{ github.repository }}`; another must be set in
     /// the workflow's `env`.
@@ -342,8 +342,8 @@ pub struct EndpointArgs {
     #[arg(long)]
     pub all: bool,
     /// The pod's name in the cluster, or outside it (`[expose] per_pod`).
-    #[arg(long, value_enum, default_value_t = crate::client::Via::Service)]
-    pub via: crate::client::Via,
+    #[arg(long, value_enum, default_value_t = crate::reach::JobVia::Service)]
+    pub via: crate::reach::JobVia,
 }
 
 #[derive(Debug, clap::Args)]

@@ -145,7 +145,7 @@ pub fn client_text(farm: &Farm, command: ClientCommand) -> anyhow::Result<String
     let out = match command {
         ClientCommand::Buildx(a) => {
             let id = identity(&a.identity.client, a.identity.certs.as_deref())?;
-            client::buildx(farm, &a.name, &id, a.via, a.key.as_deref())?
+            client::buildx(farm, &a.name, &id, a.via.into(), a.key.as_deref())?
         }
         ClientCommand::Buildctl(a) => {
             let id = identity(&a.identity.client, a.identity.certs.as_deref())?;
@@ -205,7 +205,7 @@ pub fn status_command(
     )?;
     let options = crate::status::Options {
         pool: args.pool,
-        via: args.via,
+        via: args.via.into(),
         addrs: args.addrs,
         servername: args.servername,
         timeout: args.timeout,

@@ -14,6 +14,7 @@ pub mod files;
 pub mod init;
 pub mod lint;
 pub mod profile;
+pub mod reach;
 pub mod render;
 pub mod report;
 pub mod rule;

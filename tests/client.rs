@@ -674,13 +674,21 @@ fn github_step_via_external_names_every_node_by_its_external_name() {
         appended[0]["driver-opts"][0].as_str(),
         Some("servername=build-arm64.ci.example.com")
     );
-    // A runner cannot port-forward: a usage error.
-    let out = buildfarm(
-        farm.dir.path(),
-        &["client", "github", "--via", "port-forward"],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("cannot port-forward"));
+    // A runner cannot port-forward: clap refuses it, and says what `--via` takes.
+    for command in ["github", "gitlab", "buildctl", "endpoint"] {
+        let mut args = vec!["client", command, "--via", "port-forward"];
+        if command == "endpoint" {
+            args.extend(["--key", "group/project"]);
+        }
+        let out = buildfarm(farm.dir.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("invalid value 'port-forward' for '--via <VIA>'")
+                && err.contains("[possible values: service, external]"),
+            "{command}: {err}"
+        );
+    }
 }
 
 #[test]

@@ -145,54 +145,12 @@ fn csv(field: &str) -> String {
     }
 }
 
-/// How `client buildx` reaches the daemons.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Via {
-    /// The pool's Service, from inside the cluster.
-    Service,
-    /// `kubectl port-forward` to 127.0.0.1, from a laptop.
-    PortForward,
-    /// Each pool's external name (`[expose]` with a `domain`), from outside the cluster.
-    External,
-}
-
-/// Each pool's host name for clients that reach it `via` its Service or its external name.
-pub fn pool_hosts(farm: &Farm, via: Via) -> anyhow::Result<Vec<String>> {
-    match via {
-        Via::External => external_hosts(farm),
-        _ => Ok(farm.pools.iter().map(|p| farm.service_host(p)).collect()),
-    }
-}
-
-/// The port a client reaches `pool` on: a Gateway listener's from outside, else the farm's.
-pub fn port(farm: &Farm, pool: &Pool, via: Via) -> u16 {
-    match (via, &pool.expose) {
-        (Via::External, Some(e)) => e.port(farm.port),
-        _ => farm.port,
-    }
-}
+pub use crate::reach::{BuildxVia, JobVia, Via};
+use crate::reach::{pod_host, pool_host, pool_hosts};
 
 /// `tcp://host:port` for a client that reaches `pool` `via` this way.
 pub fn endpoint_of(farm: &Farm, pool: &Pool, via: Via, host: &str) -> String {
-    names::endpoint(host, port(farm, pool, via))
-}
-
-/// Every pool's external name (`--via external`).
-fn external_hosts(farm: &Farm) -> anyhow::Result<Vec<String>> {
-    farm.pools.iter().map(|p| external_host(farm, p)).collect()
-}
-
-/// A pool's external name, or why `--via external` cannot be used.
-fn external_host(farm: &Farm, pool: &Pool) -> anyhow::Result<String> {
-    farm.external_host(pool).ok_or_else(|| {
-        let message = match farm.pools.iter().any(|p| p.expose.is_some()) {
-            false => "`--via external` needs the pools' external names, and the spec gives none".to_string(),
-            true => format!("`--via external` needs the pools' external names, and pool `{}` has none", pool.name),
-        };
-        let hint = "add `[expose]` (or the pool's `[pool.expose]`) with a `type` and `domain = \"ci.example.com\"` (names `<name>-<pool>.<domain>`)";
-        let d = Diagnostic::bare(message).hint(hint).rule(Rule::MissingKey);
-        Invalid::from(d).into()
-    })
+    crate::reach::endpoint(farm, pool, via, host)
 }
 
 /// `docker buildx create` for every pool: the first with `--use`, the others `--append`, so
@@ -324,18 +282,15 @@ pub fn buildctl(
     pool: &Pool,
     id: &Identity,
     key: Option<&str>,
-    via: Via,
+    via: JobVia,
 ) -> anyhow::Result<String> {
-    let host = match (key, via) {
-        (_, Via::PortForward) => anyhow::bail!(
-            "`client buildctl` has no port-forward: use `client buildx --via port-forward`, or run `kubectl port-forward` yourself"
-        ),
-        (Some(k), via) => {
+    let via = Via::from(via);
+    let host = match key {
+        Some(k) => {
             let best = endpoint::preference(k, &farm.pool_object(pool), pool.ordinals())[0];
             pod_host(farm, pool, best, via)?
         }
-        (None, Via::Service) => farm.service_host(pool),
-        (None, Via::External) => external_host(farm, pool)?,
+        None => pool_host(farm, pool, via)?,
     };
     // `buildctl --tlsdir` reads ca.crt, tls.crt and tls.key only from the release the table names.
     let tls = if farm.buildkit >= crate::farm::releases::buildkit().feature("tlsdir-names") {
@@ -366,8 +321,9 @@ pub fn endpoints(
     pool: &Pool,
     key: &str,
     all: bool,
-    via: Via,
+    via: JobVia,
 ) -> anyhow::Result<String> {
+    let via = Via::from(via);
     let order = endpoint::preference(key, &farm.pool_object(pool), pool.ordinals());
     let take = if all { order.len() } else { order.len().min(1) };
     let mut out = String::new();
@@ -383,42 +339,7 @@ pub fn endpoints(
     Ok(out)
 }
 
-/// What follows `<statefulset>-<i>.` in the pool's per-daemon names `via` this way: the
-/// headless Service's domain, or `[expose] domain` (with per-daemon exposure). `None`: the pool
-/// has no per-daemon names that way.
-pub fn pod_suffix(farm: &Farm, pool: &Pool, via: Via) -> Option<String> {
-    match via {
-        Via::Service => Some(format!(
-            "{}.{}.svc",
-            farm.headless_service(pool),
-            farm.namespace
-        )),
-        Via::External => pool
-            .expose
-            .as_ref()
-            .filter(|e| e.per_pod)
-            .and_then(|e| e.domain.clone()),
-        Via::PortForward => None,
-    }
-}
-
-/// One daemon's host name: under the headless Service, or its own external name.
-fn pod_host(farm: &Farm, pool: &Pool, ordinal: u32, via: Via) -> anyhow::Result<String> {
-    match via {
-        Via::Service => Ok(farm.pod_host(pool, ordinal)),
-        Via::External => farm.pod_external_host(pool, ordinal).ok_or_else(|| {
-            let message = format!(
-                "a pinned client reaches its pod from outside by the pod's own name, and pool `{}` has none",
-                pool.name
-            );
-            let hint = "add `per_pod = true` and a `domain` to `[expose]` or the pool's `[pool.expose]` (names `<name>-<pool>-<i>.<domain>`), or use `type = \"gateway\"`";
-            Invalid::from(Diagnostic::bare(message).hint(hint).rule(Rule::MissingKey)).into()
-        }),
-        Via::PortForward => anyhow::bail!(
-            "pods are pinned in the cluster or from outside: use `--via service` or `--via external`"
-        ),
-    }
-}
+pub use crate::reach::{pod_suffix, port};
 
 #[cfg(test)]
 mod local_port_tests {

@@ -2,7 +2,7 @@
 //! (setup-buildx-action's remote driver) and the isolated sidecar of seed 001. Values from the
 //! spec go through the same quoting as the manifests.
 
-use super::{Via, platform};
+use super::{JobVia, Via, platform};
 use crate::farm::{Farm, Pool};
 use crate::yaml::quote;
 
@@ -25,15 +25,11 @@ pub fn gitlab(
     farm: &Farm,
     client: &str,
     tool: Tool,
-    via: Via,
+    via: JobVia,
     pin: Option<&str>,
     image: Option<&str>,
 ) -> anyhow::Result<String> {
-    if via == Via::PortForward {
-        anyhow::bail!(
-            "a GitLab job cannot port-forward: use `--via service` (a runner in the cluster) or `--via external`"
-        );
-    }
+    let via = Via::from(via);
     let hosts = super::pool_hosts(farm, via)?;
     let mut out = format!(
         "# Create these File-type CI/CD variables (Settings > CI/CD > Variables, type \"File\")\n\
@@ -300,12 +296,8 @@ const GITHUB_TLS_OPTS: &str = "cacert=$BUILDFARM_TLS_DIR/ca.crt,cert=$BUILDFARM_
 /// reached `via` the pools' Services (a runner in the cluster) or their external names; with
 /// `pin` (the env variable holding the key, `None`: no pinning), a step before it picks each
 /// pool's warm pod.
-pub fn github(farm: &Farm, client: &str, via: Via, pin: Option<&str>) -> anyhow::Result<String> {
-    if via == Via::PortForward {
-        anyhow::bail!(
-            "a GitHub Actions runner cannot port-forward: use `--via service` (a runner in the cluster) or `--via external`"
-        );
-    }
+pub fn github(farm: &Farm, client: &str, via: JobVia, pin: Option<&str>) -> anyhow::Result<String> {
+    let via = Via::from(via);
     let hosts = super::pool_hosts(farm, via)?;
     let reach = match via {
         Via::External => {

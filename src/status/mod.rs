@@ -14,25 +14,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::client::Identity;
-use crate::diagnostic::{Diagnostic, Invalid, Severity};
-use crate::farm::{Farm, Pool};
-use crate::rule::Rule;
+use crate::diagnostic::Severity;
+use crate::farm::Farm;
 
 pub use conn::Tls;
 pub use output::Format;
 
-/// Where `status` finds the daemons.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Via {
-    /// Every pod by its DNS name under the headless Service (inside the cluster).
-    Pods,
-    /// Each pool's Service: one daemon per pool, whichever answers (inside the cluster).
-    Service,
-    /// `kubectl port-forward` to every pod, started and stopped by buildfarm (a laptop).
-    PortForward,
-    /// Every pod by its external name (`[expose]` with per-daemon names), else the pool's.
-    External,
-}
+use crate::reach;
+pub use crate::reach::Via;
 
 /// What to ask and how to show it.
 pub struct Options {
@@ -183,27 +172,36 @@ fn targets(farm: &Farm, pools: &[usize], opts: &Options) -> anyhow::Result<Vec<T
     let mut out = Vec::new();
     for &p in pools {
         let pool = &farm.pools[p];
+        let port = reach::port(farm, pool, opts.via);
         match opts.via {
             Via::Service => out.push(target(
                 p,
                 None,
                 farm.pool_object(pool),
-                farm.service_host(pool),
-                farm.port,
+                reach::pool_host(farm, pool, Via::Service)?,
+                port,
             )),
             Via::Pods | Via::PortForward => {
                 // An autoscaled pool's pods may be any of its ordinals.
                 for i in 0..pool.ordinals() {
-                    out.push(target(
-                        p,
-                        Some(i),
-                        farm.pod_object(pool, i),
-                        farm.pod_host(pool, i),
-                        farm.port,
-                    ));
+                    let host = reach::pod_host(farm, pool, i, Via::Pods)?;
+                    out.push(target(p, Some(i), farm.pod_object(pool, i), host, port));
                 }
             }
-            Via::External => out.extend(external_targets(farm, p, pool)?),
+            // Every daemon by its own name where each has one, else the pool by its name.
+            Via::External => {
+                match reach::pod_external_hosts(farm, pool) {
+                    Some(hosts) if !hosts.is_empty() => {
+                        out.extend(hosts.into_iter().zip(0..).map(|(host, i)| {
+                            target(p, Some(i), farm.pod_object(pool, i), host, port)
+                        }));
+                    }
+                    _ => {
+                        let host = reach::external_host(farm, pool)?;
+                        out.push(target(p, None, farm.pool_object(pool), host, port));
+                    }
+                }
+            }
         }
     }
     Ok(out)
@@ -217,32 +215,6 @@ fn target(pool: usize, ordinal: Option<u32>, name: String, host: String, port: u
         servername: host.clone(),
         host,
         port,
-    }
-}
-
-/// Every daemon by its own external name, else the pool by its name.
-fn external_targets(farm: &Farm, p: usize, pool: &Pool) -> anyhow::Result<Vec<Target>> {
-    let port = pool
-        .expose
-        .as_ref()
-        .map_or(farm.port, |e| e.port(farm.port));
-    let per_pod: Option<Vec<Target>> = (0..pool.ordinals())
-        .map(|i| {
-            farm.pod_external_host(pool, i)
-                .map(|h| target(p, Some(i), farm.pod_object(pool, i), h, port))
-        })
-        .collect();
-    match (per_pod, farm.external_host(pool)) {
-        (Some(t), _) if !t.is_empty() => Ok(t),
-        (_, Some(host)) => Ok(vec![target(p, None, farm.pool_object(pool), host, port)]),
-        _ => {
-            let message = format!(
-                "`--via external` needs external names, and pool `{}` has none",
-                pool.name
-            );
-            let hint = "add `[expose]` with a `domain`, or give the endpoints with `--addr`";
-            Err(Invalid::from(Diagnostic::bare(message).hint(hint).rule(Rule::MissingKey)).into())
-        }
     }
 }
 
