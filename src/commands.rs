@@ -210,6 +210,7 @@ pub fn status_command(
         servername: args.servername,
         timeout: args.timeout,
         format: args.format,
+        progress: report::progress(),
     };
     let (text, code) = crate::status::status(&farm, &id, &options)?;
     print(text.as_bytes())?;
@@ -391,13 +392,18 @@ fn check_command(farm: &Farm, options: render::Options, dir: &Path) -> anyhow::R
         return Ok(ExitCode::SUCCESS);
     }
     let files: Vec<&str> = drifts.iter().map(|d| d.file.as_str()).collect();
-    eprintln!(
-        "error: `{}` differs from the spec in {} file{}: {}\n  = hint: run `buildfarm render --out {}` and commit the result",
-        dir.display(),
-        files.len(),
-        if files.len() == 1 { "" } else { "s" },
-        files.join(", "),
-        dir.display()
+    report::problem(
+        format!(
+            "`{}` differs from the spec in {} file{}: {}",
+            dir.display(),
+            files.len(),
+            if files.len() == 1 { "" } else { "s" },
+            files.join(", ")
+        ),
+        format!(
+            "run `buildfarm render --out {}` and commit the result",
+            dir.display()
+        ),
     );
     Ok(ExitCode::from(1))
 }

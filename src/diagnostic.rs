@@ -251,3 +251,16 @@ mod tests {
         assert_eq!(printable("plain\ttext"), "plain\ttext");
     }
 }
+
+/// The user interrupted a command (Ctrl-C) after it cleaned up what it started: the edge
+/// (`report`) ends the process with 130, as a shell does for SIGINT.
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+
+impl std::error::Error for Interrupted {}

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use crate::diagnostic::{Invalid, Said, printable};
+use crate::diagnostic::{Interrupted, Invalid, Said, printable};
 
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -33,6 +33,27 @@ pub fn detail(message: impl std::fmt::Display) {
     }
 }
 
+/// An error line and its hint, for a command that still exits on its own code (the product
+/// was printed; this says why it is not what was wanted).
+pub fn problem(message: impl std::fmt::Display, hint: impl std::fmt::Display) {
+    eprintln!("error: {message}\n  = hint: {hint}");
+}
+
+/// The progress line `status` shows while daemons answer, where one may be drawn: on a
+/// terminal, without `--quiet`.
+pub fn progress() -> Option<fn(usize, usize)> {
+    let drawn = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !quiet();
+    drawn.then_some(progress_line)
+}
+
+/// Redraws the line; clears it once every daemon has answered or given up.
+fn progress_line(done: usize, total: usize) {
+    eprint!("\rasking {total} BuildKit daemons: {done} answered or gave up");
+    if done == total {
+        eprint!("\r\x1b[2K");
+    }
+}
+
 /// Prints what a stage wanted said.
 pub fn say(said: &[Said]) {
     for s in said {
@@ -45,6 +66,10 @@ pub fn say(said: &[Said]) {
 
 /// Prints `err` to stderr and picks the exit code.
 pub fn report(err: &anyhow::Error) -> ExitCode {
+    if err.downcast_ref::<Interrupted>().is_some() {
+        eprintln!();
+        return ExitCode::from(130);
+    }
     if let Some(invalid) = err.downcast_ref::<Invalid>() {
         eprintln!("{invalid}");
         return ExitCode::from(1);

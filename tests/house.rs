@@ -152,3 +152,134 @@ fn every_command_line_choice_is_a_type() {
         "a flag's choices are a closed_set! or a clap::ValueEnum, not a string list (src/closed.rs)"
     );
 }
+
+/// The rooms in the order data flows, lowest first: a module may import only modules of a
+/// lower layer (or its own), so no import runs back up the pipeline and no two modules import
+/// each other. `commands` and `cli` are the edge; `report` is where output and exit codes are
+/// decided, below them and above every stage.
+const LAYERS: &[&[&str]] = &[
+    &["closed", "rule", "yaml", "files", "suggest"],
+    &["diagnostic"],
+    &["profile"],
+    &["farm"],
+    &["certs"],
+    &["render"],
+    &["lint"],
+    &["reach"],
+    &["client"],
+    &["status"],
+    &["init"],
+    &["report"],
+    &["cli"],
+    &["commands"],
+    &["lib", "main"],
+];
+
+/// The top-level modules each file of `src/` names (`crate::x`, `use crate::{x, y}`), leaving
+/// out unit-test modules at the end of a file.
+fn imports(text: &str) -> std::collections::BTreeSet<String> {
+    let code = text.split("#[cfg(test)]\nmod ").next().unwrap_or(text);
+    let mut out = std::collections::BTreeSet::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("crate::") {
+        rest = &rest[at + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let end = group.find('}').unwrap_or(group.len());
+            for item in group[..end].split(',') {
+                let name: String = item
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() {
+                    out.insert(name);
+                }
+            }
+        } else {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            out.insert(name);
+        }
+    }
+    out
+}
+
+#[test]
+fn imports_run_one_way_between_rooms() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let layer = |module: &str| LAYERS.iter().position(|l| l.contains(&module));
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut wrong = Vec::new();
+    for file in &files {
+        let rel = file.strip_prefix(&src).unwrap();
+        let room = rel
+            .iter()
+            .next()
+            .unwrap()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_string();
+        let Some(own) = layer(&room) else {
+            wrong.push(format!("{}: room `{room}` is in no layer", rel.display()));
+            continue;
+        };
+        for import in imports(&std::fs::read_to_string(file).unwrap()) {
+            if import == room || import == "self" {
+                continue;
+            }
+            match layer(&import) {
+                Some(l) if l < own => {}
+                Some(_) => wrong.push(format!(
+                    "{}: `{room}` imports `{import}`, which is not below it",
+                    rel.display()
+                )),
+                None => wrong.push(format!(
+                    "{}: imports `{import}`, in no layer",
+                    rel.display()
+                )),
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+/// The measure sees a wrong import.
+#[test]
+fn the_layer_test_sees_an_import_back_up() {
+    let found = imports(
+        "use crate::report;\nfn f() { crate::commands::run(); }\nuse crate::{farm::Farm, certs};\n#[cfg(test)]\nmod tests { use crate::cli; }\n",
+    );
+    let found: Vec<&str> = found.iter().map(String::as_str).collect();
+    assert_eq!(found, ["certs", "commands", "farm", "report"]);
+}
+
+/// The edge at the edge: only `report` (and `main`) writes to stderr or ends the process;
+/// every other room returns what it has to say.
+#[test]
+fn only_the_edge_prints_to_stderr_or_exits() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut wrong = Vec::new();
+    for file in &files {
+        let rel = file
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        if rel == "report.rs" || rel == "main.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).unwrap();
+        let code = text.split("#[cfg(test)]\nmod ").next().unwrap_or(&text);
+        for needle in ["eprintln!", "eprint!", "process::exit"] {
+            if code.contains(needle) {
+                wrong.push(format!("{rel}: {needle}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}

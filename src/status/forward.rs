@@ -2,7 +2,6 @@
 //! and `--via port-forward`: one `kubectl port-forward` per pod, started here, waited for, and
 //! stopped by PID when `status` ends or is interrupted.
 
-use std::io::IsTerminal;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -10,10 +9,11 @@ use tokio::io::AsyncBufReadExt;
 use tokio::process::{Child, Command};
 use tokio::task::JoinSet;
 
-use super::{Daemon, Failure, Options, Target, Tls, Via, conn, targets};
+use super::{Daemon, Failure, Options, Progress, Target, Tls, Via, conn, targets};
 use crate::farm::Farm;
 
-/// Every target's answer, in target order. Ctrl-C stops the children and exits 130.
+/// Every target's answer, in target order. Ctrl-C stops the children and returns
+/// `Interrupted`.
 pub async fn ask_all(
     farm: &Farm,
     pools: &[usize],
@@ -30,30 +30,34 @@ pub async fn ask_all(
             _ = tokio::signal::ctrl_c() => None,
         };
         let Some(started) = started else {
-            interrupted(Vec::new()).await
+            return Err(interrupted(Vec::new()).await);
         };
         (targets, children) = started;
     }
     let asked = tokio::select! {
-        daemons = ask(&targets, tls, opts.timeout) => Some(daemons),
+        daemons = ask(&targets, tls, opts.timeout, opts.progress) => Some(daemons),
         _ = tokio::signal::ctrl_c() => None,
     };
     let Some(asked) = asked else {
-        interrupted(children).await
+        return Err(interrupted(children).await);
     };
     stop(children).await;
     Ok(asked)
 }
 
-/// Ctrl-C: the port-forwards go first, then the process.
-async fn interrupted(children: Vec<Forward>) -> ! {
+/// Ctrl-C: the port-forwards go first; the edge then ends the process (130).
+async fn interrupted(children: Vec<Forward>) -> anyhow::Error {
     stop(children).await;
-    eprintln!();
-    std::process::exit(130)
+    crate::diagnostic::Interrupted.into()
 }
 
 /// Queries all `targets` concurrently; a daemon that never answers costs `timeout`, once.
-async fn ask(targets: &[Target], tls: &Tls, timeout: Duration) -> Vec<Daemon> {
+async fn ask(
+    targets: &[Target],
+    tls: &Tls,
+    timeout: Duration,
+    progress: Option<Progress>,
+) -> Vec<Daemon> {
     let mut set = JoinSet::new();
     for (i, target) in targets.iter().enumerate() {
         let (tls, target) = (tls.clone(), target.clone());
@@ -65,7 +69,6 @@ async fn ask(targets: &[Target], tls: &Tls, timeout: Duration) -> Vec<Daemon> {
             (i, Daemon { target, outcome })
         });
     }
-    let progress = std::io::stderr().is_terminal() && !crate::report::quiet();
     let total = targets.len();
     let mut done: Vec<Option<Daemon>> = vec![None; total];
     let mut count = 0;
@@ -74,12 +77,9 @@ async fn ask(targets: &[Target], tls: &Tls, timeout: Duration) -> Vec<Daemon> {
             done[i] = Some(daemon);
         }
         count += 1;
-        if progress {
-            eprint!("\rasking {total} BuildKit daemons: {count} answered or gave up");
+        if let Some(show) = progress {
+            show(count, total);
         }
-    }
-    if progress {
-        eprint!("\r\x1b[2K");
     }
     done.into_iter().flatten().collect()
 }

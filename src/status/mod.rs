@@ -32,7 +32,13 @@ pub struct Options {
     pub servername: Option<String>,
     pub timeout: Duration,
     pub format: Format,
+    /// Shown each time a daemon answers or gives up, if the edge wants a progress line (a
+    /// terminal and no `--quiet`): the edge draws it.
+    pub progress: Option<Progress>,
 }
+
+/// `(answered or gave up, of how many)`.
+pub type Progress = fn(usize, usize);
 
 /// One daemon to ask: which pool it serves, its name for people, and where it listens.
 #[derive(Debug, Clone)]
@@ -263,6 +269,7 @@ mod tests {
             servername: None,
             timeout: Duration::from_secs(5),
             format: Format::Json,
+            progress: None,
         }
     }
 
