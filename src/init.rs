@@ -38,6 +38,7 @@ mode = "{mode}"
 # debug = false                    # buildkitd debug logs
 # extra_args = []                  # more buildkitd arguments (not --addr, --config, TLS, ...)
 # drain_seconds = 1800             # seconds a stopping daemon waits for running builds
+# read_only_root_filesystem = true # rootless default; false: a writable root
 
 # network_policy = true            # render a NetworkPolicy: only the clients below reach the farm
 
@@ -46,6 +47,7 @@ mode = "{mode}"
 # (`kubectl label namespace <ci-namespace> buildfarm/client={name}`), and from the namespaces
 # of `[[tls.client]]` entries that name one. `allow = []`: only kubectl port-forward.
 allow = [{ namespace_labels = { "buildfarm/client" = "{name}" } }]
+# (a peer may also name `pod_labels = { ... }`, alone or with its namespace's)
 # metrics_from = [{ namespace = "monitoring" }]   # who may scrape the metrics port (the default)
 # egress = [{ cidr = "0.0.0.0/0", ports = [443] }]  # when set, builds reach only these (and DNS)
 
@@ -62,6 +64,8 @@ allow = [{ namespace_labels = { "buildfarm/client" = "{name}" } }]
 # source_ranges = ["203.0.113.0/24"]   # who may connect (the NetworkPolicy admits them too)
 # annotations = {}                 # cloud load balancer options
 # per_pod = false                  # true: a load balancer per daemon too, for pinned clients
+# ip = "203.0.113.10"              # loadBalancerIP: a reserved address (per pool: [pool.expose])
+# gateway = { name = "shared", namespace = "gateways", section_name = "builds", port = 443 }
 
 # [probes]                         # all run `buildctl debug workers` on the daemon's socket
 # timeout_seconds = 10             # seconds before a probe counts as failed
@@ -102,6 +106,7 @@ allow = [{ namespace_labels = { "buildfarm/client" = "{name}" } }]
 # name = "registry-ca"
 # mount_path = "/etc/ssl/registry"
 # source = { configMap = { name = "registry-ca" } }
+# read_only = true
 "#;
 
 const POOL: &str = r#"
@@ -114,12 +119,16 @@ storage = "100Gi"                  # cache volume per daemon; omit for an epheme
 resources = { requests = { cpu = "1", memory = "2Gi" }, limits = { memory = "8Gi" } }
 # node_selector = { buildkit = "dedicated" }   # kubernetes.io/arch is set from `arch`
 # tolerations = [{ key = "buildkit", operator = "Exists", effect = "NoSchedule" }]
+#   (also `value = "..."` with operator Equal, `toleration_seconds = 300` with NoExecute)
 # pod_annotations = { "cluster-autoscaler.kubernetes.io/safe-to-evict" = "false" }
 # affinity = { podAntiAffinity = { } }         # as in a Pod spec
 # priority_class_name = "ci"
 # pod_management_policy = "Parallel"           # or OrderedReady
 # volume_on_scale_down = "retain"              # or "delete": a removed pod's cache volume
 # autoscale = { min = 1, max = 8, cpu = 70 }   # or builds_per_pod = 2 (KEDA, needs [metrics])
+#   with builds_per_pod: server_address = "http://prometheus:9090", and optionally query =
+#   "..." (your own PromQL) and scale_down_minutes = 30
+# [pool.expose] overrides [expose] key by key for this pool (type = "none" keeps it inside)
 "#;
 
 /// The text of a new farm.toml.
