@@ -711,14 +711,13 @@ fn schema_keys() -> Vec<String> {
             return resolve(&root["$defs"][name], root);
         }
         for k in ["anyOf", "oneOf", "allOf"] {
-            if let Some(list) = s.get(k).and_then(|l| l.as_array()) {
-                if let Some(found) = list
+            if let Some(list) = s.get(k).and_then(|l| l.as_array())
+                && let Some(found) = list
                     .iter()
                     .map(|x| resolve(x, root))
                     .find(|x| x.get("properties").is_some() || x.get("items").is_some())
-                {
-                    return found;
-                }
+            {
+                return found;
             }
         }
         s
