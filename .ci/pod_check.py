@@ -575,7 +575,8 @@ def main():
         if not pods:
             raise SystemExit("pod check: no buildkitd container in " + " ".join(opts.files))
         failed = 0
-        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        # The pods mostly wait (probes, drains): all at once.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(pods), 32)) as pool:
             futures = {pool.submit(p.check): p for p in pods}
             for fut in concurrent.futures.as_completed(futures):
                 p = futures[fut]
