@@ -37,6 +37,8 @@ pub fn render(
 ) -> anyhow::Result<Vec<Object>> {
     let env = env::environment();
     let plan = plan::plan(farm, certs, options.secrets);
+    // Shapes of documents already parsed back, across the threads (see parse_back).
+    let shapes = parse_back::Shapes::default();
     // Each thread renders its share of the objects and parses that slice of the stream back:
     // the documents are independent, and a context is dropped where it was used.
     let render_checked = |specs: Vec<meta::ObjectSpec>| {
@@ -57,7 +59,7 @@ pub fn render(
                 })
             })
             .collect::<anyhow::Result<Vec<Object>>>()?;
-        parse_back::check(&objects)?;
+        parse_back::check_with(&objects, &shapes)?;
         anyhow::Ok(objects)
     };
     let (farm_wide, pools) = parallel::beside(
