@@ -354,6 +354,10 @@ pub struct SidecarArgs {
     /// Object the patch targets, KIND/NAME.
     #[arg(long, value_name = "KIND/NAME", default_value = "Deployment/runner")]
     pub target: String,
+    /// Image the sidecar runs, a rootless BuildKit image [default: the farm's `image`, or for
+    /// a privileged farm its `-rootless` tag from the same registry].
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -173,7 +173,9 @@ pub fn client_text(farm: &Farm, command: ClientCommand) -> anyhow::Result<String
             a.all,
             a.via,
         )?,
-        ClientCommand::Sidecar(a) => client::sidecar(farm, a.format, &a.target)?,
+        ClientCommand::Sidecar(a) => {
+            client::sidecar(farm, a.format, &a.target, a.image.as_deref())?
+        }
     };
     Ok(out)
 }

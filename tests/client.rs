@@ -1393,7 +1393,10 @@ fn snippets_run_the_farms_own_image() {
         .spec(privileged)
         .run(&["client", "sidecar"])
         .status(0)
-        .stdout_has("image: \"registry.internal/mirror/moby/buildkit:v0.32.2-rootless\"");
+        .stdout_has("image: \"registry.internal/mirror/moby/buildkit:v0.32.2-rootless\"")
+        .run(&["client", "sidecar", "--image", "buildkit:mine-rootless"])
+        .status(0)
+        .stdout_has("image: \"buildkit:mine-rootless\"");
 }
 
 /// setup-buildx-action v4.0.0 removed the `config`, `config-inline` and `install` inputs: a

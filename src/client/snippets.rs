@@ -467,9 +467,14 @@ const ARC_RUNNER: &str = "- name: runner\n  image: ghcr.io/actions/actions-runne
 /// The isolated variant: a rootless buildkitd beside the job, reached over a shared unix socket
 /// (`render::sidecar`), as a pod-spec fragment, a strategic-merge patch, a GitLab Runner pod
 /// spec patch or Actions Runner Controller values.
-pub fn sidecar(farm: &Farm, format: SidecarFormat, target: &str) -> anyhow::Result<String> {
+pub fn sidecar(
+    farm: &Farm,
+    format: SidecarFormat,
+    target: &str,
+    image: Option<&str>,
+) -> anyhow::Result<String> {
     use crate::render::sidecar as side;
-    let body = side::render(farm)?;
+    let body = side::render(farm, image)?;
     let (dir, socket) = (side::SOCKET_DIR, side::socket());
     let usage = format!(
         "# In the job container, mount `buildkit-socket` at {dir} and build with:\n\

@@ -44,12 +44,14 @@ pub fn native(farm: &Farm) -> bool {
 }
 
 /// The sidecar's `containers:` (or `initContainers:`) and `volumes:`, for a pod spec.
-pub fn render(farm: &Farm) -> anyhow::Result<String> {
+/// The sidecar runs `image`, else the farm's own (its `-rootless` tag for a privileged farm).
+pub fn render(farm: &Farm, image: Option<&str>) -> anyhow::Result<String> {
     let profile = Profile::load(Mode::Rootless);
     let rootless = rootless_form(&farm.image);
-    let image = match farm.mode {
-        Mode::Rootless => farm.image.as_str(),
-        _ => rootless.as_deref().unwrap_or(&profile.image),
+    let image = match (image, farm.mode) {
+        (Some(image), _) => image,
+        (None, Mode::Rootless) => farm.image.as_str(),
+        (None, _) => rootless.as_deref().unwrap_or(&profile.image),
     };
     let kube = releases::kubernetes();
     let apparmor_field = farm.kubernetes >= kube.since("apparmor-field");
