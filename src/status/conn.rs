@@ -12,8 +12,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tonic::codegen::http::uri::PathAndQuery;
 
+use super::model::{Build, Facts, Failure, Target, Usage, Worker};
 use super::wire;
-use super::{Build, Facts, Failure, Target, Usage, Worker};
 use crate::diagnostic::{Diagnostic, Invalid};
 use crate::rule::Rule;
 

@@ -9,8 +9,11 @@ use tokio::io::AsyncBufReadExt;
 use tokio::process::{Child, Command};
 use tokio::task::JoinSet;
 
-use super::{Daemon, Failure, Options, Progress, Target, Tls, Via, conn, targets};
+use super::conn::{self, Tls};
+use super::model::{Daemon, Failure, Options, Progress, Target};
+use super::targets::targets;
 use crate::farm::Farm;
+use crate::reach::Via;
 
 /// Every target's answer, in target order. Ctrl-C stops the children and returns
 /// `Interrupted`.

@@ -7,7 +7,8 @@ use crate::farm::version::Version;
 use crate::farm::{Farm, Pool};
 use crate::rule::Rule;
 
-use super::{Daemon, Facts, Failure, wire};
+use super::model::{Daemon, Facts, Failure};
+use super::wire;
 
 /// A cache this far over its GC cap means GC is not keeping up (BuildKit collects after builds,
 /// so a little over the cap between collections is normal).

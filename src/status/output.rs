@@ -7,16 +7,10 @@ use std::io::IsTerminal;
 use serde_json::{Value, json};
 
 use super::judge::{Finding, gc_cap};
-use super::{Daemon, Facts, Failure};
+use super::model::{Daemon, Facts, Failure, Format};
 use crate::diagnostic::Severity;
 use crate::farm::Farm;
 use crate::farm::size::human_bytes;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Human,
-    Json,
-}
 
 /// The version of the JSON document's shape: fields are only ever added under it.
 pub const SCHEMA: &str = "buildfarm.status/v1";
