@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::diagnostic::{Diagnostic, Invalid};
-use crate::farm::{Arch, Farm, Pool, names};
+use crate::farm::{Farm, Pool, names};
 use crate::rule::Rule;
 use crate::suggest::{did_you_mean, one_of};
 pub use snippets::{GITHUB_KEY_VAR, SidecarFormat, Tool, github, gitlab, sidecar};
@@ -61,14 +61,6 @@ impl Identity {
     }
     pub fn key(&self) -> String {
         self.dir.join("tls.key").display().to_string()
-    }
-}
-
-/// `linux/<arch>` as buildx and BuildKit name platforms.
-pub fn platform(arch: Arch) -> String {
-    match arch {
-        Arch::Arm => "linux/arm/v7".into(),
-        other => format!("linux/{other}"),
     }
 }
 
@@ -205,7 +197,7 @@ pub fn buildx(
             "docker buildx create --name {} {role} --node {} --platform {} --driver remote --driver-opt {} {}\n",
             sh(name),
             sh(&node),
-            sh(&platform(pool.arch)),
+            sh(&pool.arch.platform()),
             sh(&opts),
             sh(&endpoint)
         ));
@@ -218,7 +210,7 @@ pub fn buildx(
         out.push_str(BOOTSTRAP_WHY);
         out.push_str(&format!("docker buildx inspect --bootstrap {}\n", sh(name)));
     }
-    let platforms: Vec<String> = farm.pools.iter().map(|p| platform(p.arch)).collect();
+    let platforms: Vec<String> = farm.pools.iter().map(|p| p.arch.platform()).collect();
     out.push_str(&format!(
         "# then: docker buildx build --platform {} .\n",
         platforms.join(",")

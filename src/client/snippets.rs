@@ -2,8 +2,8 @@
 //! (setup-buildx-action's remote driver) and the isolated sidecar of seed 001. Values from the
 //! spec go through the same quoting as the manifests.
 
-use super::{JobVia, Via, platform};
 use crate::farm::{Farm, Pool};
+use crate::reach::{JobVia, Via, endpoint as endpoint_of, pod_suffix, pool_hosts, port};
 use crate::yaml::quote;
 
 /// Which client a GitLab job uses.
@@ -30,7 +30,7 @@ pub fn gitlab(
     image: Option<&str>,
 ) -> anyhow::Result<String> {
     let via = Via::from(via);
-    let hosts = super::pool_hosts(farm, via)?;
+    let hosts = pool_hosts(farm, via)?;
     let mut out = format!(
         "# Create these File-type CI/CD variables (Settings > CI/CD > Variables, type \"File\")\n\
          # from certs/client/{client}/ ; GitLab hands the job a path to each file. Protected ones\n\
@@ -74,13 +74,13 @@ impl Picker<'_> {
     /// The shell word that names `pool`'s daemon for this job: a pick among its pods, or (with
     /// no per-daemon names this way) the pool's own name.
     fn pick(&self, pool: &Pool, pool_host: &str) -> Option<String> {
-        let suffix = super::pod_suffix(self.farm, pool, self.via)?;
+        let suffix = pod_suffix(self.farm, pool, self.via)?;
         Some(super::endpoint::shell_pick_call(
             &self.key,
             &self.farm.pool_object(pool),
             pool.ordinals(),
             &suffix,
-            super::port(self.farm, pool, self.via),
+            port(self.farm, pool, self.via),
             pool_host,
         ))
     }
@@ -104,7 +104,7 @@ fn gitlab_buildctl(
     out.push_str(&format!(
         "build-image:\n  stage: build\n  image:\n    name: {}\n    entrypoint: [\"\"]\n  variables:\n    BUILDKIT_HOST: {}\n  script:\n",
         quote(image),
-        quote(&super::endpoint_of(farm, first, via, first_host))
+        quote(&endpoint_of(farm, first, via, first_host))
     ));
     // Inputs first: a missing File variable would make buildctl talk plaintext and fail with
     // a misleading `error reading server preface: EOF`.
@@ -132,7 +132,7 @@ fn gitlab_buildctl(
         }
         functions = true;
         line(out, &format!("BUILDKIT_POD=\"$({pick})\""));
-        let port = super::port(farm, first, via);
+        let port = port(farm, first, via);
         line(
             out,
             &format!("export BUILDKIT_HOST=\"tcp://$BUILDKIT_POD:{port}\""),
@@ -232,15 +232,15 @@ fn gitlab_buildx(
             "docker buildx create --name farm {role} --node {} --platform {} --driver remote \
              --driver-opt \"{GITLAB_TLS_OPTS},servername={host}\" {}",
             pool.name,
-            platform(pool.arch),
-            super::endpoint_of(farm, pool, via, host)
+            pool.arch.platform(),
+            endpoint_of(farm, pool, via, host)
         );
         out.push_str(&format!("    - {}\n", quote(&command)));
     }
     // Fail at setup: `buildx create` never contacts the daemons (see `client::buildx`).
     let bootstrap = "docker buildx inspect --bootstrap farm";
     out.push_str(&format!("    - {}\n", quote(bootstrap)));
-    let platforms: Vec<String> = farm.pools.iter().map(|p| platform(p.arch)).collect();
+    let platforms: Vec<String> = farm.pools.iter().map(|p| p.arch.platform()).collect();
     let build = format!(
         "docker buildx build --platform {} --push -t \"$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA\" .",
         platforms.join(",")
@@ -298,7 +298,7 @@ const GITHUB_TLS_OPTS: &str = "cacert=$BUILDFARM_TLS_DIR/ca.crt,cert=$BUILDFARM_
 /// pool's warm pod.
 pub fn github(farm: &Farm, client: &str, via: JobVia, pin: Option<&str>) -> anyhow::Result<String> {
     let via = Via::from(via);
-    let hosts = super::pool_hosts(farm, via)?;
+    let hosts = pool_hosts(farm, via)?;
     let reach = match via {
         Via::External => {
             "# The runner reaches the farm through its load balancers: its addresses must be in\n\
@@ -409,8 +409,8 @@ fn github_setup_step(farm: &Farm, via: Via, hosts: &[String], out: &mut String) 
     ));
     out.push_str(&format!(
         "    driver: remote\n    endpoint: {}\n    platforms: {}\n    driver-opts: {}\n",
-        quote(&super::endpoint_of(farm, first, via, host)),
-        quote(&platform(first.arch)),
+        quote(&endpoint_of(farm, first, via, host)),
+        quote(&first.arch.platform()),
         quote(&format!("servername={host}"))
     ));
     if farm.pools.len() > 1 {
@@ -419,8 +419,8 @@ fn github_setup_step(farm: &Farm, via: Via, hosts: &[String], out: &mut String) 
             out.push_str(&format!(
                 "      - name: {}\n        endpoint: {}\n        platforms: {}\n        driver-opts:\n          - {}\n",
                 quote(&pool.name),
-                quote(&super::endpoint_of(farm, pool, via, host)),
-                quote(&platform(pool.arch)),
+                quote(&endpoint_of(farm, pool, via, host)),
+                quote(&pool.arch.platform()),
                 quote(&format!("servername={host}"))
             ));
         }

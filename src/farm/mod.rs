@@ -183,6 +183,16 @@ closed_set! {
     }
 }
 
+impl Arch {
+    /// The OCI platform buildx and BuildKit name the arch by (`linux/arm/v7` for `arm`).
+    pub fn platform(self) -> String {
+        match self {
+            Arch::Arm => "linux/arm/v7".into(),
+            other => format!("linux/{other}"),
+        }
+    }
+}
+
 closed_set! {
     /// How a pool's StatefulSet starts its pods (`pod_management_policy`).
     pub enum PodManagementPolicy {
