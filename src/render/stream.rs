@@ -1,6 +1,6 @@
 //! What rendering produces: one `Object` per Kubernetes object, and the YAML stream of them.
 
-use super::Kind;
+use super::kind::Kind;
 
 /// One rendered Kubernetes object.
 #[derive(Debug, Clone, PartialEq, Eq)]
