@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use super::Checker;
+use super::checker::Checker;
 use crate::farm::raw::{RawAutoscale, Spanned};
 use crate::farm::{Autoscale, Signal, defaults};
 use crate::rule::Rule;
@@ -165,10 +165,14 @@ fn builds_signal(
             false => Err("write the Prometheus URL, `http://HOST:PORT`".into()),
         },
     );
-    let query = a
-        .query
-        .clone()
-        .map(|q| c.text(Some(q), "pool.autoscale.query", "", super::non_empty));
+    let query = a.query.clone().map(|q| {
+        c.text(
+            Some(q),
+            "pool.autoscale.query",
+            "",
+            super::checker::non_empty,
+        )
+    });
     Some(Signal::Builds {
         per_pod,
         server_address,

@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use crate::farm::raw::Spanned;
 
-use super::Checker;
+use super::checker::Checker;
 use crate::farm::raw::{RawGc, RawHistory};
 use crate::farm::releases::{self, GC_SPACE_KEY, HISTORY_KEY};
 use crate::farm::size::{DiskSpace, parse_disk_space};
@@ -273,7 +273,7 @@ pub(super) fn extra_args(c: &mut Checker, raw: Option<Vec<Spanned<String>>>) -> 
     let args = raw.unwrap_or_default().into_iter();
     args.map(|a| {
         extra_arg(c, &a);
-        c.text(Some(a), "extra_args", "", super::non_empty)
+        c.text(Some(a), "extra_args", "", super::checker::non_empty)
     })
     .collect()
 }

@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use indexmap::IndexMap;
 
-use super::Checker;
+use super::checker::Checker;
 use super::network::parse_cidr;
 use crate::closed::ClosedSet;
 use crate::farm::raw::{RawExpose, RawGateway, Spanned};

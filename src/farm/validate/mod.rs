@@ -1,8 +1,7 @@
 //! `RawFarm` → `Farm`: applies defaults (built-in < profile < farm.toml < flags) and checks
 //! everything, collecting every problem with its location instead of stopping at the first.
 
-use indexmap::IndexMap;
-use std::ops::{Range, RangeInclusive};
+use std::ops::Range;
 use std::path::Path;
 
 use crate::farm::raw::Spanned;
@@ -12,14 +11,15 @@ use super::raw::RawFarm;
 use super::spans::Spans;
 use super::version::{KubeVersion, Version, buildkit_version_of};
 use super::{Farm, Probes, Volume, defaults, names, syntax};
-use crate::closed::ClosedSet;
-use crate::diagnostic::{Diagnostic, Invalid, Source};
+use crate::diagnostic::{Invalid, Source};
 use crate::profile::{Mode, Profile};
 use crate::rule::Rule;
-use crate::suggest::{did_you_mean, one_of};
+use crate::suggest::one_of;
+use checker::Checker;
 
 mod autoscale;
 mod buildkitd;
+mod checker;
 mod expose;
 mod network;
 mod pool;
@@ -27,164 +27,14 @@ mod schema;
 mod tls;
 
 /// Volumes and mounts every daemon has; extra volumes must not collide with them.
-const BUILT_IN_VOLUMES: [&str; 5] = ["state", "config", "certs", "runtime", "tmp"];
-
-pub(super) struct Checker<'a> {
-    src: &'a Source,
-    errors: Vec<Diagnostic>,
-    /// Where every written key is, by path (`image`, `gc.max_used`, `pool.0.storage`).
-    spans: Spans,
-}
-
-impl Checker<'_> {
-    pub(super) fn error(
-        &mut self,
-        rule: Rule,
-        span: Range<usize>,
-        message: impl Into<String>,
-        hint: Option<String>,
-    ) {
-        let mut d = self.src.error(Some(span), message).rule(rule);
-        d.hint = hint;
-        self.errors.push(d);
-    }
-
-    /// A string key: the default when absent; `check` returns a reason when the value is bad.
-    pub(super) fn text(
-        &mut self,
-        value: Option<Spanned<String>>,
-        key: &str,
-        default: &str,
-        check: impl Fn(&str) -> Result<(), String>,
-    ) -> String {
-        match value {
-            None => default.to_string(),
-            Some(v) => {
-                if let Err(why) = check(v.get_ref()) {
-                    let message = format!("`{key}` = `{}` is not valid: {why}", v.get_ref());
-                    self.error(Rule::InvalidValue, v.span(), message, None);
-                }
-                v.into_inner()
-            }
-        }
-    }
-
-    /// An integer key in `range`, as the type the farm keeps it in (the range makes the
-    /// conversion exact).
-    pub(super) fn int<T>(
-        &mut self,
-        value: Option<Spanned<i64>>,
-        key: &str,
-        range: RangeInclusive<T>,
-        default: T,
-    ) -> T
-    where
-        T: Copy + Into<i64> + TryFrom<i64> + std::fmt::Display,
-    {
-        let bounds = (*range.start()).into()..=(*range.end()).into();
-        match value {
-            None => default,
-            Some(v) if bounds.contains(v.get_ref()) => T::try_from(*v.get_ref()).unwrap_or(default),
-            Some(v) => {
-                let message = format!(
-                    "`{key}` must be from {} to {}, found {}",
-                    range.start(),
-                    range.end(),
-                    v.get_ref()
-                );
-                self.error(Rule::OutOfRange, v.span(), message, None);
-                default
-            }
-        }
-    }
-
-    /// One of a closed set of values, with a did-you-mean for a near miss.
-    pub(super) fn choice<T: ClosedSet>(
-        &mut self,
-        value: Option<Spanned<String>>,
-        what: &str,
-        default: T,
-    ) -> T {
-        let Some(v) = value else {
-            return default;
-        };
-        if let Some(known) = T::parse(v.get_ref()) {
-            return known;
-        }
-        let mut hint = format!("expected {}", one_of(T::NAMES));
-        if let Some(best) = did_you_mean(v.get_ref(), T::NAMES.iter().copied()) {
-            hint.push_str(&format!("; did you mean `{best}`?"));
-        }
-        self.error(
-            Rule::UnknownValue,
-            v.span(),
-            format!("unknown {what} `{}`", v.get_ref()),
-            Some(hint),
-        );
-        default
-    }
-
-    /// A map of label/annotation keys to strings; `reserved` keys are set by buildfarm itself.
-    pub(super) fn string_map(
-        &mut self,
-        map: Option<IndexMap<String, Spanned<String>>>,
-        key: &str,
-        check_value: impl Fn(&str) -> Result<(), String>,
-        reserved: &[&str],
-    ) -> IndexMap<String, String> {
-        let mut out = IndexMap::new();
-        for (k, v) in map.unwrap_or_default() {
-            if reserved.contains(&k.as_str()) {
-                self.error(
-                    Rule::ReservedKey,
-                    v.span(),
-                    format!("`{key}` cannot set `{k}`: buildfarm sets it"),
-                    None,
-                );
-            } else if let Err(why) = syntax::qualified_name(&k) {
-                self.error(
-                    Rule::InvalidName,
-                    v.span(),
-                    format!("`{key}` key `{k}` is not valid: {why}"),
-                    None,
-                );
-            } else if let Err(why) = check_value(v.get_ref()) {
-                self.error(
-                    Rule::InvalidValue,
-                    v.span(),
-                    format!("`{key}` value `{}` is not valid: {why}", v.get_ref()),
-                    None,
-                );
-            }
-            out.insert(k, v.into_inner());
-        }
-        out
-    }
-
-    pub(super) fn seconds(&mut self, value: Option<Spanned<i64>>, key: &str, default: u32) -> u32 {
-        self.int(value, key, 1..=86_400 * 7, default)
-    }
-
-    pub(super) fn duration(
-        &mut self,
-        value: Option<Spanned<String>>,
-        key: &str,
-        default: u64,
-    ) -> u64 {
-        match value {
-            None => default,
-            Some(v) => syntax::duration_seconds(v.get_ref()).unwrap_or_else(|why| {
-                self.error(
-                    Rule::InvalidDuration,
-                    v.span(),
-                    format!("`{key}`: {why}"),
-                    None,
-                );
-                default
-            }),
-        }
-    }
-}
+const BUILT_IN_VOLUMES: [&str; 6] = [
+    "state",
+    "config",
+    "certs",
+    "runtime",
+    "tmp",
+    "rootlesskit-tmp",
+];
 
 // long because it assembles the `Farm`: one call per section of the spec, then one line per
 // field of the struct; splitting it would only move the list elsewhere.
@@ -234,7 +84,7 @@ pub fn check(
         .buildkitd
         .map(|t| buildkitd::passthrough(&mut c, t))
         .unwrap_or_default();
-    let extra_volumes = volumes(&mut c, raw.extra_volume, &profile);
+    let extra_volumes = volumes(&mut c, raw.extra_volume, &profile, read_only_root);
     let pools = pool::pools(&mut c, raw.pool, &name, expose.as_ref());
     unique_objects(&mut c, &name, &namespace, &tls, &pools, service_monitor);
 
@@ -429,14 +279,6 @@ fn unique_objects(
     }
 }
 
-pub(super) fn non_empty(s: &str) -> Result<(), String> {
-    if s.is_empty() {
-        Err("it is empty".into())
-    } else {
-        Ok(())
-    }
-}
-
 fn buildkit_version(
     c: &mut Checker,
     image: &str,
@@ -532,15 +374,18 @@ fn volumes(
     c: &mut Checker,
     raw: Option<Vec<Spanned<super::raw::RawVolume>>>,
     profile: &Profile,
+    read_only_root: bool,
 ) -> Vec<Volume> {
     let raw = raw.unwrap_or_default().into_iter().enumerate();
-    raw.map(|(i, v)| volume(c, v, profile, i)).collect()
+    raw.map(|(i, v)| volume(c, v, profile, read_only_root, i))
+        .collect()
 }
 
 fn volume(
     c: &mut Checker,
     raw: Spanned<super::raw::RawVolume>,
     profile: &Profile,
+    read_only_root: bool,
     index: usize,
 ) -> Volume {
     let span = raw.span();
@@ -564,15 +409,23 @@ fn volume(
             false => Ok(()),
         }
     });
-    let taken = [
+    // Over a read-only root, the folders the daemon writes (`/tmp` among them) are mounted too.
+    let writable = profile.writable.iter().filter(|_| read_only_root);
+    let taken: Vec<&str> = [
         profile.state_dir.as_str(),
         profile.config_dir.as_str(),
         CERTS_DIR,
-    ];
+    ]
+    .into_iter()
+    .chain(writable.map(|w| w.path.as_str()))
+    .collect();
     let mount_path = c.text(v.mount_path, "extra_volume.mount_path", "", |s| {
         match (s.starts_with('/'), taken.contains(&s.trim_end_matches('/'))) {
             (false, _) => Err("it must be an absolute path".into()),
-            (true, true) => Err("the daemon's state, config and certs are mounted there".into()),
+            (true, true) => Err(format!(
+                "the daemon's own volumes are mounted there ({})",
+                taken.join(", ")
+            )),
             _ => Ok(()),
         }
     });

@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use indexmap::IndexMap;
 
-use super::Checker;
+use super::checker::Checker;
 use crate::farm::raw::{RawMetrics, RawNetwork, RawPeer, Spanned};
 use crate::farm::{Network, Peer, syntax};
 use crate::rule::Rule;

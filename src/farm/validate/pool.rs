@@ -6,8 +6,8 @@ use std::ops::Range;
 use crate::farm::raw::Spanned;
 use indexmap::IndexMap;
 
-use super::Checker;
 use super::autoscale;
+use super::checker::Checker;
 use super::expose;
 use super::schema;
 use crate::closed::ClosedSet;

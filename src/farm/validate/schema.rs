@@ -6,7 +6,7 @@
 
 use std::ops::Range;
 
-use super::Checker;
+use super::checker::Checker;
 use crate::farm::raw::Spanned;
 use crate::farm::spans::Seg;
 use crate::rule::Rule;

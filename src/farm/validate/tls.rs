@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::farm::raw::Spanned;
 
-use super::Checker;
+use super::checker::Checker;
 use crate::farm::raw::RawTls;
 use crate::farm::{Client, KeyAlgorithm, Tls, TlsMode, defaults, names, syntax};
 use crate::rule::Rule;
