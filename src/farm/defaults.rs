@@ -3,7 +3,7 @@
 
 /// The farm used when there is no farm.toml: rootless, amd64 + arm64, 2 replicas each,
 /// a persistent cache. It is also `examples/default.toml`, rendered and checked by the tests.
-use super::PodManagementPolicy;
+use super::model::PodManagementPolicy;
 use crate::profile::Mode;
 
 pub const BUILT_IN_FARM: &str = include_str!("../../examples/default.toml");

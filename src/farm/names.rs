@@ -2,7 +2,7 @@
 //! clients and certificates use, and endpoints. Built here and nowhere else; the free
 //! functions serve the checks that run before a `Farm` exists.
 
-use super::{ExposeType, Farm, Pool};
+use super::model::{ExposeType, Farm, Pool};
 
 /// A pool's StatefulSet, ClusterIP Service and PodDisruptionBudget.
 pub fn pool_object(farm: &str, pool: &str) -> String {
@@ -92,7 +92,7 @@ pub fn pool_objects(farm: &str, pool: &Pool) -> Vec<(PoolPart, String)> {
         (PoolPart::PodDisruptionBudget, object.clone()),
     ];
     if let Some(a) = &pool.autoscale {
-        let keda = matches!(a.signal, super::Signal::Builds { .. });
+        let keda = matches!(a.signal, super::model::Signal::Builds { .. });
         out.push((PoolPart::Autoscaler { keda }, object.clone()));
     }
     #[cfg(test)]

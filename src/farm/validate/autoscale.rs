@@ -3,8 +3,9 @@
 use std::ops::Range;
 
 use super::checker::Checker;
+use crate::farm::defaults;
+use crate::farm::model::{Autoscale, Signal};
 use crate::farm::raw::{RawAutoscale, Spanned};
-use crate::farm::{Autoscale, Signal, defaults};
 use crate::rule::Rule;
 
 /// Minutes demand must stay low before a daemon goes, unless the spec says.

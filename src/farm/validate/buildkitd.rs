@@ -6,12 +6,13 @@ use std::ops::Range;
 use crate::farm::raw::Spanned;
 
 use super::checker::Checker;
+use crate::farm::defaults;
+use crate::farm::model::{Gc, History};
 use crate::farm::raw::{RawGc, RawHistory};
 use crate::farm::releases::{self, GC_SPACE_KEY, HISTORY_KEY};
 use crate::farm::size::{DiskSpace, parse_disk_space};
 use crate::farm::spans::Seg;
 use crate::farm::version::Version;
-use crate::farm::{Gc, History, defaults};
 use crate::rule::Rule;
 
 /// buildkitd.toml keys the spec owns, and what to write instead. buildkitd reads keys without

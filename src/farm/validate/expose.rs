@@ -10,8 +10,9 @@ use indexmap::IndexMap;
 use super::checker::Checker;
 use super::network::parse_cidr;
 use crate::closed::ClosedSet;
+use crate::farm::model::{Expose, ExposeType, GatewayRef};
 use crate::farm::raw::{RawExpose, RawGateway, Spanned};
-use crate::farm::{Expose, ExposeType, GatewayRef, syntax};
+use crate::farm::syntax;
 use crate::rule::Rule;
 use crate::suggest::one_of;
 

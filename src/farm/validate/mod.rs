@@ -7,10 +7,11 @@ use std::path::Path;
 use crate::farm::raw::Spanned;
 
 use super::defaults::CERTS_DIR;
+use super::model::{Farm, Probes, Volume};
 use super::raw::RawFarm;
 use super::spans::Spans;
 use super::version::{KubeVersion, Version, buildkit_version_of};
-use super::{Farm, Probes, Volume, defaults, names, syntax};
+use super::{defaults, names, syntax};
 use crate::diagnostic::{Invalid, Source};
 use crate::profile::{Mode, Profile};
 use crate::rule::Rule;

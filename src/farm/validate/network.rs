@@ -6,14 +6,15 @@ use std::ops::Range;
 use indexmap::IndexMap;
 
 use super::checker::Checker;
+use crate::farm::model::{Network, Peer};
 use crate::farm::raw::{RawMetrics, RawNetwork, RawPeer, Spanned};
-use crate::farm::{Network, Peer, syntax};
+use crate::farm::syntax;
 use crate::rule::Rule;
 
 /// The namespace Prometheus runs in unless `[network] metrics_from` says otherwise.
 pub const METRICS_NAMESPACE: &str = "monitoring";
 
-use crate::farm::NAMESPACE_NAME_LABEL;
+use crate::farm::model::NAMESPACE_NAME_LABEL;
 
 /// The metrics settings: the port (top-level `metrics_port` or `[metrics] port`), and which
 /// monitors to render.

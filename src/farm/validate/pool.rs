@@ -11,12 +11,13 @@ use super::checker::Checker;
 use super::expose;
 use super::schema;
 use crate::closed::ClosedSet;
+use crate::farm::defaults;
+use crate::farm::model::{
+    Arch, ExposeType, Pool, Storage, Toleration, TolerationEffect, TolerationOperator, VolumePolicy,
+};
 use crate::farm::raw::{RawPool, RawResources, RawToleration};
 use crate::farm::size::parse_quantity;
-use crate::farm::{
-    Arch, ExposeType, Pool, Storage, Toleration, TolerationEffect, TolerationOperator,
-    VolumePolicy, defaults, syntax,
-};
+use crate::farm::syntax;
 use crate::rule::Rule;
 use crate::suggest::{did_you_mean, one_of};
 

@@ -5,8 +5,11 @@ use std::path::Path;
 use crate::farm::raw::Spanned;
 
 use super::checker::Checker;
+use crate::farm::defaults;
+use crate::farm::model::{Client, KeyAlgorithm, Tls, TlsMode};
+use crate::farm::names;
 use crate::farm::raw::RawTls;
-use crate::farm::{Client, KeyAlgorithm, Tls, TlsMode, defaults, names, syntax};
+use crate::farm::syntax;
 use crate::rule::Rule;
 
 pub(super) fn tls(
