@@ -782,19 +782,9 @@ fn image_outdated_names_what_the_skipped_patch_changed() {
 /// from BUILDFARM_TODAY, never the clock, in tests).
 #[test]
 fn tables_say_when_they_are_stale() {
-    let updated = buildfarm::farm::releases::buildkit()
-        .updated
-        .min(buildfarm::farm::releases::kubernetes().updated);
-    let base = buildfarm::farm::releases::days(updated).unwrap();
+    use buildfarm::farm::releases::{date, days, tables_checked};
     // The dates 90 and 91 days after the tables' date.
-    let date = |n: i64| {
-        (2026..2029)
-            .flat_map(|y| {
-                (1..=12).flat_map(move |m| (1..=31).map(move |d| format!("{y}-{m:02}-{d:02}")))
-            })
-            .find(|s| buildfarm::farm::releases::days(s) == Some(base + n))
-            .unwrap()
-    };
+    let date = |n: i64| date(days(tables_checked()).unwrap() + n);
     let spec = format!("{POOL}[network]\nallow = []\n");
     let fresh = Test::new()
         .spec(&spec)

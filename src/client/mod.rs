@@ -138,12 +138,7 @@ fn csv(field: &str) -> String {
 }
 
 pub use crate::reach::{BuildxVia, JobVia, Via};
-use crate::reach::{pod_host, pool_host, pool_hosts};
-
-/// `tcp://host:port` for a client that reaches `pool` `via` this way.
-pub fn endpoint_of(farm: &Farm, pool: &Pool, via: Via, host: &str) -> String {
-    crate::reach::endpoint(farm, pool, via, host)
-}
+use crate::reach::{endpoint as endpoint_of, pod_host, pool_host, pool_hosts};
 
 /// `docker buildx create` for every pool: the first with `--use`, the others `--append`, so
 /// `docker buildx build --platform linux/amd64,linux/arm64` builds each arch natively. With
@@ -330,8 +325,6 @@ pub fn endpoints(
     }
     Ok(out)
 }
-
-pub use crate::reach::{pod_suffix, port};
 
 #[cfg(test)]
 mod local_port_tests {

@@ -289,11 +289,29 @@ pub fn days(date: &str) -> Option<i64> {
     Some(era * 146_097 + doe - 719_468)
 }
 
+/// The `YYYY-MM-DD` date `days` days after 1970-01-01 (the inverse of `days`).
+pub fn date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The day the older of the two tables was last checked.
+pub fn tables_checked() -> &'static str {
+    buildkit().updated.min(kubernetes().updated)
+}
+
 /// How many days the older of the two tables is past `STALE_AFTER_DAYS` on `today`, with its
 /// age: `Some(age)` when stale.
 pub fn tables_age_if_stale(today: &str) -> Option<i64> {
-    let updated = buildkit().updated.min(kubernetes().updated);
-    let age = days(today)? - days(updated)?;
+    let age = days(today)? - days(tables_checked())?;
     (age > STALE_AFTER_DAYS).then_some(age)
 }
 
@@ -516,23 +534,23 @@ mod tests {
 
     #[test]
     fn tables_are_stale_only_past_90_days() {
-        let updated = buildkit().updated.min(kubernetes().updated);
-        let day = |n: i64| {
-            // The date `n` days after `updated`, found by walking forward.
-            let target = days(updated).unwrap() + n;
-            let (y0, _) = updated.split_at(4);
-            let y0: i64 = y0.parse().unwrap();
-            (y0..y0 + 2)
-                .flat_map(|y| {
-                    (1..=12)
-                        .flat_map(move |m| (1..=31).map(move |d| format!("{y:04}-{m:02}-{d:02}")))
-                })
-                .find(|s| days(s) == Some(target))
-                .unwrap()
-        };
-        assert_eq!(tables_age_if_stale(&day(90)), None);
-        assert_eq!(tables_age_if_stale(&day(91)), Some(91));
-        assert_eq!(tables_age_if_stale(updated), None);
+        let checked = days(tables_checked()).unwrap();
+        assert_eq!(tables_age_if_stale(&date(checked + 90)), None);
+        assert_eq!(tables_age_if_stale(&date(checked + 91)), Some(91));
+        assert_eq!(tables_age_if_stale(tables_checked()), None);
+    }
+
+    #[test]
+    fn date_inverts_days() {
+        for day in [
+            "1970-01-01",
+            "2000-02-29",
+            "2026-12-31",
+            "2027-03-01",
+            "2100-03-01",
+        ] {
+            assert_eq!(date(days(day).unwrap()), day);
+        }
     }
 
     #[test]

@@ -68,11 +68,9 @@ fn tables_stale(farm: &Farm, today: &str, out: &mut Vec<Diagnostic>) {
         .error(None, releases::stale_sentence(age))
         .rule(Rule::TablesStale)
         .severity(Rule::TablesStale.severity());
-    let checked = releases::buildkit()
-        .updated
-        .min(releases::kubernetes().updated);
     out.push(d.hint(format!(
-        "upgrade buildfarm; its tables were checked on {checked} (`buildfarm versions` says more)"
+        "upgrade buildfarm; its tables were checked on {} (`buildfarm versions` says more)",
+        releases::tables_checked()
     )));
 }
 
