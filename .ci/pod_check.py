@@ -216,7 +216,7 @@ def set_ownership(path, fs_group, read_only):
             else:
                 mode |= 0o660
             if os.path.isdir(name):
-                mode |= 0o110 | 0o2000 if not read_only else 0o110
+                mode |= 0o110 if read_only else 0o110 | 0o2000  # setgid folders when writable
             os.chmod(name, mode)
 
 
@@ -520,16 +520,16 @@ def resources(spec):
     if "memory" in limits:
         out["memory"] = {"limit": quantity(limits["memory"])}
     if "cpu" in limits:
-        millis = quantity(limits["cpu"]) if not str(limits["cpu"]).endswith("m") else int(str(limits["cpu"])[:-1]) / 1000
-        out["cpu"] = {"quota": int(float(millis) * 100000), "period": 100000}
+        out["cpu"] = {"quota": int(quantity(limits["cpu"]) * 100000), "period": 100000}
     return out
 
 
 def quantity(q):
     q = str(q)
-    for suffix, mult in [("Ki", 2**10), ("Mi", 2**20), ("Gi", 2**30), ("Ti", 2**40), ("k", 10**3), ("M", 10**6), ("G", 10**9), ("T", 10**12)]:
+    for suffix, mult in [("m", 1 / 1000), ("Ki", 2**10), ("Mi", 2**20), ("Gi", 2**30), ("Ti", 2**40), ("k", 10**3), ("M", 10**6), ("G", 10**9), ("T", 10**12)]:
         if q.endswith(suffix):
-            return int(float(q[: -len(suffix)]) * mult)
+            value = float(q[: -len(suffix)]) * mult
+            return value if suffix == "m" else int(value)  # millicores stay fractional
     return float(q) if "." in q else int(q)
 
 
