@@ -283,3 +283,222 @@ fn only_the_edge_prints_to_stderr_or_exits() {
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+/// The module paths a file names (`crate::a::b`, `super::c`, `self::d`, a `use` of a child in
+/// a `mod.rs`), each as an absolute path from the crate root, leaving out unit-test modules at
+/// the end. `module` is the file's own path (`["farm", "parse"]`; `["farm"]` for its mod.rs).
+fn paths_named(text: &str, module: &[String], is_mod_rs: bool) -> Vec<Vec<String>> {
+    let code = ["\n#[cfg(test)]\nmod ", "\n#[cfg(all(test"]
+        .iter()
+        .filter_map(|cut| text.find(cut))
+        .min()
+        .map_or(text, |at| &text[..at]);
+    // Code only: a path named in a comment is no import.
+    let code: String = code
+        .lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let code = code.as_str();
+    let children: Vec<String> = code
+        .lines()
+        .filter_map(|l| l.trim().trim_start_matches("pub ").strip_prefix("mod "))
+        .map(|l| l.trim_end_matches(';').to_string())
+        .collect();
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut out = Vec::new();
+    let bytes = code.as_bytes();
+    let mut i = 0;
+    while i < code.len() {
+        let boundary = i == 0
+            || !(bytes[i - 1].is_ascii_alphanumeric()
+                || bytes[i - 1] == b'_'
+                || bytes[i - 1] == b':');
+        let rest = &code[i..];
+        let word = ident(rest);
+        if !boundary || word.is_empty() {
+            i += rest.chars().next().map_or(1, char::len_utf8);
+            continue;
+        }
+        i += word.len();
+        // Where the path starts: the crate root, this module, or a parent.
+        let mut base: Vec<String> = match word.as_str() {
+            "crate" => vec![],
+            "self" => module.to_vec(),
+            "super" => module[..module.len().saturating_sub(1)].to_vec(),
+            w if is_mod_rs && children.iter().any(|c| c == w) && code[i..].starts_with("::") => {
+                let mut m = module.to_vec();
+                m.push(w.to_string());
+                out.push(m);
+                continue;
+            }
+            _ => continue,
+        };
+        let mut tail = &code[i..];
+        if !tail.starts_with("::") {
+            continue; // `super` or `self` alone: a word, not a path
+        }
+        while let Some(next) = tail.strip_prefix("::") {
+            if let Some(group) = next.strip_prefix('{') {
+                let end = group.find('}').unwrap_or(group.len());
+                for item in group[..end].split(',') {
+                    let name = ident(item.trim());
+                    if !name.is_empty() && name != "self" {
+                        let mut p = base.clone();
+                        p.push(name);
+                        out.push(p);
+                    }
+                }
+                base.clear();
+                break;
+            }
+            let name = ident(next);
+            if name == "super" {
+                base.pop();
+            } else if !name.is_empty() {
+                base.push(name.clone());
+            }
+            tail = &next[name.len()..];
+            i = code.len() - tail.len();
+        }
+        if !base.is_empty() {
+            out.push(base);
+        }
+    }
+    out
+}
+
+/// Inside each folder, the files (a subfolder counts as one) import one another one way: no
+/// two import each other, no circle, and a child that names its folder's `mod.rs` (a type the
+/// hub re-exports) while the hub uses that child is a circle too.
+fn folder_circles(
+    files: &[(Vec<String>, bool, String)],
+    entries: &dyn Fn(&[String]) -> Vec<String>,
+) -> Vec<String> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut edges: BTreeMap<Vec<String>, BTreeSet<(String, String)>> = BTreeMap::new();
+    for (module, is_mod_rs, text) in files {
+        for path in paths_named(text, module, *is_mod_rs) {
+            let k = module.iter().zip(&path).take_while(|(a, b)| a == b).count();
+            let folder = &module[..k];
+            let here = entries(folder);
+            let node = |p: &[String]| match p.get(k) {
+                Some(n) if here.contains(n) => n.clone(),
+                _ => "mod".to_string(),
+            };
+            let (from, to) = (node(module), node(&path));
+            if from != to && !here.is_empty() {
+                edges.entry(folder.to_vec()).or_default().insert((from, to));
+            }
+        }
+    }
+    let mut circles = Vec::new();
+    for (folder, edges) in &edges {
+        // Peel off files that import no sibling left; whatever remains sits on a circle.
+        let mut left: BTreeSet<(String, String)> = edges.clone();
+        loop {
+            let sinks: Vec<String> = left
+                .iter()
+                .map(|(_, to)| to.clone())
+                .filter(|to| !left.iter().any(|(from, _)| from == to))
+                .collect();
+            if sinks.is_empty() {
+                break;
+            }
+            left.retain(|(_, to)| !sinks.contains(to));
+        }
+        if !left.is_empty() {
+            circles.push(format!("src/{}: {left:?}", folder.join("/")));
+        }
+    }
+    circles
+}
+
+#[test]
+fn imports_run_one_way_inside_folders() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut paths = Vec::new();
+    rust_files(&src, &mut paths);
+    let files: Vec<(Vec<String>, bool, String)> = paths
+        .iter()
+        .map(|file| {
+            let rel = file.strip_prefix(&src).unwrap();
+            let mut module: Vec<String> = rel
+                .iter()
+                .map(|s| s.to_string_lossy().trim_end_matches(".rs").to_string())
+                .collect();
+            let is_mod_rs = module.last().is_some_and(|m| m == "mod");
+            if is_mod_rs || module == ["lib"] || module == ["main"] {
+                module.pop();
+            }
+            (
+                module,
+                is_mod_rs || rel == Path::new("lib.rs"),
+                std::fs::read_to_string(file).unwrap(),
+            )
+        })
+        .collect();
+    let entries = |folder: &[String]| -> Vec<String> {
+        let dir = folder.iter().fold(src.clone(), |d, f| d.join(f));
+        std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .trim_end_matches(".rs")
+                            .to_string()
+                    })
+                    .filter(|n| n != "mod")
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let circles = folder_circles(&files, &entries);
+    assert!(circles.is_empty(), "{circles:#?}");
+}
+
+/// The measure sees a hub: a child importing a type its `mod.rs` re-exports from a sibling.
+#[test]
+fn the_folder_test_sees_a_hub() {
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let hub = vec![
+        (
+            s(&["farm"]),
+            true,
+            "mod model;\nmod parse;\npub use model::*;\npub use parse::parse;\n".to_string(),
+        ),
+        (
+            s(&["farm", "parse"]),
+            false,
+            "use super::Farm;\n".to_string(),
+        ),
+        (
+            s(&["farm", "model"]),
+            false,
+            "pub struct Farm;\n".to_string(),
+        ),
+    ];
+    let entries = |f: &[String]| {
+        if f == ["farm"] {
+            s(&["model", "parse"])
+        } else {
+            vec![]
+        }
+    };
+    assert_eq!(folder_circles(&hub, &entries).len(), 1);
+    let mut fixed = hub.clone();
+    fixed[1].2 = "use super::model::Farm;\n".to_string();
+    assert!(
+        folder_circles(&fixed, &entries).is_empty(),
+        "{:?}",
+        folder_circles(&fixed, &entries)
+    );
+    let mut pair = fixed.clone();
+    pair[2].2 = "use crate::farm::parse::parse;\n".to_string();
+    assert_eq!(folder_circles(&pair, &entries).len(), 1);
+}

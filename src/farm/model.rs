@@ -1,6 +1,6 @@
 //! The farm as buildfarm works with it: `Farm`, its pools and every part of them, checked and
 //! with defaults applied (built from `RawFarm` by the checks). Types only; what a `Farm` can
-//! say of itself lives beside the subject (`names.rs` for names, `mod.rs` for findings).
+//! say of itself lives beside the subject (`names.rs` for names, `findings.rs` for findings).
 
 use std::path::PathBuf;
 
@@ -331,4 +331,35 @@ pub struct Toleration {
     pub effect: Option<TolerationEffect>,
     #[serde(rename = "tolerationSeconds", skip_serializing_if = "Option::is_none")]
     pub toleration_seconds: Option<i64>,
+}
+
+impl Farm {
+    /// The source ranges of every pool's load balancers, each once, in spec order.
+    pub fn outside_ranges(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for e in self.pools.iter().filter_map(|p| p.expose.as_ref()) {
+            for r in &e.source_ranges {
+                if !out.contains(&r.as_str()) {
+                    out.push(r);
+                }
+            }
+        }
+        out
+    }
+
+    /// The namespaces of the Gateways that route to the pools, each once.
+    pub fn gateway_namespaces(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for g in self
+            .pools
+            .iter()
+            .filter_map(|p| p.expose.as_ref()?.gateway.as_ref())
+        {
+            let ns = g.namespace.as_deref().unwrap_or(&self.namespace);
+            if !out.contains(&ns) {
+                out.push(ns);
+            }
+        }
+        out
+    }
 }

@@ -6,12 +6,14 @@ use std::path::Path;
 
 use crate::farm::raw::Spanned;
 
+use super::defaults;
 use super::defaults::CERTS_DIR;
 use super::model::{Farm, Probes, Volume};
+use super::names;
 use super::raw::RawFarm;
 use super::spans::Spans;
+use super::syntax;
 use super::version::{KubeVersion, Version, buildkit_version_of};
-use super::{defaults, names, syntax};
 use crate::diagnostic::{Invalid, Source};
 use crate::profile::{Mode, Profile};
 use crate::rule::Rule;
@@ -220,8 +222,8 @@ fn unique_objects(
     c: &mut Checker,
     name: &str,
     namespace: &str,
-    tls: &super::Tls,
-    pools: &[super::Pool],
+    tls: &super::model::Tls,
+    pools: &[super::model::Pool],
     metrics_service: bool,
 ) {
     // (kind, namespace, name, where in the spec, what made it)
@@ -453,41 +455,5 @@ fn volume(
         mount_path,
         read_only: v.read_only.unwrap_or(true),
         source: source.unwrap_or_default(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::diagnostic::Source;
-    use crate::rule::Rule;
-
-    /// Whatever a pool renders, the duplicate check sees: `PoolPart::Probe` stands in for the
-    /// next per-pool object (unit tests only), and its collision is caught like any other.
-    #[test]
-    fn a_new_per_pool_object_is_in_the_duplicate_check() {
-        let spec = "name = \"bk\"\n[[pool]]\narch = \"amd64\"\nname = \"a\"\n[[pool]]\narch = \"amd64\"\nname = \"a-probe\"\n";
-        let err = crate::farm::parse(
-            &Source::new("farm.toml", spec),
-            std::path::Path::new(""),
-            None,
-        )
-        .expect_err("pool `a`'s probe is named like pool `a-probe`'s Service");
-        let d = err
-            .0
-            .iter()
-            .find(|d| d.rule == Rule::DuplicateObject)
-            .unwrap_or_else(|| panic!("{err}"));
-        assert!(d.message.contains("Service `bk-a-probe`"), "{}", d.message);
-        // And the renderer renders exactly what the list names, the probe included.
-        let ok = "name = \"bk\"\n[[pool]]\narch = \"amd64\"\nname = \"a\"\n";
-        let farm = crate::farm::parse(
-            &Source::new("farm.toml", ok),
-            std::path::Path::new(""),
-            None,
-        )
-        .unwrap();
-        let objects =
-            crate::render::render(&farm, None, crate::render::Options { secrets: false }).unwrap();
-        assert!(objects.iter().any(|o| o.name == "bk-a-probe"));
     }
 }
