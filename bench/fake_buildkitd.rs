@@ -1,6 +1,6 @@
 //! A fake BuildKit daemon for `buildfarm status`: BuildKit's Control service (Info, ListWorkers,
 //! DiskUsage, ListenBuildHistory) on 127.0.0.1 over mTLS, with certificates buildfarm issued,
-//! answering with canned replies encoded with the messages of `buildfarm::status::wire`.
+//! answering with canned replies encoded with the messages of `buildfarm::wire`.
 //!
 //! Shared by the status tests (`tests/status.rs`, as a module) and the benchmark
 //! (`bench/fake_buildkitd_main.rs`, the `fake-buildkitd` example).
@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use buildfarm::status::wire;
+use buildfarm::wire;
 use tonic::codegen::{BoxFuture, Service, http};
 use tonic::server::{NamedService, ServerStreamingService, UnaryService};
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};

@@ -8,7 +8,7 @@
 //! list that is parsed again later.
 
 /// What a closed set offers the code that checks a user's choice.
-pub trait ClosedSet: Copy + 'static {
+pub(crate) trait ClosedSet: Copy + 'static {
     const NAMES: &'static [&'static str];
     fn parse(text: &str) -> Option<Self>;
 }

@@ -29,7 +29,7 @@ fn print_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> anyhow::Result<
         .context("failed to write to stdout")
 }
 
-pub fn init(spec_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn init(spec_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<ExitCode> {
     let path = spec_path.unwrap_or(Path::new("farm.toml"));
     crate::init::write(path, args.mode, &args.arch, args.force)?;
     report::note(format!(
@@ -40,7 +40,7 @@ pub fn init(spec_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<ExitCod
 }
 
 /// Completions, man page, schema: generated text on stdout.
-pub fn generated(command: &Command) -> anyhow::Result<ExitCode> {
+pub(crate) fn generated(command: &Command) -> anyhow::Result<ExitCode> {
     let mut out = Vec::new();
     match command {
         Command::Completions { shell } => clap_complete::generate(
@@ -59,7 +59,7 @@ pub fn generated(command: &Command) -> anyhow::Result<ExitCode> {
 }
 
 /// `buildfarm versions`: the pinned releases and the release tables' date.
-pub fn versions(args: &crate::cli::VersionsArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn versions(args: &crate::cli::VersionsArgs) -> anyhow::Result<ExitCode> {
     let buildkit = crate::farm::releases::buildkit();
     let kube = crate::farm::releases::kubernetes();
     let pinned = buildkit.newest();
@@ -111,7 +111,7 @@ pub fn versions(args: &crate::cli::VersionsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn client_command(
+pub(crate) fn client_command(
     spec_path: Option<&Path>,
     command: ClientCommand,
 ) -> anyhow::Result<ExitCode> {
@@ -195,7 +195,7 @@ fn pin_var(var: &str, no_pin: bool) -> anyhow::Result<Option<&str>> {
 }
 
 /// `buildfarm status`: the live farm, with the client certificate `client buildctl` would use.
-pub fn status_command(
+pub(crate) fn status_command(
     spec_path: Option<&Path>,
     args: crate::cli::StatusArgs,
 ) -> anyhow::Result<ExitCode> {
@@ -219,7 +219,7 @@ pub fn status_command(
     Ok(code)
 }
 
-pub fn lint_command(spec_path: Option<&Path>, args: &LintArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn lint_command(spec_path: Option<&Path>, args: &LintArgs) -> anyhow::Result<ExitCode> {
     let (source, base) = match read_spec(spec_path) {
         Ok(read) => read,
         Err(err) => return refused_whole(err, spec_path, args),
@@ -262,7 +262,10 @@ fn refused_whole(
     Ok(ExitCode::from(code))
 }
 
-pub fn certs_command(spec_path: Option<&Path>, command: CertsCommand) -> anyhow::Result<ExitCode> {
+pub(crate) fn certs_command(
+    spec_path: Option<&Path>,
+    command: CertsCommand,
+) -> anyhow::Result<ExitCode> {
     let dir = match &command {
         CertsCommand::Generate(a) => &a.certs,
         CertsCommand::Show(a) => &a.certs.certs,
@@ -366,7 +369,10 @@ fn show_human(entries: &[certs::Entry]) -> String {
     out
 }
 
-pub fn render_command(spec_path: Option<&Path>, args: &RenderArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn render_command(
+    spec_path: Option<&Path>,
+    args: &RenderArgs,
+) -> anyhow::Result<ExitCode> {
     let farm = load(spec_path, args.certs.as_deref())?;
     let options = render::Options {
         secrets: !args.no_secrets,
@@ -411,7 +417,7 @@ fn check_command(farm: &Farm, options: render::Options, dir: &Path) -> anyhow::R
 }
 
 /// The spec text and the folder its relative paths start from.
-pub fn read_spec(spec_path: Option<&Path>) -> anyhow::Result<(Source, std::path::PathBuf)> {
+pub(crate) fn read_spec(spec_path: Option<&Path>) -> anyhow::Result<(Source, std::path::PathBuf)> {
     let default = Path::new("farm.toml");
     let origin = match spec_path {
         Some(path) => Origin::File(path),
@@ -465,7 +471,7 @@ pub fn render_str(spec: &str, certs_dir: &Path) -> anyhow::Result<String> {
 }
 
 /// The farm from `--spec`, else `./farm.toml`, else the built-in farm (with a note on stderr).
-pub fn load(spec_path: Option<&Path>, certs_dir: Option<&Path>) -> anyhow::Result<Farm> {
+pub(crate) fn load(spec_path: Option<&Path>, certs_dir: Option<&Path>) -> anyhow::Result<Farm> {
     let (source, base) = read_spec(spec_path)?;
     Ok(farm::parse(&source, &base, certs_dir)?)
 }

@@ -119,7 +119,7 @@ impl Diagnostic {
 /// Text from the spec as a terminal should show it: control characters (but tab), DEL, C1
 /// controls and bidi overrides as `\u{..}` escapes, so a spec value cannot move the cursor,
 /// recolour the terminal, fake a line or reorder what the reader sees.
-pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     let unsafe_char = |c: char| {
         (c.is_control() && c != '\t')
             || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
@@ -255,7 +255,7 @@ mod tests {
 /// The user interrupted a command (Ctrl-C) after it cleaned up what it started: the edge
 /// (`report`) ends the process with 130, as a shell does for SIGINT.
 #[derive(Debug)]
-pub struct Interrupted;
+pub(crate) struct Interrupted;
 
 impl fmt::Display for Interrupted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -16,12 +16,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use indexmap::IndexMap;
 
-pub const KEY_MODE: u32 = 0o600;
-pub const CERT_MODE: u32 = 0o644;
-pub const DIR_MODE: u32 = 0o700;
+pub(crate) const KEY_MODE: u32 = 0o600;
+pub(crate) const CERT_MODE: u32 = 0o644;
+pub(crate) const DIR_MODE: u32 = 0o700;
 
 /// Creates `dir` and its missing parents with mode 0700.
-pub fn create_dir(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn create_dir(dir: &Path) -> anyhow::Result<()> {
     DirBuilder::new()
         .recursive(true)
         .mode(DIR_MODE)
@@ -30,7 +30,7 @@ pub fn create_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Writes `contents` to `path` atomically with `mode`.
-pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
+pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
     let mut batch = Batch::default();
     batch.put(path, contents, mode);
     batch.commit()
@@ -40,7 +40,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<(
 /// under a temporary name, makes them all durable, and only then renames them into place: a
 /// failure before the renames leaves the folders as they were.
 #[derive(Default)]
-pub struct Batch {
+pub(crate) struct Batch {
     dirs: Vec<PathBuf>,
     files: IndexMap<PathBuf, (Vec<u8>, u32)>,
     /// Where the journal goes (the folder the files live under), for batches that must land
@@ -54,7 +54,7 @@ const JOURNAL: &str = ".pending";
 impl Batch {
     /// A batch whose files, all under `root`, land together even when the process is killed
     /// half-way (see the module docs).
-    pub fn journaled(root: &Path) -> Self {
+    pub(crate) fn journaled(root: &Path) -> Self {
         Batch {
             journal: Some(root.to_path_buf()),
             ..Batch::default()
@@ -62,24 +62,24 @@ impl Batch {
     }
 
     /// Whether the batch writes nothing.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.files.is_empty() && self.dirs.iter().all(|d| d.is_dir())
     }
 
     /// A folder (mode 0700, with its parents) to create before the files.
-    pub fn create_dir(&mut self, dir: &Path) {
+    pub(crate) fn create_dir(&mut self, dir: &Path) {
         if !self.dirs.iter().any(|d| d == dir) {
             self.dirs.push(dir.to_path_buf());
         }
     }
 
     /// Adds a file; a later `put` of the same path replaces it.
-    pub fn put(&mut self, path: &Path, contents: &[u8], mode: u32) {
+    pub(crate) fn put(&mut self, path: &Path, contents: &[u8], mode: u32) {
         self.files
             .insert(path.to_path_buf(), (contents.to_vec(), mode));
     }
 
-    pub fn commit(self) -> anyhow::Result<()> {
+    pub(crate) fn commit(self) -> anyhow::Result<()> {
         let mut temps = Vec::with_capacity(self.files.len());
         let staged = self.write_temps(&mut temps).and_then(|()| {
             sync_all(&temps)?;
@@ -166,7 +166,7 @@ fn write_journal(root: &Path, temps: &[(PathBuf, PathBuf)]) -> anyhow::Result<()
 }
 
 /// Whether a commit under `root` was interrupted (its journal is still there).
-pub fn has_journal(root: &Path) -> bool {
+pub(crate) fn has_journal(root: &Path) -> bool {
     root.join(JOURNAL).exists()
 }
 
@@ -196,7 +196,7 @@ fn sync_dirs<'a>(paths: impl IntoIterator<Item = &'a PathBuf>) -> anyhow::Result
 /// Brings `root` back to a whole state after a commit was killed: finishes the renames its
 /// journal lists, or (no journal) removes the temporary files it left; then removes the empty
 /// folders among `owned`. Call it holding the folder's lock. Returns whether anything was done.
-pub fn recover(root: &Path, owned: &[PathBuf]) -> anyhow::Result<bool> {
+pub(crate) fn recover(root: &Path, owned: &[PathBuf]) -> anyhow::Result<bool> {
     let mut acted = false;
     let journal = root.join(JOURNAL);
     if let Some(text) = read_optional(&journal)? {
@@ -292,7 +292,7 @@ fn sync_all(temps: &[(PathBuf, PathBuf)]) -> anyhow::Result<()> {
 }
 
 /// Reads a file that may be absent.
-pub fn read_optional(path: &Path) -> anyhow::Result<Option<String>> {
+pub(crate) fn read_optional(path: &Path) -> anyhow::Result<Option<String>> {
     match fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

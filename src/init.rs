@@ -157,7 +157,7 @@ pub fn farm_toml(mode: Mode, arches: &[Arch]) -> String {
 
 /// Writes a new farm.toml to `path`, checked first (an invalid one is never written), and
 /// `farm.schema.json` beside it, which the `#:schema` line points editors to.
-pub fn write(path: &Path, mode: Mode, arches: &[Arch], force: bool) -> anyhow::Result<()> {
+pub(crate) fn write(path: &Path, mode: Mode, arches: &[Arch], force: bool) -> anyhow::Result<()> {
     if path.exists() && !force {
         bail!("`{}` exists; pass --force to replace it", path.display());
     }

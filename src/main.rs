@@ -1,4 +1,4 @@
 fn main() -> std::process::ExitCode {
-    let cli = <buildfarm::cli::Cli as clap::Parser>::parse();
-    buildfarm::commands::run(cli).unwrap_or_else(|err| buildfarm::report::report(&err))
+    let cli = <buildfarm::Cli as clap::Parser>::parse();
+    buildfarm::run(cli).unwrap_or_else(|err| buildfarm::report(&err))
 }

@@ -9,7 +9,7 @@ use crate::rule::Rule;
 
 /// A way to the daemons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
+pub(crate) enum Via {
     /// Every pod by its DNS name under the headless Service (inside the cluster).
     Pods,
     /// Each pool's Service (inside the cluster).
@@ -86,7 +86,7 @@ impl From<StatusVia> for Via {
 
 /// The port `pool` answers on `via` this way: a Gateway listener's from outside, else the
 /// farm's.
-pub fn port(farm: &Farm, pool: &Pool, via: Via) -> u16 {
+pub(crate) fn port(farm: &Farm, pool: &Pool, via: Via) -> u16 {
     match (via, &pool.expose) {
         (Via::External, Some(e)) => e.port(farm.port),
         _ => farm.port,
@@ -94,13 +94,13 @@ pub fn port(farm: &Farm, pool: &Pool, via: Via) -> u16 {
 }
 
 /// `tcp://host:port` for `host` of `pool`, reached `via` this way.
-pub fn endpoint(farm: &Farm, pool: &Pool, via: Via, host: &str) -> String {
+pub(crate) fn endpoint(farm: &Farm, pool: &Pool, via: Via, host: &str) -> String {
     names::endpoint(host, port(farm, pool, via))
 }
 
 /// A pool's host name (also the server name its certificate answers to): its external name
 /// from outside, else its Service's.
-pub fn pool_host(farm: &Farm, pool: &Pool, via: Via) -> anyhow::Result<String> {
+pub(crate) fn pool_host(farm: &Farm, pool: &Pool, via: Via) -> anyhow::Result<String> {
     match via {
         Via::External => external_host(farm, pool),
         Via::Pods | Via::Service | Via::PortForward => Ok(farm.service_host(pool)),
@@ -108,12 +108,12 @@ pub fn pool_host(farm: &Farm, pool: &Pool, via: Via) -> anyhow::Result<String> {
 }
 
 /// Every pool's host name, in order.
-pub fn pool_hosts(farm: &Farm, via: Via) -> anyhow::Result<Vec<String>> {
+pub(crate) fn pool_hosts(farm: &Farm, via: Via) -> anyhow::Result<Vec<String>> {
     farm.pools.iter().map(|p| pool_host(farm, p, via)).collect()
 }
 
 /// A pool's external name, or why there is none to reach it by from outside.
-pub fn external_host(farm: &Farm, pool: &Pool) -> anyhow::Result<String> {
+pub(crate) fn external_host(farm: &Farm, pool: &Pool) -> anyhow::Result<String> {
     farm.external_host(pool).ok_or_else(|| {
         let message = match farm.pools.iter().any(|p| p.expose.is_some()) {
             false => "`--via external` needs the pools' external names, and the spec gives none".to_string(),
@@ -125,7 +125,7 @@ pub fn external_host(farm: &Farm, pool: &Pool) -> anyhow::Result<String> {
 }
 
 /// One daemon's host name: under the headless Service, or its own external name.
-pub fn pod_host(farm: &Farm, pool: &Pool, ordinal: u32, via: Via) -> anyhow::Result<String> {
+pub(crate) fn pod_host(farm: &Farm, pool: &Pool, ordinal: u32, via: Via) -> anyhow::Result<String> {
     match via {
         Via::Pods | Via::Service => Ok(farm.pod_host(pool, ordinal)),
         Via::External => farm.pod_external_host(pool, ordinal).ok_or_else(|| {
@@ -143,7 +143,7 @@ pub fn pod_host(farm: &Farm, pool: &Pool, ordinal: u32, via: Via) -> anyhow::Res
 }
 
 /// Every daemon of `pool` by its own external name, if each has one.
-pub fn pod_external_hosts(farm: &Farm, pool: &Pool) -> Option<Vec<String>> {
+pub(crate) fn pod_external_hosts(farm: &Farm, pool: &Pool) -> Option<Vec<String>> {
     (0..pool.ordinals())
         .map(|i| farm.pod_external_host(pool, i))
         .collect()
@@ -152,7 +152,7 @@ pub fn pod_external_hosts(farm: &Farm, pool: &Pool) -> Option<Vec<String>> {
 /// What follows `<statefulset>-<i>.` in the pool's per-daemon names `via` this way: the
 /// headless Service's domain, or `[expose] domain` (with per-daemon exposure). `None`: the pool
 /// has no per-daemon names that way.
-pub fn pod_suffix(farm: &Farm, pool: &Pool, via: Via) -> Option<String> {
+pub(crate) fn pod_suffix(farm: &Farm, pool: &Pool, via: Via) -> Option<String> {
     match via {
         Via::Pods | Via::Service => Some(format!(
             "{}.{}.svc",

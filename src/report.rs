@@ -9,25 +9,25 @@ static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new
 static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// `--quiet` silences notes, `--verbose` adds details; errors are always printed.
-pub fn set_verbosity(quiet: bool, verbose: bool) {
+pub(crate) fn set_verbosity(quiet: bool, verbose: bool) {
     QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
     VERBOSE.store(verbose, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Whether `--quiet` was given (no notes, no progress line).
-pub fn quiet() -> bool {
+pub(crate) fn quiet() -> bool {
     QUIET.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A note for the user on stderr (stdout carries only the product, so pipes stay clean).
-pub fn note(message: impl std::fmt::Display) {
+pub(crate) fn note(message: impl std::fmt::Display) {
     if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
         eprintln!("note: {message}");
     }
 }
 
 /// A detail only `--verbose` shows.
-pub fn detail(message: impl std::fmt::Display) {
+pub(crate) fn detail(message: impl std::fmt::Display) {
     if VERBOSE.load(std::sync::atomic::Ordering::Relaxed) {
         eprintln!("info: {message}");
     }
@@ -35,13 +35,13 @@ pub fn detail(message: impl std::fmt::Display) {
 
 /// An error line and its hint, for a command that still exits on its own code (the product
 /// was printed; this says why it is not what was wanted).
-pub fn problem(message: impl std::fmt::Display, hint: impl std::fmt::Display) {
+pub(crate) fn problem(message: impl std::fmt::Display, hint: impl std::fmt::Display) {
     eprintln!("error: {message}\n  = hint: {hint}");
 }
 
 /// The progress line `status` shows while daemons answer, where one may be drawn: on a
 /// terminal, without `--quiet`.
-pub fn progress() -> Option<fn(usize, usize)> {
+pub(crate) fn progress() -> Option<fn(usize, usize)> {
     let drawn = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !quiet();
     drawn.then_some(progress_line)
 }
@@ -55,7 +55,7 @@ fn progress_line(done: usize, total: usize) {
 }
 
 /// Prints what a stage wanted said.
-pub fn say(said: &[Said]) {
+pub(crate) fn say(said: &[Said]) {
     for s in said {
         match s {
             Said::Note(message) => note(message),

@@ -1,7 +1,7 @@
 //! Suggestions for what the user meant: did-you-mean, and closed sets read aloud.
 
 /// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(
+pub(crate) fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
@@ -14,7 +14,7 @@ pub fn did_you_mean<'a>(
 }
 
 /// `a`, `b` or `c`: a closed set of accepted values for a hint.
-pub fn one_of(values: &[&str]) -> String {
+pub(crate) fn one_of(values: &[&str]) -> String {
     let quoted: Vec<String> = values.iter().map(|v| format!("`{v}`")).collect();
     match quoted.split_last() {
         None => String::new(),

@@ -5,13 +5,13 @@
 use std::fmt::Write as _;
 
 /// A YAML double-quoted scalar (JSON-compatible escapes).
-pub fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     quote_into(&mut out, s);
     out
 }
 
-pub fn quote_into(out: &mut String, s: &str) {
+pub(crate) fn quote_into(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -30,6 +30,6 @@ pub fn quote_into(out: &mut String, s: &str) {
 }
 
 /// Characters YAML forbids or tools mangle: controls, DEL, C1, line/paragraph separators, BOM.
-pub fn needs_escape(c: char) -> bool {
+pub(crate) fn needs_escape(c: char) -> bool {
     c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{FEFF}')
 }

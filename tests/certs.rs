@@ -466,9 +466,9 @@ fn cert_manager_mode_issues_the_same_secret_with_the_same_names() {
         .map(str_of)
         .collect();
     assert!(usages.contains(&"server auth") && !usages.contains(&"client auth"));
-    let source = buildfarm::diagnostic::Source::new("farm.toml", spec);
-    let farm = buildfarm::farm::parse(&source, Path::new(""), None).unwrap();
-    let expected = buildfarm::certs::daemon_sans(&farm);
+    let source = buildfarm::Source::new("farm.toml", spec);
+    let farm = buildfarm::parse(&source, Path::new(""), None).unwrap();
+    let expected = buildfarm::daemon_sans(&farm);
     let dns: Vec<String> = daemon["spec"]["dnsNames"]
         .as_sequence()
         .unwrap()

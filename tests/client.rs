@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use buildfarm::client::endpoint::preference;
+use buildfarm::preference;
 
 use crate::common::{buildfarm, shell_words, stderr};
 
@@ -44,7 +44,7 @@ impl Farm {
 
     fn daemon_sans(&self) -> Vec<String> {
         let pem = std::fs::read_to_string(self.dir.path().join("certs/daemon/tls.crt")).unwrap();
-        buildfarm::certs::inspect::read(&pem).unwrap().sans
+        buildfarm::read_cert(&pem).unwrap().sans
     }
 }
 

@@ -2,12 +2,12 @@
 
 use std::path::Path;
 
-use buildfarm::diagnostic::{Diagnostic, Source};
-use buildfarm::rule::Rule;
+use buildfarm::Rule;
+use buildfarm::{Diagnostic, Source};
 
 fn problems(spec: &str) -> Vec<Diagnostic> {
     let source = Source::new("farm.toml", spec);
-    match buildfarm::farm::parse(&source, Path::new(""), None) {
+    match buildfarm::parse(&source, Path::new(""), None) {
         Ok(_) => panic!("spec should be refused:\n{spec}"),
         Err(invalid) => invalid.0,
     }
@@ -151,7 +151,7 @@ fn userns_needs_kubernetes_1_33() {
     assert!(hint.unwrap().contains("hostUsers"));
     // Without `kubernetes`, the default target (the oldest supported release) runs them.
     let source = Source::new("farm.toml", format!("mode = \"userns\"\n{POOL}"));
-    let farm = buildfarm::farm::parse(&source, Path::new(""), None).expect("valid");
+    let farm = buildfarm::parse(&source, Path::new(""), None).expect("valid");
     assert_eq!(farm.kubernetes.to_string(), "1.35");
 }
 
@@ -172,7 +172,7 @@ fn unknown_buildkit_version_needs_a_pin() {
         "farm.toml",
         format!("image = \"moby/buildkit:master-rootless\"\nbuildkit_version = \"0.18.0\"\n{POOL}"),
     );
-    let farm = buildfarm::farm::parse(&ok, Path::new(""), None).unwrap();
+    let farm = buildfarm::parse(&ok, Path::new(""), None).unwrap();
     assert_eq!(farm.buildkit.to_string(), "v0.18.0");
 }
 
@@ -214,7 +214,7 @@ fn new_gc_keys_on_an_old_buildkit_are_refused() {
 fn history_can_be_turned_off_from_v0_33() {
     let dir = tempfile::tempdir().unwrap();
     let spec = format!("[history]\nmax_entries = 0\n{POOL}");
-    let yaml = buildfarm::commands::render_str(&spec, dir.path()).unwrap();
+    let yaml = buildfarm::render_str(&spec, dir.path()).unwrap();
     assert!(yaml.contains("\n    maxEntries = 0\n"), "{yaml}");
 }
 

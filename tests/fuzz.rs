@@ -6,7 +6,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 
-use buildfarm::diagnostic::Source;
+use buildfarm::Source;
 
 const KEYS: &[&str] = &[
     "name",
@@ -250,13 +250,13 @@ fn exercise(text: &str) {
         let _ = d.with_rule();
     }
     for format in [
-        buildfarm::lint::format::Format::Json,
-        buildfarm::lint::format::Format::Github,
-        buildfarm::lint::format::Format::Gitlab,
+        buildfarm::Format::Json,
+        buildfarm::Format::Github,
+        buildfarm::Format::Gitlab,
     ] {
-        let _ = buildfarm::lint::format::render(&findings, format);
+        let _ = buildfarm::format_findings(&findings, format);
     }
-    if let Ok(yaml) = buildfarm::commands::render_str(text, certs.path()) {
+    if let Ok(yaml) = buildfarm::render_str(text, certs.path()) {
         crate::common::parse_stream(&yaml);
     }
     every_subcommand(&source, certs.path());
@@ -265,12 +265,12 @@ fn exercise(text: &str) {
 /// `client` and `certs` subcommands, as the binary runs them: any answer but a panic, and the
 /// YAML ones parse.
 fn every_subcommand(source: &Source, certs: &Path) {
-    let Ok(farm) = buildfarm::farm::parse(source, Path::new(""), Some(certs)) else {
+    let Ok(farm) = buildfarm::parse(source, Path::new(""), Some(certs)) else {
         return;
     };
     use clap::Parser;
     let parse = |args: &[&str]| {
-        buildfarm::cli::Cli::try_parse_from([&["buildfarm"], args].concat())
+        buildfarm::Cli::try_parse_from([&["buildfarm"], args].concat())
             .expect("the fuzz's own command lines parse")
             .command
     };
@@ -299,8 +299,8 @@ fn every_subcommand(source: &Source, certs: &Path) {
         &["certs", "rotate-ca", "--finish"],
     ] {
         let result = match parse(args) {
-            buildfarm::cli::Command::Client(c) => buildfarm::commands::client_text(&farm, c),
-            buildfarm::cli::Command::Certs(c) => buildfarm::commands::certs_text(&farm, c),
+            buildfarm::Command::Client(c) => buildfarm::client_text(&farm, c),
+            buildfarm::Command::Certs(c) => buildfarm::certs_text(&farm, c),
             _ => unreachable!("only client and certs commands are listed"),
         };
         if let Ok(text) = result

@@ -502,3 +502,20 @@ fn the_folder_test_sees_a_hub() {
     pair[2].2 = "use crate::farm::parse::parse;\n".to_string();
     assert_eq!(folder_circles(&pair, &entries).len(), 1);
 }
+
+/// Doors: every room is private and the crate root names what the outside may use; the lint
+/// `unreachable_pub` (an error under `clippy -D warnings`) keeps the rest `pub(crate)`.
+#[test]
+fn rooms_are_private_behind_one_door() {
+    let lib =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
+    assert!(lib.contains("#![warn(unreachable_pub)]"));
+    let open: Vec<&str> = lib.lines().filter(|l| l.starts_with("pub mod ")).collect();
+    assert!(open.is_empty(), "rooms open to the outside: {open:?}");
+    let rooms = lib.lines().filter(|l| l.starts_with("mod ")).count();
+    let door = lib.lines().filter(|l| l.starts_with("pub use ")).count();
+    assert!(
+        rooms >= 15 && door > 0 && door < rooms,
+        "{rooms} rooms, {door} door lines"
+    );
+}

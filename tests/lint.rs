@@ -5,7 +5,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use buildfarm::diagnostic::{Diagnostic, Severity, Source};
+use buildfarm::{Diagnostic, Severity, Source};
 
 use crate::common::{Test, buildfarm};
 
@@ -43,7 +43,7 @@ fn has(spec: &str, rule: &'static str, severity: Severity, line: usize) {
 fn lacks(spec: &str, rule: &str) {
     // A spec that does not parse lacks every finding but its errors: that proves nothing.
     let source = Source::new("farm.toml", spec);
-    if let Err(e) = buildfarm::farm::parse(&source, Path::new(""), None) {
+    if let Err(e) = buildfarm::parse(&source, Path::new(""), None) {
         panic!("the spec must be valid to show a rule's absence:\n{e}");
     }
     let all = found(spec);
@@ -371,9 +371,9 @@ fn parse_errors_are_findings() {
 }
 
 fn issue(certs: &Path, spec: &str) {
-    let farm = buildfarm::farm::parse(&Source::new("farm.toml", spec), Path::new(""), Some(certs))
-        .unwrap();
-    buildfarm::certs::ensure(&farm, &mut Vec::new()).unwrap();
+    let farm =
+        buildfarm::parse(&Source::new("farm.toml", spec), Path::new(""), Some(certs)).unwrap();
+    buildfarm::ensure_certs(&farm, &mut Vec::new()).unwrap();
 }
 
 #[test]
@@ -426,19 +426,19 @@ const MIXED: &str = "mode = \"privileged\"\nimage = \"moby/buildkit:latest\"\nbu
 fn every_format_is_pinned() {
     let findings = lint(MIXED);
     for (name, format) in [
-        ("human", buildfarm::lint::format::Format::Human),
-        ("json", buildfarm::lint::format::Format::Json),
-        ("github", buildfarm::lint::format::Format::Github),
-        ("gitlab", buildfarm::lint::format::Format::Gitlab),
+        ("human", buildfarm::Format::Human),
+        ("json", buildfarm::Format::Json),
+        ("github", buildfarm::Format::Github),
+        ("gitlab", buildfarm::Format::Gitlab),
     ] {
         insta::assert_snapshot!(
             format!("lint_{name}"),
-            buildfarm::lint::format::render(&findings, format)
+            buildfarm::format_findings(&findings, format)
         );
     }
-    let json: serde_json::Value = serde_json::from_str(&buildfarm::lint::format::render(
+    let json: serde_json::Value = serde_json::from_str(&buildfarm::format_findings(
         &findings,
-        buildfarm::lint::format::Format::Gitlab,
+        buildfarm::Format::Gitlab,
     ))
     .unwrap();
     let prints: Vec<&str> = json
@@ -683,7 +683,7 @@ fn a_namespace_the_farm_does_not_create_is_told_its_pod_security_level() {
 fn readme_lists_every_rule() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    for rule in buildfarm::rule::Rule::ALL {
+    for rule in buildfarm::Rule::ALL {
         let severity = rule.severity().as_str();
         let row = format!("| `{}` | {severity} | {} |", rule.name(), rule.summary());
         assert!(readme.contains(&row), "README lacks the row:\n{row}");
@@ -782,7 +782,7 @@ fn image_outdated_names_what_the_skipped_patch_changed() {
 /// from BUILDFARM_TODAY, never the clock, in tests).
 #[test]
 fn tables_say_when_they_are_stale() {
-    use buildfarm::farm::releases::{date, days, tables_checked};
+    use buildfarm::releases::{date, days, tables_checked};
     // The dates 90 and 91 days after the tables' date.
     let date = |n: i64| date(days(tables_checked()).unwrap() + n);
     let spec = format!("{POOL}[network]\nallow = []\n");

@@ -460,7 +460,7 @@ fn an_old_buildkit_gets_its_own_keys() {
         let spec = format!(
             "debug = true\nimage = \"moby/buildkit:{image}\"\n[[pool]]\narch = \"amd64\"\n"
         );
-        buildfarm::commands::render_str(&spec, dir.path()).unwrap()
+        buildfarm::render_str(&spec, dir.path()).unwrap()
     };
     let yaml = debug("v0.29.0-rootless");
     assert!(
@@ -657,7 +657,7 @@ fn checksum_follows_config_and_certificates() {
     let certs = tempfile::tempdir().unwrap();
     let spec =
         |entries: u32| format!("[history]\nmax_entries = {entries}\n[[pool]]\narch = \"amd64\"\n");
-    let render = |s: &str| parse_stream(&buildfarm::commands::render_str(s, certs.path()).unwrap());
+    let render = |s: &str| parse_stream(&buildfarm::render_str(s, certs.path()).unwrap());
     let a = render(&spec(10));
     let b = render(&spec(10));
     let c = render(&spec(11));
@@ -762,16 +762,13 @@ fn hostile_strings_stay_data() {
 #[test]
 fn no_secrets_leaves_only_the_secret_out() {
     let certs = tempfile::tempdir().unwrap();
-    let farm = buildfarm::farm::load(buildfarm::farm::Origin::BuiltIn, Some(certs.path())).unwrap();
-    let with =
-        buildfarm::commands::render_farm(&farm, buildfarm::render::Options { secrets: true })
-            .unwrap();
+    let farm = buildfarm::load(buildfarm::Origin::BuiltIn, Some(certs.path())).unwrap();
+    let with = buildfarm::render_farm(&farm, buildfarm::RenderOptions { secrets: true }).unwrap();
     let without =
-        buildfarm::commands::render_farm(&farm, buildfarm::render::Options { secrets: false })
-            .unwrap();
+        buildfarm::render_farm(&farm, buildfarm::RenderOptions { secrets: false }).unwrap();
     let kept: Vec<_> = with
         .iter()
-        .filter(|o| o.kind != buildfarm::render::Kind::Secret)
+        .filter(|o| o.kind != buildfarm::Kind::Secret)
         .cloned()
         .collect();
     assert_eq!(without, kept);
@@ -1167,7 +1164,7 @@ fn privileged_pods_get_no_capability_list_and_a_writable_root() {
     let certs = tempfile::tempdir().unwrap();
     let spec =
         "mode = \"privileged\"\nread_only_root_filesystem = true\n[[pool]]\narch = \"amd64\"\n";
-    let err = buildfarm::commands::render_str(spec, certs.path())
+    let err = buildfarm::render_str(spec, certs.path())
         .unwrap_err()
         .to_string();
     assert!(
@@ -1263,14 +1260,14 @@ fn external_names_join_the_daemon_certificate() {
     let spec = "name = \"build\"\n[expose]\ntype = \"loadbalancer\"\ndomain = \"ci.example.com\"\nsource_ranges = [\"203.0.113.0/24\"]\n[[pool]]\narch = \"amd64\"\n[[pool]]\narch = \"arm64\"\n";
     let (yaml, certs) = render_str(spec);
     let pem = std::fs::read_to_string(certs.path().join("daemon/tls.crt")).unwrap();
-    let sans = buildfarm::certs::inspect::read(&pem).unwrap().sans;
+    let sans = buildfarm::read_cert(&pem).unwrap().sans;
     for host in ["build-amd64.ci.example.com", "build-arm64.ci.example.com"] {
         assert!(sans.iter().any(|s| s == host), "{host} in {sans:?}");
     }
     // Without a domain there is no external name to add; the Services still render.
     let (plain, certs) = render_str(&spec.replace("domain = \"ci.example.com\"\n", ""));
     let pem = std::fs::read_to_string(certs.path().join("daemon/tls.crt")).unwrap();
-    let sans = buildfarm::certs::inspect::read(&pem).unwrap().sans;
+    let sans = buildfarm::read_cert(&pem).unwrap().sans;
     assert!(sans.iter().all(|s| !s.ends_with("example.com")), "{sans:?}");
     assert_eq!(
         kind(&parse_stream(&plain), "Service").len(),
@@ -1331,7 +1328,7 @@ fn tlsroutes_hold_to_their_crd_schema_and_route_each_name_to_its_daemons() {
     let (yaml, certs) = render_str(&spec);
     let objects = parse_stream(&yaml);
     let pem = std::fs::read_to_string(certs.path().join("daemon/tls.crt")).unwrap();
-    let sans = buildfarm::certs::inspect::read(&pem).unwrap().sans;
+    let sans = buildfarm::read_cert(&pem).unwrap().sans;
     let validator = tlsroute_validator();
     let routes = kind(&objects, "TLSRoute");
     // One per pool and one per daemon: 2 pools, 3 + 2 daemons.
@@ -1464,7 +1461,7 @@ fn a_pool_expose_replaces_the_farm_keys_it_writes() {
     assert!(route["spec"]["parentRefs"][0].get("namespace").is_none());
     assert_eq!(kind(&objects, "TLSRoute").len(), 3);
     let pem = std::fs::read_to_string(certs.path().join("daemon/tls.crt")).unwrap();
-    let sans = buildfarm::certs::inspect::read(&pem).unwrap().sans;
+    let sans = buildfarm::read_cert(&pem).unwrap().sans;
     let external: Vec<&String> = sans.iter().filter(|s| s.ends_with("example.com")).collect();
     assert_eq!(
         external,
@@ -1686,15 +1683,13 @@ fn each_pool_renders_exactly_its_listed_objects() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let certs = tempfile::tempdir().unwrap();
-        let farm = buildfarm::farm::load(buildfarm::farm::Origin::File(&path), Some(certs.path()))
-            .unwrap();
+        let farm = buildfarm::load(buildfarm::Origin::File(&path), Some(certs.path())).unwrap();
         let objects = parse_stream(&common::render_file(&path, certs.path()));
         for pool in &farm.pools {
-            let mut listed: Vec<(String, String)> =
-                buildfarm::farm::names::pool_objects(&farm.name, pool)
-                    .into_iter()
-                    .map(|(part, name)| (part.kind().to_string(), name))
-                    .collect();
+            let mut listed: Vec<(String, String)> = buildfarm::pool_objects(&farm.name, pool)
+                .into_iter()
+                .map(|(part, name)| (part.kind().to_string(), name))
+                .collect();
             let mut rendered: Vec<(String, String)> = objects
                 .iter()
                 .filter(|o| o["metadata"]["labels"]["buildfarm/pool"].as_str() == Some(&pool.name))

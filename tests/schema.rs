@@ -4,7 +4,7 @@
 use std::path::Path;
 
 fn validator() -> jsonschema::Validator {
-    let schema: serde_json::Value = serde_json::from_str(&buildfarm::farm::schema()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&buildfarm::schema()).unwrap();
     jsonschema::validator_for(&schema).expect("a valid JSON Schema")
 }
 
@@ -25,9 +25,9 @@ fn every_example_validates() {
         checked += 1;
     }
     assert!(checked >= 5);
-    let init = buildfarm::init::farm_toml(
-        buildfarm::profile::Mode::Privileged,
-        &[buildfarm::farm::Arch::Amd64, buildfarm::farm::Arch::S390x],
+    let init = buildfarm::farm_toml(
+        buildfarm::Mode::Privileged,
+        &[buildfarm::Arch::Amd64, buildfarm::Arch::S390x],
     );
     assert!(v.is_valid(&json(&init)), "init's farm.toml validates");
     assert!(init.starts_with("#:schema ./farm.schema.json\n"));
@@ -51,7 +51,7 @@ fn typos_and_wrong_types_are_rejected() {
 
 #[test]
 fn descriptions_come_from_the_field_docs() {
-    let schema: serde_json::Value = serde_json::from_str(&buildfarm::farm::schema()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&buildfarm::schema()).unwrap();
     assert_eq!(schema["additionalProperties"], false);
     let mode = schema["properties"]["mode"]["description"]
         .as_str()

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use buildfarm::status::wire;
+use buildfarm::wire;
 use serde_json::Value;
 
 use crate::common::{buildfarm, stderr};
@@ -68,13 +68,13 @@ impl Farm {
     /// The GC policies the rendered buildkitd.toml of the first pool gives, as the daemon would
     /// report them (keepDuration in nanoseconds).
     fn rendered_gc(&self) -> Vec<wire::GcPolicy> {
-        let farm = buildfarm::farm::load(
-            buildfarm::farm::Origin::File(&self.dir.path().join("farm.toml")),
+        let farm = buildfarm::load(
+            buildfarm::Origin::File(&self.dir.path().join("farm.toml")),
             Some(&self.certs()),
         )
         .unwrap();
         let pool = &farm.pools[0];
-        let text = buildfarm::render::buildkitd_toml(&farm, pool.storage.as_ref());
+        let text = buildfarm::buildkitd_toml(&farm, pool.storage.as_ref());
         let config: toml::Table = toml::from_str(&text).unwrap();
         let policies = config["worker"]["oci"]["gcpolicy"].as_array().unwrap();
         policies

@@ -111,11 +111,11 @@ fn handshake(
     result.and(served)
 }
 
-fn generated(spec: &str) -> (tempfile::TempDir, buildfarm::farm::Farm) {
+fn generated(spec: &str) -> (tempfile::TempDir, buildfarm::Farm) {
     let dir = tempfile::tempdir().unwrap();
-    let source = buildfarm::diagnostic::Source::new("farm.toml", spec);
-    let farm = buildfarm::farm::parse(&source, Path::new(""), Some(dir.path())).unwrap();
-    buildfarm::certs::ensure(&farm, &mut Vec::new()).unwrap();
+    let source = buildfarm::Source::new("farm.toml", spec);
+    let farm = buildfarm::parse(&source, Path::new(""), Some(dir.path())).unwrap();
+    buildfarm::ensure_certs(&farm, &mut Vec::new()).unwrap();
     (dir, farm)
 }
 
@@ -297,7 +297,7 @@ fn rotate_ca_keeps_old_clients_working_until_finish() {
     let ci = dir.path().join("client/ci");
     let new = || client_config(&ci.join("ca.crt"), Some(&ci));
 
-    buildfarm::certs::rotate_ca(&farm, &mut Vec::new()).unwrap();
+    buildfarm::rotate_ca(&farm, &mut Vec::new()).unwrap();
     let bundle = std::fs::read_to_string(dir.path().join("daemon/ca.crt")).unwrap();
     assert_eq!(
         bundle.matches("BEGIN CERTIFICATE").count(),
@@ -315,11 +315,11 @@ fn rotate_ca_keeps_old_clients_working_until_finish() {
         "new client during the overlap"
     );
     assert!(
-        buildfarm::certs::rotate_ca(&farm, &mut Vec::new()).is_err(),
+        buildfarm::rotate_ca(&farm, &mut Vec::new()).is_err(),
         "one rotation at a time"
     );
 
-    buildfarm::certs::finish_rotation(&farm, &mut Vec::new()).unwrap();
+    buildfarm::finish_rotation(&farm, &mut Vec::new()).unwrap();
     assert!(!dir.path().join("ca-previous.key").exists());
     assert_eq!(
         handshake(server_config(dir.path()), new(), "localhost"),
@@ -338,17 +338,17 @@ fn render_refuses_an_expired_certificate_instead_of_replacing_it() {
     let ci = dir.path().join("client/ci");
     expire(dir.path(), &ci, false);
     let before = std::fs::read(ci.join("tls.crt")).unwrap();
-    let err = buildfarm::certs::ensure(&farm, &mut Vec::new())
+    let err = buildfarm::ensure_certs(&farm, &mut Vec::new())
         .unwrap_err()
         .to_string();
     assert!(err.contains("client/ci/tls.crt` expired on "), "{err}");
-    let findings = buildfarm::lint::certs::audit(&farm);
+    let findings = buildfarm::audit_certs(&farm);
     let expired: Vec<_> = findings
         .iter()
         .filter(|d| d.rule == "cert-expired")
         .collect();
     assert_eq!(expired.len(), 1, "{findings:?}");
-    assert_eq!(expired[0].severity, buildfarm::diagnostic::Severity::Error);
+    assert_eq!(expired[0].severity, buildfarm::Severity::Error);
     assert!(expired[0].message.contains("client/ci/tls.crt"));
     assert_eq!(
         std::fs::read(ci.join("tls.crt")).unwrap(),
@@ -356,8 +356,8 @@ fn render_refuses_an_expired_certificate_instead_of_replacing_it() {
         "left as it was"
     );
     assert_eq!(
-        buildfarm::certs::renew(&farm, 30, &mut Vec::new()).unwrap(),
+        buildfarm::renew_certs(&farm, 30, &mut Vec::new()).unwrap(),
         ["client/ci"]
     );
-    assert!(buildfarm::certs::ensure(&farm, &mut Vec::new()).is_ok());
+    assert!(buildfarm::ensure_certs(&farm, &mut Vec::new()).is_ok());
 }

@@ -35,7 +35,7 @@ impl CertInfo {
 }
 
 /// Every certificate in a PEM file (a CA bundle holds more than one), as DER.
-pub fn pem_certs(text: &str) -> Result<Vec<Vec<u8>>, String> {
+pub(crate) fn pem_certs(text: &str) -> Result<Vec<Vec<u8>>, String> {
     let mut out = Vec::new();
     for item in Pem::iter_from_buffer(text.as_bytes()) {
         let pem = item.map_err(|e| format!("it is not valid PEM ({e})"))?;
@@ -59,7 +59,7 @@ pub fn read(text: &str) -> Result<CertInfo, String> {
     info(der)
 }
 
-pub fn info(der: Vec<u8>) -> Result<CertInfo, String> {
+pub(crate) fn info(der: Vec<u8>) -> Result<CertInfo, String> {
     let (_, cert) = X509Certificate::from_der(&der)
         .map_err(|e| format!("it is not a valid X.509 certificate ({e})"))?;
     let sans = match cert.subject_alternative_name() {
@@ -105,7 +105,7 @@ pub fn info(der: Vec<u8>) -> Result<CertInfo, String> {
 }
 
 /// Whether `ca` signed `cert` (both DER).
-pub fn signed_by(cert: &[u8], ca: &[u8]) -> bool {
+pub(crate) fn signed_by(cert: &[u8], ca: &[u8]) -> bool {
     let (Ok((_, cert)), Ok((_, ca))) = (
         X509Certificate::from_der(cert),
         X509Certificate::from_der(ca),
@@ -116,17 +116,17 @@ pub fn signed_by(cert: &[u8], ca: &[u8]) -> bool {
 }
 
 /// Whether the private key in `key_pem` belongs to the certificate `cert` (DER).
-pub fn key_matches(cert: &[u8], key_pem: &str) -> Result<bool, String> {
+pub(crate) fn key_matches(cert: &[u8], key_pem: &str) -> Result<bool, String> {
     private_key(key_pem).and_then(|key| belongs(cert, &key))
 }
 
 /// A private key from PEM; the error says why it is not one.
-pub fn private_key(key_pem: &str) -> Result<rcgen::KeyPair, String> {
+pub(crate) fn private_key(key_pem: &str) -> Result<rcgen::KeyPair, String> {
     rcgen::KeyPair::from_pem(key_pem).map_err(|e| format!("it is not a usable private key ({e})"))
 }
 
 /// Whether `key` belongs to the certificate `cert` (DER).
-pub fn belongs(cert: &[u8], key: &rcgen::KeyPair) -> Result<bool, String> {
+pub(crate) fn belongs(cert: &[u8], key: &rcgen::KeyPair) -> Result<bool, String> {
     let (_, cert) =
         X509Certificate::from_der(cert).map_err(|e| format!("invalid certificate ({e})"))?;
     Ok(cert.public_key().subject_public_key.data.as_ref() == key.public_key_raw())

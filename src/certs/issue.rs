@@ -12,14 +12,14 @@ use time::{Duration, OffsetDateTime};
 
 use crate::farm::KeyAlgorithm;
 
-pub struct Ca {
+pub(crate) struct Ca {
     pub cert_pem: String,
     pub key_pem: String,
     issuer: Issuer<'static, KeyPair>,
 }
 
 impl Ca {
-    pub fn create(farm: &str, days: u32, alg: KeyAlgorithm) -> anyhow::Result<Ca> {
+    pub(crate) fn create(farm: &str, days: u32, alg: KeyAlgorithm) -> anyhow::Result<Ca> {
         let key = new_key(alg)?;
         let mut params = base_params(days)?;
         // A name of its own (from the random serial): verifiers pick issuers by name, and two
@@ -52,7 +52,7 @@ impl Ca {
 
     /// An existing CA from its files, `key` already parsed from `key_pem` and checked against
     /// the certificate; the error says what is wrong with the certificate.
-    pub fn load(cert_pem: &str, key_pem: &str, key: KeyPair) -> Result<Ca, String> {
+    pub(crate) fn load(cert_pem: &str, key_pem: &str, key: KeyPair) -> Result<Ca, String> {
         let issuer = Issuer::from_ca_cert_pem(cert_pem, key)
             .map_err(|e| format!("ca.crt is not a usable certificate ({e})"))?;
         Ok(Ca {
@@ -64,7 +64,7 @@ impl Ca {
 }
 
 /// A daemon certificate covering `sans`; returns (certificate, key) in PEM.
-pub fn daemon(
+pub(super) fn daemon(
     ca: &Ca,
     sans: &[String],
     days: u32,
@@ -87,7 +87,7 @@ pub fn daemon(
 }
 
 /// A client certificate for `name`; returns (certificate, key) in PEM.
-pub fn client(
+pub(super) fn client(
     ca: &Ca,
     name: &str,
     days: u32,

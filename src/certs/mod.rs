@@ -10,9 +10,9 @@
 //! is only ever replaced by `certs rotate-ca`, which keeps the old one trusted (a two-CA
 //! `ca.crt` bundle everywhere) until `--finish`. Every operation holds the folder's lock.
 
-pub mod inspect;
+pub(crate) mod inspect;
 mod issue;
-pub mod store;
+pub(crate) mod store;
 
 use std::path::Path;
 
@@ -24,12 +24,12 @@ use crate::files::{self, Batch, CERT_MODE, KEY_MODE};
 use crate::rule::Rule;
 use inspect::CertInfo;
 use store::Authorities;
-pub use store::Purpose;
-pub use store::{Layout, date, now};
+pub(crate) use store::Purpose;
+pub(crate) use store::{Layout, date, now};
 
 /// The farm's leaf certificates, daemon first, then each client: where each lives, what it is
 /// for, and how to name it to a person.
-pub fn leaves<'a>(
+pub(crate) fn leaves<'a>(
     farm: &'a Farm,
     layout: &Layout,
 ) -> Vec<(std::path::PathBuf, Purpose, Option<&'a Client>)> {
@@ -117,7 +117,7 @@ pub fn daemon_sans(farm: &Farm) -> Vec<String> {
 }
 
 /// SANs the daemon certificate lacks (compared case-insensitively, IPs canonically).
-pub fn missing_sans(farm: &Farm, have: &[String]) -> Vec<String> {
+pub(crate) fn missing_sans(farm: &Farm, have: &[String]) -> Vec<String> {
     let norm = |s: &str| {
         s.parse::<std::net::IpAddr>()
             .map_or_else(|_| s.to_ascii_lowercase(), |ip| ip.to_string())
@@ -130,7 +130,7 @@ pub fn missing_sans(farm: &Farm, have: &[String]) -> Vec<String> {
 }
 
 /// The certificate folder, when buildfarm manages the farm's certificates (generated mode).
-pub fn managed(farm: &Farm) -> anyhow::Result<Layout> {
+pub(crate) fn managed(farm: &Farm) -> anyhow::Result<Layout> {
     if farm.tls.mode != TlsMode::Generated {
         let mode = if farm.tls.mode == TlsMode::CertManager {
             "cert-manager"
@@ -244,7 +244,7 @@ fn plan(farm: &Farm, layout: &Layout) -> anyhow::Result<Plan> {
 
 /// The farm's certificates as they are on disk, without issuing or writing anything (for
 /// `render --check`). `None` unless `tls.mode = "generated"`; an error when something is missing.
-pub fn load(farm: &Farm) -> anyhow::Result<Option<Material>> {
+pub(crate) fn load(farm: &Farm) -> anyhow::Result<Option<Material>> {
     if farm.tls.mode != TlsMode::Generated {
         return Ok(None);
     }
@@ -427,7 +427,7 @@ pub fn finish_rotation(farm: &Farm, said: &mut Vec<Said>) -> anyhow::Result<()> 
 
 /// One certificate of the farm, for `certs show`.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub role: String,
     pub path: String,
     #[serde(flatten)]
@@ -435,7 +435,7 @@ pub struct Entry {
 }
 
 /// `certs show`: every certificate in the folder, validated as `render` would.
-pub fn show(farm: &Farm) -> anyhow::Result<Vec<Entry>> {
+pub(crate) fn show(farm: &Farm) -> anyhow::Result<Vec<Entry>> {
     let layout = managed(farm)?;
     let cas = existing_authorities(&layout)?;
     let entry = |role: String, path: std::path::PathBuf, pem: &str| -> anyhow::Result<Entry> {
@@ -465,4 +465,4 @@ pub fn show(farm: &Farm) -> anyhow::Result<Vec<Entry>> {
 }
 
 /// Days before expiry from which `lint` warns.
-pub const EXPIRY_WARNING_DAYS: i64 = 30;
+pub(crate) const EXPIRY_WARNING_DAYS: i64 = 30;

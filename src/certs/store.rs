@@ -15,33 +15,33 @@ use crate::files::{self, KEY_MODE};
 use crate::rule::Rule;
 
 /// File names inside the cert folder.
-pub struct Layout {
+pub(crate) struct Layout {
     pub root: PathBuf,
 }
 
 impl Layout {
-    pub fn new(root: &Path) -> Self {
+    pub(crate) fn new(root: &Path) -> Self {
         Layout {
             root: root.to_path_buf(),
         }
     }
-    pub fn ca_crt(&self) -> PathBuf {
+    pub(crate) fn ca_crt(&self) -> PathBuf {
         self.root.join("ca.crt")
     }
-    pub fn ca_key(&self) -> PathBuf {
+    pub(crate) fn ca_key(&self) -> PathBuf {
         self.root.join("ca.key")
     }
     /// The CA being retired while `certs rotate-ca` is in progress.
-    pub fn previous_crt(&self) -> PathBuf {
+    pub(crate) fn previous_crt(&self) -> PathBuf {
         self.root.join("ca-previous.crt")
     }
-    pub fn previous_key(&self) -> PathBuf {
+    pub(crate) fn previous_key(&self) -> PathBuf {
         self.root.join("ca-previous.key")
     }
-    pub fn daemon(&self) -> PathBuf {
+    pub(crate) fn daemon(&self) -> PathBuf {
         self.root.join("daemon")
     }
-    pub fn client(&self, name: &str) -> PathBuf {
+    pub(crate) fn client(&self, name: &str) -> PathBuf {
         self.root.join("client").join(name)
     }
 
@@ -57,7 +57,7 @@ impl Layout {
 
     /// Whether any leaf certificate exists (then a CA key without its certificate may have
     /// signed it, and must not be replaced).
-    pub fn any_leaf(&self) -> bool {
+    pub(crate) fn any_leaf(&self) -> bool {
         self.owned_dirs().iter().any(|d| d.join("tls.crt").exists())
     }
 
@@ -87,7 +87,7 @@ impl Layout {
 
     /// Creates the folder, takes its lock (so two runs never interleave their writes) and
     /// recovers from a run that was killed.
-    pub fn lock(&self, said: &mut Vec<Said>) -> anyhow::Result<File> {
+    pub(crate) fn lock(&self, said: &mut Vec<Said>) -> anyhow::Result<File> {
         files::create_dir(&self.root)?;
         let path = self.root.join(".lock");
         let file = OpenOptions::new()
@@ -106,20 +106,20 @@ impl Layout {
 
 /// What a leaf certificate is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
+pub(crate) enum Purpose {
     Server,
     Client,
 }
 
 /// The farm's CAs: the one that signs, and during a rotation the one being retired.
-pub struct Authorities {
+pub(crate) struct Authorities {
     pub active: Ca,
     pub previous: Option<Ca>,
 }
 
 impl Authorities {
     /// What every party trusts: the active CA, plus the retiring one during a rotation.
-    pub fn bundle(&self) -> String {
+    pub(crate) fn bundle(&self) -> String {
         let mut out = self.active.cert_pem.clone();
         if let Some(p) = &self.previous {
             out.push_str(&p.cert_pem);
@@ -129,7 +129,7 @@ impl Authorities {
 
     /// During a rotation the daemon keeps a certificate of the retiring CA, so clients that
     /// only know that CA still connect; `rotate-ca --finish` moves it to the new one.
-    pub fn daemon_issuer(&self) -> &Ca {
+    pub(crate) fn daemon_issuer(&self) -> &Ca {
         self.previous.as_ref().unwrap_or(&self.active)
     }
 
@@ -142,11 +142,11 @@ fn invalid(rule: Rule, message: String, hint: &str) -> anyhow::Error {
     Invalid::from(Diagnostic::bare(message).hint(hint).rule(rule)).into()
 }
 
-pub fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-pub fn date(unix: i64) -> String {
+pub(crate) fn date(unix: i64) -> String {
     let t =
         time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
@@ -177,7 +177,7 @@ fn read_pair(crt: &Path, key: &Path, hint: &str) -> anyhow::Result<Option<(Strin
 }
 
 /// Loads a CA pair, or `None` when neither file exists.
-pub fn load_ca(crt: &Path, key: &Path) -> anyhow::Result<Option<Ca>> {
+pub(crate) fn load_ca(crt: &Path, key: &Path) -> anyhow::Result<Option<Ca>> {
     let missing = "restore it from a backup; buildfarm never replaces a CA on its own";
     let Some((crt_text, key_text)) = read_pair(crt, key, missing)? else {
         return Ok(None);
@@ -223,7 +223,7 @@ pub fn load_ca(crt: &Path, key: &Path) -> anyhow::Result<Option<Ca>> {
     Ok(Some(ca))
 }
 
-pub fn load_authorities(layout: &Layout) -> anyhow::Result<Option<Authorities>> {
+pub(crate) fn load_authorities(layout: &Layout) -> anyhow::Result<Option<Authorities>> {
     let Some(active) = load_ca(&layout.ca_crt(), &layout.ca_key())? else {
         if layout.previous_crt().exists() {
             let message = format!(
@@ -278,7 +278,7 @@ pub struct Leaf {
 /// Loads `dir/tls.crt` + `dir/tls.key`, or `None` when neither exists. Checks that they parse,
 /// belong together, chain to one of the farm's CAs and serve `purpose`; and, unless
 /// `allow_expired` (for renewal), that the certificate is still valid.
-pub fn load_leaf(
+pub(crate) fn load_leaf(
     dir: &Path,
     cas: &Authorities,
     purpose: Purpose,

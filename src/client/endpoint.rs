@@ -7,7 +7,7 @@
 //! `"{key}/{statefulset}/{i}"`; the highest score wins, a tie goes to the lower ordinal.
 
 /// The score of ordinal `i` for `key` on `statefulset`.
-pub fn score(key: &str, statefulset: &str, i: u32) -> u64 {
+pub(crate) fn score(key: &str, statefulset: &str, i: u32) -> u64 {
     let digest = ring::digest::digest(
         &ring::digest::SHA256,
         format!("{key}/{statefulset}/{i}").as_bytes(),
@@ -40,7 +40,7 @@ pub fn preference(key: &str, statefulset: &str, replicas: u32) -> Vec<u32> {
 ///   (`STATEFULSET-i.SUFFIX`) that answers, else `FALLBACK` (the pool's own name). On stderr,
 ///   for the job log: the order, each skipped pod with the first line of its error, and the
 ///   choice: `buildfarm: building on HOST (pinned|fallback: SKIPPED|service: ...)`.
-pub fn shell_functions(answers: &str) -> [String; 4] {
+pub(crate) fn shell_functions(answers: &str) -> [String; 4] {
     let pods = "buildfarm_pods() { i=0; while [ \"$i\" -lt \"$3\" ]; do \
          printf '%s %s\\n' \"$(printf '%s' \"$1/$2/$i\" | sha256sum | cut -c1-16)\" \"$i\"; \
          i=$((i + 1)); done | LC_ALL=C sort -k1,1r -k2,2n | cut -d' ' -f2; }"
@@ -61,7 +61,7 @@ pub fn shell_functions(answers: &str) -> [String; 4] {
 
 /// `buildfarm_hint ERROR ADDRESS`: one line on stderr when ERROR looks like a refused client
 /// certificate.
-pub fn hint_function() -> String {
+pub(crate) fn hint_function() -> String {
     "buildfarm_hint() { case \"$1\" in *'broken pipe'*|*EOF*|*'certificate required'*|*'bad certificate'*) \
      echo \"buildfarm: hint: the daemon refused this job's client certificate (wrong CA, expired, or another farm's); \
      'buildfarm status --addr $2' shows which side refused\" >&2;; esac; }"
@@ -70,7 +70,7 @@ pub fn hint_function() -> String {
 
 /// `buildfarm_answers` for a job with buildctl: `buildctl debug workers` within 5 s, with the
 /// client's TLS flags `tls`; its error on stdout.
-pub fn buildctl_answers(tls: &str) -> String {
+pub(crate) fn buildctl_answers(tls: &str) -> String {
     format!(
         "{{ timeout 5 buildctl --addr \"tcp://$1:$2\" {tls} --tlsservername \"$1\" debug workers >/dev/null; }} 2>&1"
     )
@@ -79,7 +79,7 @@ pub fn buildctl_answers(tls: &str) -> String {
 /// `buildfarm_answers` for a job with only docker: a throwaway remote builder, bootstrapped
 /// within 20 s (its TLS files are `opts`' `cacert`, `cert` and `key`), then removed whatever
 /// happened (under `set -e` too); the error on stdout.
-pub fn buildx_answers(opts: &str) -> String {
+pub(crate) fn buildx_answers(opts: &str) -> String {
     format!(
         "if {{ docker buildx create --name buildfarm-probe --driver remote --driver-opt \"{opts},servername=$1\" \"tcp://$1:$2\" >/dev/null \
          && timeout 20 docker buildx inspect --bootstrap buildfarm-probe >/dev/null; }} 2>&1; then ok=0; else ok=1; fi; \
@@ -88,7 +88,7 @@ pub fn buildx_answers(opts: &str) -> String {
 }
 
 /// The call that picks pool `statefulset`'s pod for `key` (a shell word, e.g. `"$CI_PROJECT_PATH"`).
-pub fn shell_pick_call(
+pub(crate) fn shell_pick_call(
     key: &str,
     statefulset: &str,
     replicas: u32,

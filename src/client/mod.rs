@@ -2,7 +2,7 @@
 //! disagree: `docker buildx` and `buildctl` commands, GitLab and GitHub snippets, rendezvous
 //! pinning of projects to pods, and the isolated sidecar variant.
 
-pub mod endpoint;
+pub(crate) mod endpoint;
 mod snippets;
 
 use std::path::{Path, PathBuf};
@@ -13,10 +13,10 @@ use crate::diagnostic::{Diagnostic, Invalid};
 use crate::farm::{Farm, Pool, names};
 use crate::rule::Rule;
 use crate::suggest::{did_you_mean, one_of};
-pub use snippets::{GITHUB_KEY_VAR, SidecarFormat, Tool, github, gitlab, sidecar};
+pub(crate) use snippets::{GITHUB_KEY_VAR, SidecarFormat, Tool, github, gitlab, sidecar};
 
 /// The client certificate files a CI job presents.
-pub struct Identity {
+pub(crate) struct Identity {
     pub name: String,
     pub dir: PathBuf,
 }
@@ -24,7 +24,7 @@ pub struct Identity {
 impl Identity {
     /// `--certs DIR` when given (where the files are on the CI machine), else the client's folder
     /// under `tls.dir`, made absolute (buildx wants absolute paths).
-    pub fn new(
+    pub(crate) fn new(
         farm: &Farm,
         client: Option<&str>,
         certs: Option<&Path>,
@@ -53,18 +53,18 @@ impl Identity {
         Ok(Identity { name, dir })
     }
 
-    pub fn ca(&self) -> String {
+    pub(crate) fn ca(&self) -> String {
         self.dir.join("ca.crt").display().to_string()
     }
-    pub fn cert(&self) -> String {
+    pub(crate) fn cert(&self) -> String {
         self.dir.join("tls.crt").display().to_string()
     }
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         self.dir.join("tls.key").display().to_string()
     }
 }
 
-pub fn pool<'a>(farm: &'a Farm, name: Option<&str>) -> anyhow::Result<&'a Pool> {
+pub(crate) fn pool<'a>(farm: &'a Farm, name: Option<&str>) -> anyhow::Result<&'a Pool> {
     let Some(name) = name else {
         return serving(farm, std::slice::from_ref(&farm.pools[0])).map(|()| &farm.pools[0]);
     };
@@ -89,7 +89,7 @@ pub fn pool<'a>(farm: &'a Farm, name: Option<&str>) -> anyhow::Result<&'a Pool> 
 
 /// Every pool a client is pointed at must have daemons: a pool with `replicas = 0` has no
 /// endpoint to print, and a CI job pointed at it would fail at its first build.
-pub fn serving(farm: &Farm, pools: &[Pool]) -> anyhow::Result<()> {
+pub(crate) fn serving(farm: &Farm, pools: &[Pool]) -> anyhow::Result<()> {
     let idle: Vec<Diagnostic> = pools
         .iter()
         .filter(|p| p.ordinals() == 0)
@@ -116,7 +116,7 @@ pub fn serving(farm: &Farm, pools: &[Pool]) -> anyhow::Result<()> {
 }
 
 /// A word for POSIX shells: as is when safe, else single-quoted.
-pub fn sh(word: &str) -> String {
+pub(crate) fn sh(word: &str) -> String {
     let safe = !word.is_empty()
         && word
             .chars()
@@ -137,14 +137,14 @@ fn csv(field: &str) -> String {
     }
 }
 
-pub use crate::reach::{BuildxVia, JobVia, Via};
+pub(crate) use crate::reach::{JobVia, Via};
 use crate::reach::{endpoint as endpoint_of, pod_host, pool_host, pool_hosts};
 
 /// `docker buildx create` for every pool: the first with `--use`, the others `--append`, so
 /// `docker buildx build --platform linux/amd64,linux/arm64` builds each arch natively. With
 /// `key`, each pool's node is every one of its pods, in the key's rendezvous order: buildx
 /// builds on the first node that serves the platform (docker/buildx#429, #1081).
-pub fn buildx(
+pub(crate) fn buildx(
     farm: &Farm,
     name: &str,
     id: &Identity,
@@ -264,7 +264,7 @@ fn local_port(farm: &Farm, i: usize) -> u16 {
 
 /// `BUILDKIT_HOST` and a `buildctl` shell function carrying the TLS flags, for `eval`. With
 /// `key`, the endpoint is the pool's pod that rendezvous hashing picks for it.
-pub fn buildctl(
+pub(crate) fn buildctl(
     farm: &Farm,
     pool: &Pool,
     id: &Identity,
@@ -303,7 +303,7 @@ pub fn buildctl(
 
 /// `client endpoint`: the pod for `key` (or every pod, in preference order), by its name in
 /// the cluster or outside it.
-pub fn endpoints(
+pub(crate) fn endpoints(
     farm: &Farm,
     pool: &Pool,
     key: &str,

@@ -21,7 +21,7 @@ const GITLAB_VARS: [(&str, &str); 3] = [
 
 /// A `.gitlab-ci.yml` job building on the farm, plus the File variables it needs; the runner
 /// reaches the pools `via` their Services (a runner in the cluster) or their external names.
-pub fn gitlab(
+pub(crate) fn gitlab(
     farm: &Farm,
     client: &str,
     tool: Tool,
@@ -296,7 +296,12 @@ const GITHUB_TLS_OPTS: &str = "cacert=$BUILDFARM_TLS_DIR/ca.crt,cert=$BUILDFARM_
 /// reached `via` the pools' Services (a runner in the cluster) or their external names; with
 /// `pin` (the env variable holding the key, `None`: no pinning), a step before it picks each
 /// pool's warm pod.
-pub fn github(farm: &Farm, client: &str, via: JobVia, pin: Option<&str>) -> anyhow::Result<String> {
+pub(crate) fn github(
+    farm: &Farm,
+    client: &str,
+    via: JobVia,
+    pin: Option<&str>,
+) -> anyhow::Result<String> {
     let via = Via::from(via);
     let hosts = pool_hosts(farm, via)?;
     let reach = match via {
@@ -398,7 +403,7 @@ fn github_pick_step(out: &mut String, client: &str, pin: Option<&str>, script: &
 
 /// The env variable `client github` pins by unless `--key-var` names another: set from
 /// `${{ github.repository }}`.
-pub const GITHUB_KEY_VAR: &str = "BUILDFARM_KEY";
+pub(crate) const GITHUB_KEY_VAR: &str = "BUILDFARM_KEY";
 
 /// The setup-buildx-action step: the first pool's node, the others appended.
 fn github_setup_step(farm: &Farm, via: Via, hosts: &[String], out: &mut String) {
@@ -467,7 +472,7 @@ const ARC_RUNNER: &str = "- name: runner\n  image: ghcr.io/actions/actions-runne
 /// The isolated variant: a rootless buildkitd beside the job, reached over a shared unix socket
 /// (`render::sidecar`), as a pod-spec fragment, a strategic-merge patch, a GitLab Runner pod
 /// spec patch or Actions Runner Controller values.
-pub fn sidecar(
+pub(crate) fn sidecar(
     farm: &Farm,
     format: SidecarFormat,
     target: &str,

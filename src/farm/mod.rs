@@ -5,22 +5,23 @@
 //! This file only declares the rooms and opens the door: reading (`read.rs`), parsing
 //! (`parse.rs`), the model (`model.rs`), findings placed at their key (`findings.rs`).
 
-pub mod defaults;
+pub(crate) mod defaults;
 mod findings;
 mod model;
-pub mod names;
+pub(crate) mod names;
 mod parse;
-pub mod raw;
+pub(crate) mod raw;
 mod read;
 pub mod releases;
 mod schema;
-pub mod size;
-pub mod spans;
-pub mod syntax;
+pub(crate) mod size;
+pub(crate) mod spans;
+pub(crate) mod syntax;
 mod validate;
-pub mod version;
+pub(crate) mod version;
 
 pub use model::*;
 pub use parse::parse;
-pub use read::{MAX_SPEC_BYTES, Origin, load, read};
+pub(crate) use read::read;
+pub use read::{Origin, load};
 pub use schema::schema;

@@ -14,7 +14,7 @@ use crate::diagnostic::Source;
 use crate::profile::{Mode, Profile};
 
 /// The label every namespace carries with its own name (set by Kubernetes since 1.21).
-pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+pub(crate) const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 #[derive(Debug, Clone)]
 pub struct Farm {

@@ -5,28 +5,28 @@
 use super::model::{ExposeType, Farm, Pool};
 
 /// A pool's StatefulSet, ClusterIP Service and PodDisruptionBudget.
-pub fn pool_object(farm: &str, pool: &str) -> String {
+pub(crate) fn pool_object(farm: &str, pool: &str) -> String {
     format!("{farm}-{pool}")
 }
 
 /// The headless Service that gives each pod of a pool a DNS name.
-pub fn headless_service(farm: &str, pool: &str) -> String {
+pub(crate) fn headless_service(farm: &str, pool: &str) -> String {
     format!("{farm}-{pool}-headless")
 }
 
 /// A pool's LoadBalancer Service (`[expose] type = "loadbalancer"`).
-pub fn external_service(farm: &str, pool: &str) -> String {
+pub(crate) fn external_service(farm: &str, pool: &str) -> String {
     format!("{}-external", pool_object(farm, pool))
 }
 
 /// One daemon's LoadBalancer Service (`[expose] per_pod`).
-pub fn pod_external_service(farm: &str, pool: &str, ordinal: u32) -> String {
+pub(crate) fn pod_external_service(farm: &str, pool: &str, ordinal: u32) -> String {
     format!("{}-{ordinal}-external", pool_object(farm, pool))
 }
 
 /// One daemon by its pod's own name: its ClusterIP Service and TLSRoute (`[expose] type =
 /// "gateway"`).
-pub fn pod_object(farm: &str, pool: &str, ordinal: u32) -> String {
+pub(crate) fn pod_object(farm: &str, pool: &str, ordinal: u32) -> String {
     format!("{}-{ordinal}", pool_object(farm, pool))
 }
 
@@ -124,36 +124,36 @@ pub fn pool_objects(farm: &str, pool: &Pool) -> Vec<(PoolPart, String)> {
 }
 
 /// The Service a ServiceMonitor scrapes, and the monitors' own name.
-pub fn metrics_service(farm: &str) -> String {
+pub(crate) fn metrics_service(farm: &str) -> String {
     format!("{farm}-metrics")
 }
 
 /// The Secret the daemons mount, unless `tls.secret` names another.
-pub fn daemon_secret(farm: &str) -> String {
+pub(crate) fn daemon_secret(farm: &str) -> String {
     format!("{farm}-daemon-tls")
 }
 
 /// The Secret holding a client's certificate, in the client's namespace.
-pub fn client_secret(farm: &str, client: &str) -> String {
+pub(crate) fn client_secret(farm: &str, client: &str) -> String {
     format!("{farm}-client-{client}")
 }
 
 /// cert-manager mode: the self-signed Issuer and the CA Issuer (and the CA's Certificate).
-pub fn selfsigned_issuer(farm: &str) -> String {
+pub(crate) fn selfsigned_issuer(farm: &str) -> String {
     format!("{farm}-selfsigned")
 }
 
-pub fn ca_issuer(farm: &str) -> String {
+pub(crate) fn ca_issuer(farm: &str) -> String {
     format!("{farm}-ca")
 }
 
 /// A Service as clients in the cluster address it.
-pub fn service_host(service: &str, namespace: &str) -> String {
+pub(crate) fn service_host(service: &str, namespace: &str) -> String {
     format!("{service}.{namespace}.svc")
 }
 
 /// Every DNS form a Service answers to: `svc`, `svc.ns`, `svc.ns.svc`, `svc.ns.svc.<domain>`.
-pub fn service_dns_names(service: &str, namespace: &str, domain: &str) -> [String; 4] {
+pub(crate) fn service_dns_names(service: &str, namespace: &str, domain: &str) -> [String; 4] {
     [
         service.to_string(),
         format!("{service}.{namespace}"),
@@ -163,7 +163,7 @@ pub fn service_dns_names(service: &str, namespace: &str, domain: &str) -> [Strin
 }
 
 /// The pods under a headless Service, as certificate wildcards.
-pub fn pod_dns_wildcards(headless: &str, namespace: &str, domain: &str) -> [String; 2] {
+pub(crate) fn pod_dns_wildcards(headless: &str, namespace: &str, domain: &str) -> [String; 2] {
     [
         format!("*.{headless}.{namespace}.svc"),
         format!("*.{headless}.{namespace}.svc.{domain}"),
@@ -171,7 +171,7 @@ pub fn pod_dns_wildcards(headless: &str, namespace: &str, domain: &str) -> [Stri
 }
 
 /// A buildkitd address as buildctl and buildx take it.
-pub fn endpoint(host: &str, port: u16) -> String {
+pub(crate) fn endpoint(host: &str, port: u16) -> String {
     format!("tcp://{host}:{port}")
 }
 

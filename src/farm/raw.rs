@@ -14,16 +14,16 @@ type S<T> = Option<Spanned<T>>;
 /// A value and where it is written. Wraps `toml::Spanned` so the JSON Schema of farm.toml can be
 /// derived from these same types (its schema is the value's).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Spanned<T>(toml::Spanned<T>);
+pub(crate) struct Spanned<T>(toml::Spanned<T>);
 
 impl<T> Spanned<T> {
-    pub fn span(&self) -> Range<usize> {
+    pub(crate) fn span(&self) -> Range<usize> {
         self.0.span()
     }
-    pub fn get_ref(&self) -> &T {
+    pub(crate) fn get_ref(&self) -> &T {
         self.0.get_ref()
     }
-    pub fn into_inner(self) -> T {
+    pub(crate) fn into_inner(self) -> T {
         self.0.into_inner()
     }
 }
@@ -51,7 +51,7 @@ impl<T: JsonSchema> JsonSchema for Spanned<T> {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawFarm {
+pub(crate) struct RawFarm {
     /// Base name of every object (a DNS-1123 label starting with a letter). Default `buildkitd`.
     pub name: S<String>,
     /// Namespace of the farm. Default `buildkit`.
@@ -111,7 +111,7 @@ pub struct RawFarm {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawMetrics {
+pub(crate) struct RawMetrics {
     /// Port of buildkitd's `debugAddress` (`/metrics` and pprof, no authentication): only
     /// `[network] metrics_from` may reach it.
     pub port: S<i64>,
@@ -123,7 +123,7 @@ pub struct RawMetrics {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawNetwork {
+pub(crate) struct RawNetwork {
     /// More clients of the build port, besides the namespaces of `[[tls.client]]` entries.
     pub allow: Option<Vec<Spanned<RawPeer>>>,
     /// Who may scrape the metrics port. Default: the namespace `monitoring`.
@@ -134,7 +134,7 @@ pub struct RawNetwork {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawExpose {
+pub(crate) struct RawExpose {
     /// `loadbalancer`: a LoadBalancer Service `<name>-<pool>-external` per pool; `gateway`:
     /// Gateway API TLSRoutes (passthrough) on an existing Gateway; `none` (in a pool): that
     /// pool stays inside the cluster.
@@ -162,7 +162,7 @@ pub struct RawExpose {
 /// An existing Gateway with a TLS listener in `Passthrough` mode.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawGateway {
+pub(crate) struct RawGateway {
     /// The Gateway's name.
     pub name: S<String>,
     /// Its namespace. Default: the farm's.
@@ -176,7 +176,7 @@ pub struct RawGateway {
 /// A peer of a NetworkPolicy: pods (by namespace name or labels, and pod labels), or a CIDR.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawPeer {
+pub(crate) struct RawPeer {
     /// A namespace, by name.
     pub namespace: S<String>,
     /// Namespaces with these labels.
@@ -191,7 +191,7 @@ pub struct RawPeer {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawProbes {
+pub(crate) struct RawProbes {
     /// Seconds each probe may take before it counts as failed. Default 10.
     pub timeout_seconds: S<i64>,
     /// Seconds between readiness checks. Default 10.
@@ -206,7 +206,7 @@ pub struct RawProbes {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawTls {
+pub(crate) struct RawTls {
     /// `generated` (default: buildfarm issues the certs into `dir`), `cert-manager` (rendered
     /// Issuers and Certificates) or `external` (an existing kubernetes.io/tls Secret, `secret`).
     pub mode: S<String>,
@@ -230,7 +230,7 @@ pub struct RawTls {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawClient {
+pub(crate) struct RawClient {
     /// Client name: certificate CN and folder `certs/client/<name>/`.
     pub name: S<String>,
     /// Namespace of the client's CI jobs: a kubernetes.io/tls Secret `<name>-client-<client>`
@@ -240,7 +240,7 @@ pub struct RawClient {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawGc {
+pub(crate) struct RawGc {
     /// Cache kept no matter what (`reservedSpace`, BuildKit v0.17+). Sizes: `"50GB"` (BuildKit
     /// reads every suffix as binary), `"50GiB"`, `"80%"` of the volume, or bytes.
     #[schemars(with = "Option<DiskSpaceSchema>")]
@@ -257,7 +257,7 @@ pub struct RawGc {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawHistory {
+pub(crate) struct RawHistory {
     /// Age after which build records go, e.g. `"48h"`. Default 48h.
     pub max_age: S<String>,
     /// Records kept at most. Default 50.
@@ -266,7 +266,7 @@ pub struct RawHistory {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawVolume {
+pub(crate) struct RawVolume {
     /// Volume name (DNS-1123 label).
     pub name: S<String>,
     /// Where it is mounted in the daemon container.
@@ -280,7 +280,7 @@ pub struct RawVolume {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawPool {
+pub(crate) struct RawPool {
     /// CPU architecture: `amd64`, `arm64`, `arm`, `ppc64le`, `s390x`, `riscv64` or `386`.
     pub arch: S<String>,
     /// Pool name (defaults to the arch); its objects are `<name>-<pool>`.
@@ -318,7 +318,7 @@ pub struct RawPool {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawAutoscale {
+pub(crate) struct RawAutoscale {
     /// Fewest daemons. 0 (scale to zero) only with `builds_per_pod`.
     pub min: S<i64>,
     /// Most daemons; clients pin projects over all of them.
@@ -339,7 +339,7 @@ pub struct RawAutoscale {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawToleration {
+pub(crate) struct RawToleration {
     pub key: S<String>,
     pub operator: S<String>,
     pub value: S<String>,
@@ -349,7 +349,7 @@ pub struct RawToleration {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawResources {
+pub(crate) struct RawResources {
     #[schemars(with = "Option<IndexMap<String, QuantitySchema>>")]
     pub requests: Option<IndexMap<String, Spanned<toml::Value>>>,
     #[schemars(with = "Option<IndexMap<String, QuantitySchema>>")]

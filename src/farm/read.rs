@@ -19,12 +19,12 @@ pub enum Origin<'a> {
 }
 
 /// The largest spec read: a farm of a thousand pools is under 300 KiB.
-pub const MAX_SPEC_BYTES: u64 = 4 << 20;
+pub(crate) const MAX_SPEC_BYTES: u64 = 4 << 20;
 
 /// Reads a spec: its text, and the folder its relative paths (`tls.dir`) start from. Only a
 /// regular file of at most `MAX_SPEC_BYTES` is read (a FIFO would block, `/dev/zero` never
 /// ends); text that is not UTF-8 is invalid input, located at its first bad byte.
-pub fn read(origin: Origin<'_>) -> anyhow::Result<(Source, PathBuf)> {
+pub(crate) fn read(origin: Origin<'_>) -> anyhow::Result<(Source, PathBuf)> {
     Ok(match origin {
         Origin::File(path) => {
             let name = path.display().to_string();

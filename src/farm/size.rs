@@ -37,7 +37,7 @@ impl fmt::Display for DiskSpace {
 }
 
 /// Parses a BuildKit size: `"50GB"`, `"50GiB"`, `"50Gi"`, `"1.5G"`, `"512"`, `"80%"`.
-pub fn parse_disk_space(text: &str) -> Result<DiskSpace, String> {
+pub(crate) fn parse_disk_space(text: &str) -> Result<DiskSpace, String> {
     let t = text.trim();
     if let Some(pct) = t.strip_suffix('%') {
         return match pct.trim().parse::<u8>() {
@@ -77,7 +77,7 @@ pub fn parse_disk_space(text: &str) -> Result<DiskSpace, String> {
 }
 
 /// Parses a Kubernetes quantity used for volume sizes: `500Gi`, `500G`, `1.5Ti`, `1000000`.
-pub fn parse_quantity(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_quantity(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -133,7 +133,7 @@ fn scaled(number: &str, factor: u64) -> Option<u64> {
 }
 
 /// `268435456000` → `250 GiB`; exact when it can be, else two decimals.
-pub fn human_bytes(b: u64) -> String {
+pub(crate) fn human_bytes(b: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     // The largest unit that fits: 1024^exp ≤ b.
     let (exp, unit) = (0u32..)

@@ -2,11 +2,11 @@
 //! Each check returns `Err(reason)` phrased to follow "`x` is not valid: …".
 
 /// Namespaces a farm never runs in, nor renders or relabels: they hold everything else.
-pub const RESERVED_NAMESPACES: [&str; 4] =
+pub(crate) const RESERVED_NAMESPACES: [&str; 4] =
     ["default", "kube-system", "kube-public", "kube-node-lease"];
 
 /// DNS-1123 label: lowercase alphanumerics and `-`, at most 63, alphanumeric at both ends.
-pub fn dns_label(s: &str) -> Result<(), String> {
+pub(crate) fn dns_label(s: &str) -> Result<(), String> {
     if s.is_empty() {
         return Err("it is empty".into());
     }
@@ -29,7 +29,7 @@ pub fn dns_label(s: &str) -> Result<(), String> {
 }
 
 /// DNS-1123 subdomain: dot-separated labels, at most 253 characters.
-pub fn dns_subdomain(s: &str) -> Result<(), String> {
+pub(crate) fn dns_subdomain(s: &str) -> Result<(), String> {
     if s.len() > 253 {
         return Err(format!(
             "it is {} characters long, the limit is 253",
@@ -40,13 +40,13 @@ pub fn dns_subdomain(s: &str) -> Result<(), String> {
 }
 
 /// A hostname for a certificate SAN: a DNS name, optionally with a leading `*.`.
-pub fn san_dns_name(s: &str) -> Result<(), String> {
+pub(crate) fn san_dns_name(s: &str) -> Result<(), String> {
     let rest = s.strip_prefix("*.").unwrap_or(s);
     dns_subdomain(&rest.to_ascii_lowercase())
 }
 
 /// A label or annotation key: `[prefix/]name`, name at most 63 characters.
-pub fn qualified_name(s: &str) -> Result<(), String> {
+pub(crate) fn qualified_name(s: &str) -> Result<(), String> {
     let (prefix, name) = match s.rsplit_once('/') {
         Some((p, n)) => (Some(p), n),
         None => (None, s),
@@ -61,7 +61,7 @@ pub fn qualified_name(s: &str) -> Result<(), String> {
 }
 
 /// A label value: empty, or at most 63 characters of alphanumerics, `-`, `_`, `.`.
-pub fn label_value(s: &str) -> Result<(), String> {
+pub(crate) fn label_value(s: &str) -> Result<(), String> {
     if s.is_empty() {
         return Ok(());
     }
@@ -87,7 +87,7 @@ fn label_chars(s: &str) -> Result<(), String> {
 }
 
 /// A Kubernetes resource quantity such as `500m`, `2`, `1.5`, `8Gi`, `1e3`.
-pub fn quantity(s: &str) -> Result<(), String> {
+pub(crate) fn quantity(s: &str) -> Result<(), String> {
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
@@ -128,7 +128,7 @@ pub fn quantity(s: &str) -> Result<(), String> {
 }
 
 /// A quantity's value in its unit (bytes, cores), as a float: enough to tell what overflows.
-pub fn quantity_value(s: &str) -> f64 {
+pub(crate) fn quantity_value(s: &str) -> f64 {
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
@@ -162,7 +162,7 @@ fn quantity_magnitude(number: &str, suffix: &str) -> f64 {
 }
 
 /// A Go-style duration (`48h`, `1h30m`, `90s`; `d` for days is accepted too) in whole seconds.
-pub fn duration_seconds(s: &str) -> Result<u64, String> {
+pub(crate) fn duration_seconds(s: &str) -> Result<u64, String> {
     let bad = || format!("`{s}` is not a duration: write e.g. `48h`, `720h`, `30m` or `1h30m`");
     if s.is_empty() {
         return Err(bad());
@@ -249,7 +249,7 @@ mod tests {
 /// `[domain[:port]/]path[:tag][@algorithm:hex]`, path components lowercase alphanumerics joined
 /// by `.`, `_`, `__` or dashes, a tag of at most 128 word characters, dots and dashes, and a
 /// name of at most 255 characters.
-pub fn image_reference(s: &str) -> Result<(), String> {
+pub(crate) fn image_reference(s: &str) -> Result<(), String> {
     let (rest, digest) = match s.split_once('@') {
         Some((r, d)) => (r, Some(d)),
         None => (s, None),

@@ -50,14 +50,14 @@ impl fmt::Display for Version {
 
 /// The image reference split into the parts that matter here.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageRef<'a> {
+pub(crate) struct ImageRef<'a> {
     /// The tag, if the reference has one (`v0.32.2-rootless`).
     pub tag: Option<&'a str>,
     /// Pinned by digest (`@sha256:…`).
     pub digest: bool,
 }
 
-pub fn image_ref(image: &str) -> ImageRef<'_> {
+pub(crate) fn image_ref(image: &str) -> ImageRef<'_> {
     let (name, digest) = match image.split_once('@') {
         Some((name, _)) => (name, true),
         None => (image, false),
@@ -70,7 +70,7 @@ pub fn image_ref(image: &str) -> ImageRef<'_> {
 }
 
 /// The BuildKit version an image tag names, if it names one.
-pub fn buildkit_version_of(image: &str) -> Option<Version> {
+pub(crate) fn buildkit_version_of(image: &str) -> Option<Version> {
     image_ref(image).tag.and_then(Version::parse)
 }
 

@@ -5,7 +5,7 @@ use crate::farm::releases;
 use crate::farm::{Autoscale, Farm, Pool, Signal};
 use crate::rule::Rule;
 
-pub fn check(farm: &Farm, i: usize, pool: &Pool, a: &Autoscale, out: &mut Vec<Diagnostic>) {
+pub(super) fn check(farm: &Farm, i: usize, pool: &Pool, a: &Autoscale, out: &mut Vec<Diagnostic>) {
     let at = |key: &str| format!("pool.{i}.autoscale.{key}");
     match &a.signal {
         Signal::Builds { query, .. } => {

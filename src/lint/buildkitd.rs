@@ -41,7 +41,7 @@ fn matches(pattern: &str, path: &[String]) -> bool {
     parts.len() == path.len() && parts.iter().zip(path).all(fits)
 }
 
-pub fn check(farm: &Farm) -> Vec<Diagnostic> {
+pub(super) fn check(farm: &Farm) -> Vec<Diagnostic> {
     let table = releases::buildkit();
     let mut paths = Vec::new();
     leaves(&farm.buildkitd, &[], &mut paths);

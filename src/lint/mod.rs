@@ -4,8 +4,8 @@
 
 mod autoscale;
 mod buildkitd;
-pub mod certs;
-pub mod format;
+pub(crate) mod certs;
+pub(crate) mod format;
 
 use crate::diagnostic::{Diagnostic, Invalid, Severity, Source};
 use crate::farm::releases;
@@ -46,7 +46,7 @@ pub fn lint_on(
 }
 
 /// `Err` with the findings that are errors, if any: `render` refuses what `lint` calls an error.
-pub fn refuse_errors(findings: Vec<Diagnostic>) -> Result<(), Invalid> {
+pub(crate) fn refuse_errors(findings: Vec<Diagnostic>) -> Result<(), Invalid> {
     let errors: Vec<Diagnostic> = findings
         .into_iter()
         .filter(|d| d.severity == Severity::Error)
@@ -75,7 +75,7 @@ fn tables_stale(farm: &Farm, today: &str, out: &mut Vec<Diagnostic>) {
 }
 
 /// Checks of a valid farm's sense.
-pub fn check(farm: &Farm) -> Vec<Diagnostic> {
+pub(crate) fn check(farm: &Farm) -> Vec<Diagnostic> {
     check_on(farm, &releases::today())
 }
 

@@ -13,12 +13,12 @@ use super::stream::Object;
 use crate::certs::inspect;
 
 /// One file that differs: its name and a unified diff (or a sentence, for Secrets).
-pub struct Drift {
+pub(crate) struct Drift {
     pub file: String,
     pub diff: String,
 }
 
-pub fn compare(dir: &Path, objects: &[Object]) -> anyhow::Result<Vec<Drift>> {
+pub(crate) fn compare(dir: &Path, objects: &[Object]) -> anyhow::Result<Vec<Drift>> {
     let expected = files_for(objects);
     let mut drifts = Vec::new();
     for (name, want, _) in &expected {

@@ -9,7 +9,7 @@ use minijinja::{Error, ErrorKind};
 use crate::yaml::{needs_escape, quote, quote_into};
 
 /// `{{ s | yaml_str }}`: a user string as a quoted YAML scalar.
-pub fn yaml_str(value: &Value) -> Result<Value, Error> {
+pub(crate) fn yaml_str(value: &Value) -> Result<Value, Error> {
     match value.as_str() {
         Some(s) => Ok(Value::from_safe_string(quote(s))),
         None => Err(Error::new(
@@ -20,7 +20,7 @@ pub fn yaml_str(value: &Value) -> Result<Value, Error> {
 }
 
 /// `{{ map | to_yaml(8) }}`: a map or list as block YAML, every line indented by `indent`.
-pub fn to_yaml(value: &Value, indent: usize) -> Result<Value, Error> {
+pub(crate) fn to_yaml(value: &Value, indent: usize) -> Result<Value, Error> {
     let mut out = String::with_capacity(256);
     write_block(&mut out, value, indent, false)?;
     out.pop(); // the template supplies the final newline
@@ -29,7 +29,7 @@ pub fn to_yaml(value: &Value, indent: usize) -> Result<Value, Error> {
 
 /// `{{ text | yaml_block(4) }}`: multi-line text as a `|` literal block (diff-friendly), or a
 /// quoted scalar when a block could not hold it exactly.
-pub fn yaml_block(value: &Value, indent: usize) -> Result<Value, Error> {
+pub(crate) fn yaml_block(value: &Value, indent: usize) -> Result<Value, Error> {
     let text = value
         .as_str()
         .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "yaml_block expects a string"))?;

@@ -10,7 +10,7 @@ use crate::farm::{Farm, Pool};
 const POOL_LABEL: &str = "buildfarm/pool";
 
 /// An object to render: its kind, identity and template context.
-pub struct ObjectSpec {
+pub(super) struct ObjectSpec {
     pub kind: Kind,
     pub name: String,
     pub namespace: Option<String>,
@@ -36,7 +36,7 @@ impl ObjectSpec {
 }
 
 /// The labels every daemon pod of the farm carries, whatever its pool.
-pub fn farm_selector(farm: &Farm) -> IndexMap<&'static str, String> {
+pub(super) fn farm_selector(farm: &Farm) -> IndexMap<&'static str, String> {
     let mut l = IndexMap::new();
     l.insert("app.kubernetes.io/name", "buildkit".to_string());
     l.insert("app.kubernetes.io/instance", farm.name.clone());
@@ -44,7 +44,11 @@ pub fn farm_selector(farm: &Farm) -> IndexMap<&'static str, String> {
 }
 
 /// Labels every object carries; `buildfarm/pool` on a pool's objects.
-pub fn labels(farm: &Farm, component: &str, pool: Option<&Pool>) -> IndexMap<&'static str, String> {
+pub(super) fn labels(
+    farm: &Farm,
+    component: &str,
+    pool: Option<&Pool>,
+) -> IndexMap<&'static str, String> {
     let mut l = IndexMap::new();
     l.insert("app.kubernetes.io/name", "buildkit".to_string());
     l.insert("app.kubernetes.io/instance", farm.name.clone());
@@ -58,7 +62,7 @@ pub fn labels(farm: &Farm, component: &str, pool: Option<&Pool>) -> IndexMap<&'s
 }
 
 /// Only labels that never change: a StatefulSet's selector is immutable.
-pub fn selector(farm: &Farm, pool: &Pool) -> IndexMap<&'static str, String> {
+pub(super) fn selector(farm: &Farm, pool: &Pool) -> IndexMap<&'static str, String> {
     let mut l = farm_selector(farm);
     l.insert(POOL_LABEL, pool.name.clone());
     l
@@ -66,7 +70,7 @@ pub fn selector(farm: &Farm, pool: &Pool) -> IndexMap<&'static str, String> {
 
 /// Changes whenever buildkitd.toml or the certificates change, so `kubectl apply` restarts the
 /// daemons (buildkitd reads both only at start).
-pub fn checksum(config: &str, certs: Option<&ring::digest::Digest>) -> String {
+pub(super) fn checksum(config: &str, certs: Option<&ring::digest::Digest>) -> String {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     ctx.update(config.as_bytes());
     if let Some(digest) = certs {

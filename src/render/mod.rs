@@ -1,14 +1,14 @@
 //! `Farm` (+ certificates) → Kubernetes objects in a fixed order, each rendered from its
 //! template, and the stream parsed back before anyone sees it.
 
-pub mod check;
+pub(crate) mod check;
 mod config;
 mod env;
-pub mod filters;
+pub(crate) mod filters;
 mod kind;
 mod meta;
 mod objects;
-pub mod out;
+pub(crate) mod out;
 mod parallel;
 mod parse_back;
 mod plan;
@@ -20,8 +20,9 @@ use crate::certs::Material;
 use crate::farm::Farm;
 pub use config::buildkitd_toml;
 pub use kind::Kind;
-pub use objects::sidecar;
-pub use stream::{Object, stream, stream_parts};
+pub(crate) use objects::sidecar;
+pub use stream::stream;
+pub(crate) use stream::{Object, stream_parts};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -30,7 +31,7 @@ pub struct Options {
 }
 
 /// Renders every object of the farm, sorted, and checks that the stream parses back.
-pub fn render(
+pub(crate) fn render(
     farm: &Farm,
     certs: Option<&Material>,
     options: Options,

@@ -14,7 +14,7 @@ fn cores() -> usize {
 /// per further core, so a slow slice never leaves a core idle. `here`'s result, and `f`'s in
 /// the order of the slices. A single slice stays on this thread: starting a thread would cost
 /// more than it saves.
-pub fn beside<T: Sync, R: Send, H>(
+pub(super) fn beside<T: Sync, R: Send, H>(
     items: &[T],
     len: usize,
     f: impl Fn(&[T]) -> R + Sync,
@@ -50,7 +50,7 @@ pub fn beside<T: Sync, R: Send, H>(
 }
 
 /// `items.iter().map(f)`, in order, across threads in slices of `len` items.
-pub fn map<T: Sync, R: Send>(items: &[T], len: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(super) fn map<T: Sync, R: Send>(items: &[T], len: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let map_part = |part: &[T]| part.iter().map(&f).collect::<Vec<R>>();
     let ((), parts) = beside(items, len, map_part, || ());
     parts.into_iter().flatten().collect()

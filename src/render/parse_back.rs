@@ -25,7 +25,7 @@ use super::stream::Object;
 
 /// The shapes of documents that parsed back, shared by the threads that render.
 #[derive(Default)]
-pub struct Shapes(Mutex<HashSet<String>>);
+pub(super) struct Shapes(Mutex<HashSet<String>>);
 
 impl Shapes {
     fn contains(&self, shape: &str) -> bool {
@@ -42,13 +42,13 @@ impl Shapes {
 /// Parses `objects` back as one stream: exactly one document per object, each the kind and
 /// name it claims. A failure here is a buildfarm bug, never the user's input.
 #[cfg(test)]
-pub fn check(objects: &[Object]) -> anyhow::Result<()> {
+pub(super) fn check(objects: &[Object]) -> anyhow::Result<()> {
     check_with(objects, &Shapes::default())
 }
 
 /// `check`, where a document with the shape of one in `shapes` is checked by its shape, and
 /// the shapes of the documents parsed here join `shapes`.
-pub fn check_with(objects: &[Object], shapes: &Shapes) -> anyhow::Result<()> {
+pub(super) fn check_with(objects: &[Object], shapes: &Shapes) -> anyhow::Result<()> {
     let mut parse = Vec::new();
     let mut parsed_shapes = Vec::new();
     for o in objects {

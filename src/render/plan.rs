@@ -19,12 +19,12 @@ const CONFIG_FILE: &str = "buildkitd.toml";
 
 /// What a farm renders to: the farm-wide objects' contexts, and per pool what its objects are
 /// built from (on whichever thread renders them).
-pub struct Plan<'a> {
+pub(super) struct Plan<'a> {
     pub farm_wide: Vec<ObjectSpec>,
     pub pools: Vec<PoolPlan<'a>>,
 }
 
-pub struct PoolPlan<'a> {
+pub(super) struct PoolPlan<'a> {
     farm: &'a Farm,
     pool: &'a Pool,
     config_key: String,
@@ -34,7 +34,7 @@ pub struct PoolPlan<'a> {
 impl PoolPlan<'_> {
     /// The pool's Service, headless Service, StatefulSet and PodDisruptionBudget, and its way in
     /// from outside (`[expose]`).
-    pub fn objects(&self) -> Vec<ObjectSpec> {
+    pub(super) fn objects(&self) -> Vec<ObjectSpec> {
         let (farm, pool, ns) = (self.farm, self.pool, &self.farm.namespace);
         let selector = selector(farm, pool);
         let pool_labels = labels(farm, "daemon", Some(pool));
@@ -101,7 +101,7 @@ impl PoolPlan<'_> {
 }
 
 /// The farm's objects; Secrets (private keys) only when `secrets`.
-pub fn plan<'a>(farm: &'a Farm, certs: Option<&Material>, secrets: bool) -> Plan<'a> {
+pub(super) fn plan<'a>(farm: &'a Farm, certs: Option<&Material>, secrets: bool) -> Plan<'a> {
     let ns = &farm.namespace;
     let mut out: Vec<ObjectSpec> = farm
         .create_namespace

@@ -19,7 +19,7 @@ pub fn stream(objects: &[Object]) -> String {
 }
 
 /// The pieces of `stream`, in order, for writing it without a copy.
-pub fn stream_parts(objects: &[Object]) -> impl Iterator<Item = &str> {
+pub(crate) fn stream_parts(objects: &[Object]) -> impl Iterator<Item = &str> {
     objects.iter().enumerate().flat_map(|(i, o)| {
         let separator = if i > 0 { "---\n" } else { "" };
         [separator, o.yaml.as_str()]

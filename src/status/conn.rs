@@ -19,13 +19,13 @@ use crate::rule::Rule;
 
 /// The client side of the farm's mTLS: its CA and a client certificate.
 #[derive(Clone)]
-pub struct Tls {
+pub(crate) struct Tls {
     config: Arc<rustls::ClientConfig>,
 }
 
 impl Tls {
     /// From a client's folder (`ca.crt`, `tls.crt`, `tls.key`), as `client buildctl` uses it.
-    pub fn load(dir: &std::path::Path) -> anyhow::Result<Tls> {
+    pub(crate) fn load(dir: &std::path::Path) -> anyhow::Result<Tls> {
         let read = |name: &str| {
             let path = dir.join(name);
             std::fs::read(&path)
@@ -67,7 +67,7 @@ impl Tls {
 
 /// Asks one daemon everything `status` shows: Info, ListWorkers, DiskUsage and the recorded
 /// builds (ListenBuildHistory with EarlyExit).
-pub async fn query(tls: &Tls, target: &Target) -> Result<Facts, Failure> {
+pub(super) async fn query(tls: &Tls, target: &Target) -> Result<Facts, Failure> {
     let tcp = TcpStream::connect((target.host.as_str(), target.port))
         .await
         .map_err(|e| Failure::Unreachable(e.to_string()))?;

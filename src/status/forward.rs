@@ -17,7 +17,7 @@ use crate::reach::Via;
 
 /// Every target's answer, in target order. Ctrl-C stops the children and returns
 /// `Interrupted`.
-pub async fn ask_all(
+pub(super) async fn ask_all(
     farm: &Farm,
     pools: &[usize],
     opts: &Options,
@@ -88,7 +88,7 @@ async fn ask(
 }
 
 /// A `kubectl port-forward` this process started.
-pub struct Forward {
+pub(super) struct Forward {
     child: Child,
 }
 

@@ -12,29 +12,29 @@ use super::wire;
 
 /// A cache this far over its GC cap means GC is not keeping up (BuildKit collects after builds,
 /// so a little over the cap between collections is normal).
-pub const GC_MARGIN_PERCENT: u64 = 10;
+pub(super) const GC_MARGIN_PERCENT: u64 = 10;
 /// A cache at this share of its volume is about to fill it.
-pub const DISK_FULL_PERCENT: u64 = 90;
+pub(super) const DISK_FULL_PERCENT: u64 = 90;
 /// A daemon certificate with fewer days left than this is about to stop every client.
-pub const CERT_DAYS: i64 = 30;
+pub(super) const CERT_DAYS: i64 = 30;
 /// Below this share of cached steps (over at least `MIN_BUILDS` builds), the warm cache is not
 /// being found.
-pub const CACHE_HIT_PERCENT: u64 = 30;
-pub const MIN_BUILDS: usize = 5;
+pub(super) const CACHE_HIT_PERCENT: u64 = 30;
+pub(super) const MIN_BUILDS: usize = 5;
 /// A daemon with more than 3/2 of its pool's mean of builds takes too much of the load (with
 /// two daemons: more than 75% of the builds).
-pub const SPREAD_NUMERATOR: usize = 3;
-pub const SPREAD_DENOMINATOR: usize = 2;
+pub(super) const SPREAD_NUMERATOR: usize = 3;
+pub(super) const SPREAD_DENOMINATOR: usize = 2;
 /// Spread is judged from this many builds in a pool.
-pub const SPREAD_MIN_BUILDS: usize = 10;
+pub(super) const SPREAD_MIN_BUILDS: usize = 10;
 
 /// A finding and what it is about: a daemon's name, or `pool NAME`.
-pub struct Finding {
+pub(super) struct Finding {
     pub about: String,
     pub diagnostic: Diagnostic,
 }
 
-pub fn judge(farm: &Farm, daemons: &[Daemon], now: i64) -> Vec<Finding> {
+pub(super) fn judge(farm: &Farm, daemons: &[Daemon], now: i64) -> Vec<Finding> {
     let mut out = Vec::new();
     // Each pool's rendered GC policies, rendered once however many daemons it has.
     let rendered: Vec<Option<Vec<toml::Table>>> =
@@ -171,7 +171,7 @@ fn or_unknown(s: &str) -> &str {
 }
 
 /// The GC cap the daemon runs: the last policy's (the `all` one BuildKit applies last).
-pub fn gc_cap(running: &[wire::GcPolicy]) -> Option<u64> {
+pub(super) fn gc_cap(running: &[wire::GcPolicy]) -> Option<u64> {
     let last = running.last()?;
     let cap = if last.max_used_space > 0 {
         last.max_used_space
@@ -366,7 +366,7 @@ fn describe(value: &toml::Value) -> String {
 mod tests {
     use super::*;
     use crate::diagnostic::Source;
-    use crate::status::Target;
+    use crate::status::model::Target;
 
     #[test]
     fn an_autoscaled_pool_may_lack_pods_above_its_min() {

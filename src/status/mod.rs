@@ -19,13 +19,16 @@ use crate::client::Identity;
 use crate::diagnostic::Severity;
 use crate::farm::Farm;
 
-pub use crate::reach::Via;
-pub use conn::Tls;
-pub use model::{Build, Daemon, Facts, Failure, Format, Options, Progress, Target, Usage, Worker};
+pub(crate) use conn::Tls;
+pub(crate) use model::{Format, Options};
 
 /// `buildfarm status`: ask and judge; what to print and the exit code: 0 healthy, 1 with an
 /// error finding, 2 when no daemon could be asked.
-pub fn status(farm: &Farm, id: &Identity, opts: &Options) -> anyhow::Result<(String, ExitCode)> {
+pub(crate) fn status(
+    farm: &Farm,
+    id: &Identity,
+    opts: &Options,
+) -> anyhow::Result<(String, ExitCode)> {
     let pools = targets::selected_pools(farm, opts.pool.as_deref())?;
     let tls = Tls::load(&id.dir)?;
     let runtime = tokio::runtime::Builder::new_current_thread()

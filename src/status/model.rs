@@ -16,7 +16,7 @@ pub enum Format {
 }
 
 /// What to ask and how to show it.
-pub struct Options {
+pub(crate) struct Options {
     pub pool: Option<String>,
     pub via: Via,
     /// Explicit endpoints (`tcp://host:port` or `host:port`), judged as daemons of `pool`.
@@ -30,11 +30,11 @@ pub struct Options {
 }
 
 /// `(answered or gave up, of how many)`.
-pub type Progress = fn(usize, usize);
+pub(crate) type Progress = fn(usize, usize);
 
 /// One daemon to ask: which pool it serves, its name for people, and where it listens.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     pub pool: usize,
     /// The pod's ordinal, when the target is one pod of the pool.
     pub ordinal: Option<u32>,
@@ -46,7 +46,7 @@ pub struct Target {
 
 /// What a daemon said.
 #[derive(Debug, Clone, Default)]
-pub struct Facts {
+pub(crate) struct Facts {
     pub version: String,
     pub workers: Vec<Worker>,
     pub usage: Usage,
@@ -56,7 +56,7 @@ pub struct Facts {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Worker {
+pub(crate) struct Worker {
     pub id: String,
     /// `linux/arm64`, `linux/arm/v7`.
     pub platforms: Vec<String>,
@@ -68,7 +68,7 @@ pub struct Worker {
 
 /// The cache, as `buildctl du` totals it (bytes).
 #[derive(Debug, Clone, Default)]
-pub struct Usage {
+pub(crate) struct Usage {
     pub records: usize,
     pub used: u64,
     pub reclaimable: u64,
@@ -78,7 +78,7 @@ pub struct Usage {
 
 /// One recorded build.
 #[derive(Debug, Clone, Default)]
-pub struct Build {
+pub(crate) struct Build {
     pub created: i64,
     pub completed: Option<i64>,
     pub cached_steps: u32,
@@ -88,7 +88,7 @@ pub struct Build {
 
 /// Why a daemon could not be asked.
 #[derive(Debug, Clone)]
-pub enum Failure {
+pub(crate) enum Failure {
     Unreachable(String),
     Timeout(Duration),
     /// buildfarm refused the daemon's certificate.
@@ -101,7 +101,7 @@ pub enum Failure {
 
 impl Target {
     /// Whether this pod may not exist: an autoscaled pool's ordinal at or above its `min`.
-    pub fn may_be_absent(&self, farm: &Farm) -> bool {
+    pub(crate) fn may_be_absent(&self, farm: &Farm) -> bool {
         let min = farm.pools[self.pool].autoscale.as_ref().map(|a| a.min);
         matches!((self.ordinal, min), (Some(i), Some(min)) if i >= min)
     }
@@ -109,7 +109,7 @@ impl Target {
 
 /// A target and what came of asking it.
 #[derive(Debug, Clone)]
-pub struct Daemon {
+pub(crate) struct Daemon {
     pub target: Target,
     pub outcome: Result<Facts, Failure>,
 }

@@ -13,9 +13,9 @@ use crate::farm::Farm;
 use crate::farm::size::human_bytes;
 
 /// The version of the JSON document's shape: fields are only ever added under it.
-pub const SCHEMA: &str = "buildfarm.status/v1";
+pub(super) const SCHEMA: &str = "buildfarm.status/v1";
 
-pub fn render(
+pub(super) fn render(
     farm: &Farm,
     daemons: &[Daemon],
     findings: &[Finding],

@@ -6,7 +6,7 @@ use crate::farm::Farm;
 use crate::reach::{self, Via};
 
 /// The pools to ask: `--pool`, else all of them.
-pub fn selected_pools(farm: &Farm, pool: Option<&str>) -> anyhow::Result<Vec<usize>> {
+pub(super) fn selected_pools(farm: &Farm, pool: Option<&str>) -> anyhow::Result<Vec<usize>> {
     match pool {
         None => Ok((0..farm.pools.len()).collect()),
         Some(_) => {
@@ -22,7 +22,7 @@ pub fn selected_pools(farm: &Farm, pool: Option<&str>) -> anyhow::Result<Vec<usi
 }
 
 /// The daemons to ask `via` this way (not port-forward, which starts its own).
-pub fn targets(farm: &Farm, pools: &[usize], opts: &Options) -> anyhow::Result<Vec<Target>> {
+pub(super) fn targets(farm: &Farm, pools: &[usize], opts: &Options) -> anyhow::Result<Vec<Target>> {
     if !opts.addrs.is_empty() {
         return opts
             .addrs

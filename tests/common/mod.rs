@@ -11,17 +11,14 @@ use serde_yaml_ng::Value;
 /// "Today" for every test that compares dates with the release tables: the tables' own date,
 /// never the clock (tests pass `BUILDFARM_TODAY`, or call `lint_on` with it).
 pub fn today() -> &'static str {
-    buildfarm::farm::releases::kubernetes()
+    buildfarm::releases::kubernetes()
         .updated
-        .max(buildfarm::farm::releases::buildkit().updated)
+        .max(buildfarm::releases::buildkit().updated)
 }
 
-/// `buildfarm::lint::lint` as on `today()`.
-pub fn lint(
-    source: &buildfarm::diagnostic::Source,
-    certs: &Path,
-) -> Vec<buildfarm::diagnostic::Diagnostic> {
-    buildfarm::lint::lint_on(source, Path::new(""), Some(certs), today())
+/// `buildfarm::lint` as on `today()`.
+pub fn lint(source: &buildfarm::Source, certs: &Path) -> Vec<buildfarm::Diagnostic> {
+    buildfarm::lint_on(source, Path::new(""), Some(certs), today())
 }
 
 pub fn parse_stream(yaml: &str) -> Vec<Value> {
@@ -31,17 +28,16 @@ pub fn parse_stream(yaml: &str) -> Vec<Value> {
 }
 
 pub fn render_file(path: &Path, certs: &Path) -> String {
-    let farm = buildfarm::farm::load(buildfarm::farm::Origin::File(path), Some(certs))
+    let farm = buildfarm::load(buildfarm::Origin::File(path), Some(certs))
         .unwrap_or_else(|e| panic!("{} is valid: {e:#}", path.display()));
     let objects =
-        buildfarm::commands::render_farm(&farm, buildfarm::render::Options { secrets: true })
-            .unwrap();
-    buildfarm::render::stream(&objects)
+        buildfarm::render_farm(&farm, buildfarm::RenderOptions { secrets: true }).unwrap();
+    buildfarm::stream(&objects)
 }
 
 pub fn render_str(spec: &str) -> (String, tempfile::TempDir) {
     let certs = tempfile::tempdir().unwrap();
-    let yaml = buildfarm::commands::render_str(spec, certs.path())
+    let yaml = buildfarm::render_str(spec, certs.path())
         .unwrap_or_else(|e| panic!("spec is valid: {e:#}"));
     (yaml, certs)
 }

@@ -41,7 +41,7 @@ const BUILT_IN_VOLUMES: [&str; 6] = [
 
 // long because it assembles the `Farm`: one call per section of the spec, then one line per
 // field of the struct; splitting it would only move the list elsewhere.
-pub fn check(
+pub(super) fn check(
     raw: RawFarm,
     spans: Spans,
     src: &Source,

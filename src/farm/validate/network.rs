@@ -12,7 +12,7 @@ use crate::farm::syntax;
 use crate::rule::Rule;
 
 /// The namespace Prometheus runs in unless `[network] metrics_from` says otherwise.
-pub const METRICS_NAMESPACE: &str = "monitoring";
+pub(super) const METRICS_NAMESPACE: &str = "monitoring";
 
 use crate::farm::model::NAMESPACE_NAME_LABEL;
 

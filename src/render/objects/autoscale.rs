@@ -38,7 +38,7 @@ struct Prometheus<'a> {
 }
 
 /// The pool's autoscaler, named like its StatefulSet.
-pub fn object(
+pub(crate) fn object(
     farm: &Farm,
     pool: &Pool,
     a: &Autoscale,
@@ -84,7 +84,7 @@ pub fn object(
 /// mode, so the query asks for both and takes the one that answers (the classic one when a
 /// Prometheus keeps both). No builds, no series: 0, so the pool shrinks to `min`. CI asks it of
 /// a real Prometheus in both modes (`.ci/prometheus_check.py`).
-pub fn builds_in_flight(farm: &Farm, pool: &Pool) -> String {
+pub(crate) fn builds_in_flight(farm: &Farm, pool: &Pool) -> String {
     let series = format!(
         "{{namespace=\"{}\",pod=~\"{}-[0-9]+\"}}",
         farm.namespace,

@@ -6,11 +6,11 @@
 use indexmap::IndexMap;
 use serde::Serialize;
 
-pub type Labels = IndexMap<&'static str, String>;
+pub(crate) type Labels = IndexMap<&'static str, String>;
 
 /// `templates/serviceaccount.yaml.j2`.
 #[derive(Serialize)]
-pub struct ServiceAccount<'a> {
+pub(crate) struct ServiceAccount<'a> {
     pub name: &'a str,
     pub namespace: &'a str,
     pub labels: Labels,
@@ -18,7 +18,7 @@ pub struct ServiceAccount<'a> {
 
 /// `templates/namespace.yaml.j2`: with why its pods need the Pod Security level it sets.
 #[derive(Serialize)]
-pub struct Namespace<'a> {
+pub(crate) struct Namespace<'a> {
     pub name: &'a str,
     pub labels: Labels,
     pub pod_security_reason: &'static str,
@@ -27,7 +27,7 @@ pub struct Namespace<'a> {
 /// `templates/service.yaml.j2`: a pool's Service, its headless Service, its LoadBalancer
 /// (`[expose]`), the metrics Service.
 #[derive(Serialize)]
-pub struct Service<'a> {
+pub(crate) struct Service<'a> {
     pub name: &'a str,
     pub namespace: &'a str,
     pub labels: &'a Labels,
@@ -40,7 +40,7 @@ pub struct Service<'a> {
 
 /// A Service of type LoadBalancer: who may reach it, and the cloud's options.
 #[derive(Serialize)]
-pub struct LoadBalancer<'a> {
+pub(crate) struct LoadBalancer<'a> {
     pub source_ranges: &'a [String],
     pub annotations: &'a IndexMap<String, String>,
     /// `loadBalancerIP`: deprecated since Kubernetes 1.24 for provider annotations, but still
@@ -51,7 +51,7 @@ pub struct LoadBalancer<'a> {
 /// `templates/poddisruptionbudget.yaml.j2`, `servicemonitor.yaml.j2`, `podmonitor.yaml.j2`:
 /// an object that finds its targets by `selector`.
 #[derive(Serialize)]
-pub struct Selecting<'a> {
+pub(crate) struct Selecting<'a> {
     pub name: &'a str,
     pub namespace: &'a str,
     pub labels: &'a Labels,
@@ -60,7 +60,7 @@ pub struct Selecting<'a> {
 
 /// `templates/configmap.yaml.j2` (file name → text) and `secret.yaml.j2` (key → base64).
 #[derive(Serialize)]
-pub struct Data<'a> {
+pub(crate) struct Data<'a> {
     pub name: &'a str,
     pub namespace: &'a str,
     pub labels: Labels,

@@ -49,7 +49,7 @@ struct Role<'a> {
     usages: &'static [&'static str],
 }
 
-pub fn objects(farm: &Farm) -> Vec<ObjectSpec> {
+pub(crate) fn objects(farm: &Farm) -> Vec<ObjectSpec> {
     let ns = &farm.namespace;
     let selfsigned = names::selfsigned_issuer(&farm.name);
     let ca = names::ca_issuer(&farm.name);

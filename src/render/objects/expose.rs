@@ -15,7 +15,7 @@ const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
 
 /// `templates/tlsroute.yaml.j2`: one server name, routed (TLS passthrough) to one Service.
 #[derive(Serialize)]
-pub struct TlsRoute<'a> {
+pub(crate) struct TlsRoute<'a> {
     pub name: &'a str,
     pub namespace: &'a str,
     pub labels: &'a Labels,
@@ -26,7 +26,7 @@ pub struct TlsRoute<'a> {
 }
 
 /// What a pool needs to make each of its Services: the shared fields.
-pub struct Services<'a> {
+pub(crate) struct Services<'a> {
     pub farm: &'a Farm,
     pub pool: &'a Pool,
     pub labels: &'a Labels,
@@ -64,7 +64,7 @@ impl Services<'_> {
     }
 
     /// One of the pool's objects from outside (`names::pool_objects` lists them), named `name`.
-    pub fn object(&self, part: PoolPart, name: String) -> ObjectSpec {
+    pub(crate) fn object(&self, part: PoolPart, name: String) -> ObjectSpec {
         let (farm, pool, expose) = (self.farm, self.pool, self.expose);
         let lb = |ip| basic::LoadBalancer {
             source_ranges: &expose.source_ranges,

@@ -10,7 +10,7 @@ use crate::farm::{Farm, Peer};
 use crate::render::kind::Kind;
 use crate::render::meta::{ObjectSpec, farm_selector, labels};
 
-pub fn objects(farm: &Farm) -> Vec<ObjectSpec> {
+pub(crate) fn objects(farm: &Farm) -> Vec<ObjectSpec> {
     let ns = &farm.namespace;
     let mut out = Vec::new();
     if farm.network_policy {

@@ -9,7 +9,7 @@ use crate::farm::{Farm, releases};
 use crate::profile::{Mode, Profile};
 
 /// Where the sidecar's socket is shared with the job container.
-pub const SOCKET_DIR: &str = "/run/buildkit-shared";
+pub(crate) const SOCKET_DIR: &str = "/run/buildkit-shared";
 
 /// `templates/sidecar.j2`.
 #[derive(Serialize)]
@@ -33,19 +33,19 @@ struct Mount<'a> {
 }
 
 /// The socket the job reaches the sidecar at.
-pub fn socket() -> String {
+pub(crate) fn socket() -> String {
     format!("unix://{SOCKET_DIR}/buildkitd.sock")
 }
 
 /// Whether the target Kubernetes runs native sidecars (an init container with `restartPolicy:
 /// Always`), so the sidecar sits under `initContainers:`.
-pub fn native(farm: &Farm) -> bool {
+pub(crate) fn native(farm: &Farm) -> bool {
     farm.kubernetes >= releases::kubernetes().since("sidecar-containers")
 }
 
 /// The sidecar's `containers:` (or `initContainers:`) and `volumes:`, for a pod spec.
 /// The sidecar runs `image`, else the farm's own (its `-rootless` tag for a privileged farm).
-pub fn render(farm: &Farm, image: Option<&str>) -> anyhow::Result<String> {
+pub(crate) fn render(farm: &Farm, image: Option<&str>) -> anyhow::Result<String> {
     let profile = Profile::load(Mode::Rootless);
     let rootless = rootless_form(&farm.image);
     let image = match (image, farm.mode) {
@@ -94,7 +94,7 @@ fn mount<'a>(name: &str, path: &'a str, why: Option<&'a str>) -> Mount<'a> {
 /// The rootless variant of a non-rootless BuildKit image, from the same registry and
 /// repository: the tag gains `-rootless` (upstream's naming), and a digest is dropped, as it
 /// names the other variant. `None` without a tag to derive from.
-pub fn rootless_form(image: &str) -> Option<String> {
+pub(crate) fn rootless_form(image: &str) -> Option<String> {
     let name = image.split_once('@').map_or(image, |(name, _)| name);
     let slash = name.rfind('/').map_or(0, |i| i + 1);
     let (repo, tag) = name[slash..].split_once(':')?;

@@ -59,7 +59,7 @@ struct StatefulSet<'a> {
 /// The pod's and the container's securityContext, from the profile (the container's is
 /// `templates/security_context.j2`, shared with `client sidecar`).
 #[derive(Serialize)]
-pub struct Security<'a> {
+pub(crate) struct Security<'a> {
     fs_group: Option<u32>,
     privileged: bool,
     run_as_user: Option<u32>,
@@ -107,7 +107,7 @@ struct Storage<'a> {
     when_scaled: Option<&'static str>,
 }
 
-pub fn context<'a>(
+pub(crate) fn context<'a>(
     farm: &'a Farm,
     pool: &'a Pool,
     config_key: &'a str,
@@ -198,7 +198,11 @@ fn pod_annotations(
     annotations
 }
 
-pub fn security<'a>(farm: &Farm, profile: &'a Profile, apparmor_field: bool) -> Security<'a> {
+pub(crate) fn security<'a>(
+    farm: &Farm,
+    profile: &'a Profile,
+    apparmor_field: bool,
+) -> Security<'a> {
     Security {
         fs_group: profile.fs_group,
         privileged: profile.privileged,
