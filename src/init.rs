@@ -86,6 +86,8 @@ allow = [{ namespace_labels = { "buildfarm/client" = "{name}" } }]
 # [[tls.client]]                   # one per CI system; default: one client named "default"
 # name = "gitlab-runner"           # certs/client/gitlab-runner/
 # namespace = "gitlab"             # also render a Secret with its certificate there
+# pools = ["amd64"]                # the pools it may use (default: all): trust domains
+# untrusted = true                 # it builds code nobody reviewed (forks, merge requests)
 
 # [gc]                             # default: derived from each pool's volume (75% cap, 10% floor,
 #                                  # 15% free); BuildKit reads "GB" as GiB; "80%" = of the volume
@@ -125,6 +127,8 @@ resources = { requests = { cpu = "1", memory = "2Gi" }, limits = { memory = "8Gi
 # priority_class_name = "ci"
 # pod_management_policy = "Parallel"           # or OrderedReady
 # volume_on_scale_down = "retain"              # or "delete": a removed pod's cache volume
+# untrusted = true                             # builds code nobody reviewed: hardened
+# runtime_class = "gvisor"                     # the pods' RuntimeClass (gVisor, Kata)
 # autoscale = { min = 1, max = 8, cpu = 70 }   # or builds_per_pod = 2 (KEDA, needs [metrics])
 #   with builds_per_pod: server_address = "http://prometheus:9090", and optionally query =
 #   "..." (your own PromQL) and scale_down_minutes = 30

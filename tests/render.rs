@@ -28,6 +28,11 @@ fn examples_render_and_match_their_snapshots() {
         r"(ca\.crt|tls\.crt|tls\.key): [A-Za-z0-9+/=]+",
         "$1: [base64 PEM]",
     );
+    // A pool's client CAs (trust domains), PEM in a ConfigMap: one line per certificate.
+    settings.add_filter(
+        r"(?s)-----BEGIN CERTIFICATE-----\n.*?-----END CERTIFICATE-----",
+        "[PEM certificate]",
+    );
     settings.add_filter(
         r#"checksum/config: "[0-9a-f]{64}""#,
         r#"checksum/config: "[sha256]""#,
@@ -193,10 +198,28 @@ fn the_daemon_reads_the_mounted_config_and_certificates(objects: &[Value], sts: 
     );
     let config = buildkitd_toml(objects, sts);
     let tls = config["grpc"]["tls"].as_table().unwrap();
-    for (key, file) in [("cert", "tls.crt"), ("key", "tls.key"), ("ca", "ca.crt")] {
+    let volumes = sts["spec"]["template"]["spec"]["volumes"]
+        .as_sequence()
+        .unwrap();
+    // With trust domains the pool's own ConfigMap of client CAs, rendered beside it.
+    let client_cas = volumes
+        .iter()
+        .find(|v| v["name"].as_str() == Some("client-cas"));
+    let ca_volume = match client_cas {
+        Some(v) => {
+            named(objects, "ConfigMap", str_of(&v["configMap"]["name"]));
+            "client-cas"
+        }
+        None => "certs",
+    };
+    for (key, file, volume) in [
+        ("cert", "tls.crt", "certs"),
+        ("key", "tls.key", "certs"),
+        ("ca", "ca.crt", ca_volume),
+    ] {
         assert_eq!(
             tls[key].as_str().unwrap(),
-            format!("{}/{file}", mount_path(sts, "certs")),
+            format!("{}/{file}", mount_path(sts, volume)),
             "{name}: grpc.tls.{key}"
         );
     }

@@ -361,3 +361,117 @@ fn render_refuses_an_expired_certificate_instead_of_replacing_it() {
     );
     assert!(buildfarm::ensure_certs(&farm, &mut Vec::new()).is_ok());
 }
+
+/// A server like one pool's buildkitd, from the rendered objects alone: the certificate and key
+/// of the Secret it mounts, and as client CAs the file its buildkitd.toml names as `ca`, found
+/// through the StatefulSet's mounts (the pool's client CA ConfigMap with trust domains).
+fn pool_server(objects: &[serde_yaml_ng::Value], pool: &str) -> Arc<ServerConfig> {
+    use crate::common::{self, container, named, str_of};
+    use base64::Engine as _;
+    let sts = named(objects, "StatefulSet", &format!("buildkit-{pool}"));
+    let config = common::buildkitd_toml(objects, sts);
+    let ca_path = config["grpc"]["tls"]["ca"].as_str().unwrap();
+    let (dir, file) = ca_path.rsplit_once('/').unwrap();
+    let mounts = container(sts)["volumeMounts"].as_sequence().unwrap();
+    let mount = mounts
+        .iter()
+        .find(|m| str_of(&m["mountPath"]) == dir)
+        .unwrap();
+    let volumes = sts["spec"]["template"]["spec"]["volumes"]
+        .as_sequence()
+        .unwrap();
+    let volume = volumes.iter().find(|v| v["name"] == mount["name"]).unwrap();
+    fn pem(text: &str) -> Vec<CertificateDer<'static>> {
+        CertificateDer::pem_slice_iter(text.as_bytes())
+            .map(Result::unwrap)
+            .collect()
+    }
+    let b64 = |v: &serde_yaml_ng::Value| {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(str_of(v))
+            .unwrap();
+        String::from_utf8(bytes).unwrap()
+    };
+    let client_cas: Vec<CertificateDer<'static>> = match volume.get("configMap") {
+        Some(cm) => {
+            let cm = named(objects, "ConfigMap", str_of(&cm["name"]));
+            pem(str_of(&cm["data"][file]))
+        }
+        None => {
+            let secret = named(objects, "Secret", str_of(&volume["secret"]["secretName"]));
+            pem(&b64(&secret["data"][file]))
+        }
+    };
+    let mut roots = RootCertStore::empty();
+    for c in client_cas {
+        roots.add(c).unwrap();
+    }
+    let secret = named(objects, "Secret", "buildkit-daemon-tls");
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(b64(&secret["data"]["tls.key"]).as_bytes()).unwrap();
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(pem(&b64(&secret["data"]["tls.crt"])), key)
+        .unwrap();
+    Arc::new(config)
+}
+
+/// Trust domains hold in the handshake: each client gets into the pools its `pools` lists and
+/// is refused by every other pool's daemons, with the certificates and objects `render` makes.
+#[test]
+fn a_client_is_refused_by_every_pool_outside_its_pools() {
+    use crate::common;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/trust-domains.toml");
+    let objects = common::parse_stream(&common::render_file(&spec, dir.path()));
+    let client = |name: &str| {
+        let own = dir.path().join("client").join(name);
+        client_config(&own.join("ca.crt"), Some(&own))
+    };
+    let host = |pool: &str| format!("buildkit-{pool}.buildkit.svc");
+    for (name, pool, admitted) in [
+        ("release", "release", true),
+        ("release", "forks", false),
+        ("forks", "forks", true),
+        ("forks", "release", false),
+    ] {
+        let result = handshake(pool_server(&objects, pool), client(name), &host(pool));
+        match admitted {
+            true => assert_eq!(result, Ok(()), "client `{name}` on pool `{pool}`"),
+            false => {
+                let err = result.expect_err(&format!("client `{name}` got into pool `{pool}`"));
+                assert!(
+                    err.contains("UnknownCA") || err.contains("UnknownIssuer"),
+                    "client `{name}` on pool `{pool}`: {err}"
+                );
+            }
+        }
+    }
+}
+
+/// Without trust domains every client opens every pool, as before: one CA, one bundle.
+#[test]
+fn without_pools_every_client_opens_every_pool() {
+    use crate::common;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = "name = \"buildkit\"\n[[tls.client]]\nname = \"a\"\n[[tls.client]]\nname = \"b\"\n[[pool]]\narch = \"amd64\"\n[[pool]]\narch = \"arm64\"\n";
+    let path = dir.path().join("farm.toml");
+    std::fs::write(&path, spec).unwrap();
+    let certs = dir.path().join("certs");
+    let objects = common::parse_stream(&common::render_file(&path, &certs));
+    for name in ["a", "b"] {
+        let own = certs.join("client").join(name);
+        for pool in ["amd64", "arm64"] {
+            let client = client_config(&own.join("ca.crt"), Some(&own));
+            let host = format!("buildkit-{pool}.buildkit.svc");
+            assert_eq!(
+                handshake(pool_server(&objects, pool), client, &host),
+                Ok(())
+            );
+        }
+    }
+}

@@ -50,12 +50,76 @@ pub struct Pair {
     pub key: String,
 }
 
-/// What the objects carry: the trusted CA bundle, the daemon pair and each client's pair.
+/// What the objects carry: the trusted CA bundle, the daemon pair and each client's pair; with
+/// trust domains, each client's own CA (a pool's daemons trust those of its clients).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Material {
     pub ca_bundle: String,
     pub daemon: Pair,
     pub clients: Vec<(String, Pair)>,
+    pub client_cas: Vec<(String, String)>,
+}
+
+/// Who signs each leaf: the farm's CA the daemon's (and, without trust domains, every
+/// client's); with trust domains each client's own CA signs its certificate.
+pub(crate) struct Issuers {
+    pub farm: Authorities,
+    pub own: Vec<(String, Authorities)>,
+}
+
+impl Issuers {
+    /// The CA a leaf must chain to (`client` is `None` for the daemon).
+    pub(crate) fn of(&self, client: Option<&Client>) -> &Authorities {
+        client
+            .and_then(|c| self.own.iter().find(|(n, _)| *n == c.name))
+            .map_or(&self.farm, |(_, cas)| cas)
+    }
+
+    /// With trust domains, each client's CA certificate, by client name.
+    fn client_cas(&self) -> Vec<(String, String)> {
+        self.own
+            .iter()
+            .map(|(n, cas)| (n.clone(), cas.active.cert_pem.clone()))
+            .collect()
+    }
+}
+
+/// With trust domains, the farm's CA and each client's own: loaded, or created into `batch`
+/// when missing (without a batch a missing one is left out, and the farm's CA stands in).
+pub(crate) fn issuers(
+    farm: &Farm,
+    layout: &Layout,
+    cas: Authorities,
+    mut batch: Option<&mut Batch>,
+) -> anyhow::Result<Issuers> {
+    let mut own = Vec::new();
+    if farm.tls.domains() {
+        for c in &farm.tls.clients {
+            let found = store::load_client_ca(layout, &c.name)?;
+            let cas = match (found, batch.as_deref_mut()) {
+                (Some(cas), _) => cas,
+                (None, Some(batch)) => {
+                    let ca = issue::Ca::create(
+                        &format!("{}-{}", farm.name, c.name),
+                        farm.tls.ca_days,
+                        farm.tls.key,
+                    )?;
+                    let dir = layout.client_ca(&c.name);
+                    batch.create_dir(&dir);
+                    batch.put(&dir.join("ca.key"), ca.key_pem.as_bytes(), KEY_MODE);
+                    batch.put(&dir.join("ca.crt"), ca.cert_pem.as_bytes(), CERT_MODE);
+                    Authorities {
+                        active: ca,
+                        previous: None,
+                        who: store::client_ca_name(&c.name),
+                    }
+                }
+                (None, None) => continue,
+            };
+            own.push((c.name.clone(), cas));
+        }
+    }
+    Ok(Issuers { farm: cas, own })
 }
 
 impl From<store::Leaf> for Pair {
@@ -69,7 +133,7 @@ impl From<store::Leaf> for Pair {
 
 impl Material {
     /// From the leaves' pairs in `leaves()` order: the daemon's (`None`), then each client's.
-    fn of(ca_bundle: String, pairs: Vec<(Option<&Client>, Pair)>) -> Material {
+    fn of(ca_bundle: String, pairs: Vec<(Option<&Client>, Pair)>, issuers: &Issuers) -> Material {
         let mut pairs = pairs.into_iter();
         let daemon = match pairs.next() {
             Some((None, pair)) => pair,
@@ -82,6 +146,7 @@ impl Material {
             ca_bundle,
             daemon,
             clients,
+            client_cas: issuers.client_cas(),
         }
     }
 }
@@ -210,9 +275,24 @@ fn plan(farm: &Farm, layout: &Layout) -> anyhow::Result<Plan> {
         Some(cas) => (cas, false),
         None => (create_ca(farm, layout, &mut batch)?, true),
     };
+    let issuers = issuers(farm, layout, cas, Some(&mut batch))?;
     let mut pairs = Vec::new();
     for (dir, purpose, client) in leaves(farm, layout) {
-        let found = store::load_leaf(&dir, &cas, purpose, false)?;
+        if let Some(c) = client
+            && moved_domain(farm, layout, &issuers, c, &dir)
+        {
+            notes.push(format!(
+                "reissued client `{}`'s certificate: it is now signed by {}",
+                c.name,
+                issuers.of(client).who
+            ));
+            pairs.push((
+                client,
+                issue_leaf(farm, layout, &issuers, client, &mut batch)?,
+            ));
+            continue;
+        }
+        let found = store::load_leaf(&dir, issuers.of(client), purpose, false)?;
         // A daemon certificate must cover every name the farm has now.
         let missing = match (&found, client) {
             (Some(leaf), None) => missing_sans(farm, &leaf.info.sans),
@@ -226,16 +306,16 @@ fn plan(farm: &Farm, layout: &Layout) -> anyhow::Result<Plan> {
                     "reissued the daemon certificate: it did not cover {}",
                     names.join(", ")
                 ));
-                issue_leaf(farm, layout, &cas, client, &mut batch)?
+                issue_leaf(farm, layout, &issuers, client, &mut batch)?
             }
-            None => issue_leaf(farm, layout, &cas, client, &mut batch)?,
+            None => issue_leaf(farm, layout, &issuers, client, &mut batch)?,
         };
         pairs.push((client, pair));
     }
-    let ca_bundle = cas.bundle();
+    let ca_bundle = issuers.farm.bundle();
     write_bundle(farm, layout, &ca_bundle, &mut batch)?;
     Ok(Plan {
-        material: Material::of(ca_bundle, pairs),
+        material: Material::of(ca_bundle, pairs, &issuers),
         batch,
         notes,
         created,
@@ -265,12 +345,17 @@ pub(crate) fn load(farm: &Farm) -> anyhow::Result<Option<Material>> {
         return Err(missing());
     }
     let cas = store::load_authorities(&layout)?.ok_or_else(missing)?;
+    let issuers = issuers(farm, &layout, cas, None)?;
+    if farm.tls.domains() && issuers.own.len() < farm.tls.clients.len() {
+        return Err(missing());
+    }
     let mut pairs = Vec::new();
     for (dir, purpose, client) in leaves(farm, &layout) {
-        let leaf = store::load_leaf(&dir, &cas, purpose, false)?.ok_or_else(missing)?;
+        let leaf =
+            store::load_leaf(&dir, issuers.of(client), purpose, false)?.ok_or_else(missing)?;
         pairs.push((client, Pair::from(leaf)));
     }
-    Ok(Some(Material::of(cas.bundle(), pairs)))
+    Ok(Some(Material::of(issuers.farm.bundle(), pairs, &issuers)))
 }
 
 fn create_ca(farm: &Farm, layout: &Layout, batch: &mut Batch) -> anyhow::Result<Authorities> {
@@ -285,6 +370,7 @@ fn create_ca(farm: &Farm, layout: &Layout, batch: &mut Batch) -> anyhow::Result<
     Ok(Authorities {
         active: ca,
         previous: None,
+        who: store::FARM_CA.into(),
     })
 }
 
@@ -292,11 +378,12 @@ fn create_ca(farm: &Farm, layout: &Layout, batch: &mut Batch) -> anyhow::Result<
 fn issue_leaf(
     farm: &Farm,
     layout: &Layout,
-    cas: &Authorities,
+    issuers: &Issuers,
     client: Option<&Client>,
     batch: &mut Batch,
 ) -> anyhow::Result<Pair> {
     let (days, alg) = (farm.tls.client_days, farm.tls.key);
+    let cas = &issuers.farm;
     let ((crt, key), dir) = match client {
         None => {
             let sans = daemon_sans(farm);
@@ -304,10 +391,12 @@ fn issue_leaf(
             (issued, layout.daemon())
         }
         Some(c) => {
-            let issued = issue::client(&cas.active, &c.name, days, alg)?;
+            let signer = &issuers.of(client).active;
+            let issued = issue::client(signer, &c.name, days, alg)?;
             (issued, layout.client(&c.name))
         }
     };
+    // Everyone verifies the daemons against the farm's CA.
     write_leaf(&dir, &cas.bundle(), &crt, &key, batch);
     Ok(Pair { crt, key })
 }
@@ -317,6 +406,25 @@ fn write_leaf(dir: &Path, ca: &str, crt: &str, key: &str, batch: &mut Batch) {
     batch.put(&dir.join("tls.key"), key.as_bytes(), KEY_MODE);
     batch.put(&dir.join("tls.crt"), crt.as_bytes(), CERT_MODE);
     batch.put(&dir.join("ca.crt"), ca.as_bytes(), CERT_MODE);
+}
+
+/// Whether client `c`'s certificate was signed by the CA that signed it before trust domains
+/// were switched on (the farm's) or off (its own): then it is reissued, as any other mismatch
+/// is an error.
+fn moved_domain(farm: &Farm, layout: &Layout, issuers: &Issuers, c: &Client, dir: &Path) -> bool {
+    let before = match farm.tls.domains() {
+        true => Some(&issuers.farm),
+        false => None,
+    };
+    let own_before = match before {
+        Some(_) => None,
+        None => store::load_client_ca(layout, &c.name).ok().flatten(),
+    };
+    let Some(before) = before.or(own_before.as_ref()) else {
+        return false;
+    };
+    let now = issuers.of(Some(c));
+    store::chains_to(dir, now) == Some(false) && store::chains_to(dir, before) == Some(true)
 }
 
 /// Keeps every folder's `ca.crt` equal to the trusted bundle (it changes during a rotation).
@@ -359,9 +467,10 @@ pub fn renew(farm: &Farm, days: u32, said: &mut Vec<Said>) -> anyhow::Result<Vec
         |leaf: &Option<store::Leaf>| leaf.as_ref().is_none_or(|l| l.info.not_after <= horizon);
     let mut renewed = Vec::new();
     let mut batch = Batch::journaled(&layout.root);
+    let issuers = issuers(farm, &layout, cas, Some(&mut batch))?;
     for (dir, purpose, client) in leaves(farm, &layout) {
-        if due(&store::load_leaf(&dir, &cas, purpose, true)?) {
-            issue_leaf(farm, &layout, &cas, client, &mut batch)?;
+        if due(&store::load_leaf(&dir, issuers.of(client), purpose, true)?) {
+            issue_leaf(farm, &layout, &issuers, client, &mut batch)?;
             renewed.push(client.map_or("daemon".to_string(), |c| format!("client/{}", c.name)));
         }
     }
@@ -392,11 +501,14 @@ pub fn rotate_ca(farm: &Farm, said: &mut Vec<Said>) -> anyhow::Result<()> {
     let cas = Authorities {
         active: new,
         previous: Some(old),
+        who: store::FARM_CA.into(),
     };
-    for client in &farm.tls.clients {
-        issue_leaf(farm, &layout, &cas, Some(client), &mut batch)?;
+    // With trust domains each client keeps the certificate its own CA signed.
+    let issuers = issuers(farm, &layout, cas, Some(&mut batch))?;
+    for client in farm.tls.clients.iter().filter(|_| !farm.tls.domains()) {
+        issue_leaf(farm, &layout, &issuers, Some(client), &mut batch)?;
     }
-    write_bundle(farm, &layout, &cas.bundle(), &mut batch)?;
+    write_bundle(farm, &layout, &issuers.farm.bundle(), &mut batch)?;
     batch.commit()
 }
 
@@ -410,13 +522,17 @@ pub fn finish_rotation(farm: &Farm, said: &mut Vec<Said>) -> anyhow::Result<()> 
             Invalid::from(Diagnostic::bare("no CA rotation is in progress").hint(hint)).into(),
         );
     };
-    let cas = Authorities {
-        active: cas.active,
-        previous: None,
+    let issuers = Issuers {
+        farm: Authorities {
+            active: cas.active,
+            previous: None,
+            who: store::FARM_CA.into(),
+        },
+        own: Vec::new(),
     };
     let mut batch = Batch::journaled(&layout.root);
-    issue_leaf(farm, &layout, &cas, None, &mut batch)?;
-    write_bundle(farm, &layout, &cas.bundle(), &mut batch)?;
+    issue_leaf(farm, &layout, &issuers, None, &mut batch)?;
+    write_bundle(farm, &layout, &issuers.farm.bundle(), &mut batch)?;
     batch.commit()?;
     for path in [layout.previous_key(), layout.previous_crt()] {
         std::fs::remove_file(&path)
@@ -455,8 +571,17 @@ pub(crate) fn show(farm: &Farm) -> anyhow::Result<Vec<Entry>> {
             &p.cert_pem,
         )?);
     }
+    let issuers = issuers(farm, &layout, cas, None)?;
+    for (name, own) in &issuers.own {
+        let path = layout.client_ca(name).join("ca.crt");
+        out.push(entry(
+            format!("client-ca {name}"),
+            path,
+            &own.active.cert_pem,
+        )?);
+    }
     for (dir, purpose, client) in leaves(farm, &layout) {
-        if let Some(leaf) = store::load_leaf(&dir, &cas, purpose, true)? {
+        if let Some(leaf) = store::load_leaf(&dir, issuers.of(client), purpose, true)? {
             let role = client.map_or("daemon".to_string(), |c| format!("client {}", c.name));
             out.push(entry(role, dir.join("tls.crt"), &leaf.crt)?);
         }

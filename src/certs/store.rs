@@ -44,13 +44,20 @@ impl Layout {
     pub(crate) fn client(&self, name: &str) -> PathBuf {
         self.root.join("client").join(name)
     }
+    /// With trust domains: the CA that signs client `name`'s certificate (`ca.crt`, `ca.key`),
+    /// trusted only by the daemons of the pools the client may use.
+    pub(crate) fn client_ca(&self, name: &str) -> PathBuf {
+        self.root.join("client-ca").join(name)
+    }
 
     /// The folders buildfarm creates inside the root (removed by recovery when left empty).
     fn owned_dirs(&self) -> Vec<PathBuf> {
-        let clients = self.root.join("client");
-        let mut dirs = vec![self.daemon(), clients.clone()];
-        if let Ok(entries) = std::fs::read_dir(&clients) {
-            dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+        let mut dirs = vec![self.daemon()];
+        for parent in [self.root.join("client"), self.root.join("client-ca")] {
+            if let Ok(entries) = std::fs::read_dir(&parent) {
+                dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+            }
+            dirs.push(parent);
         }
         dirs
     }
@@ -115,6 +122,8 @@ pub(crate) enum Purpose {
 pub(crate) struct Authorities {
     pub active: Ca,
     pub previous: Option<Ca>,
+    /// The CA as a person names it: "the farm's CA (`ca.crt`)".
+    pub who: String,
 }
 
 impl Authorities {
@@ -133,7 +142,7 @@ impl Authorities {
         self.previous.as_ref().unwrap_or(&self.active)
     }
 
-    fn all(&self) -> impl Iterator<Item = &Ca> {
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Ca> {
         std::iter::once(&self.active).chain(self.previous.as_ref())
     }
 }
@@ -240,7 +249,41 @@ pub(crate) fn load_authorities(layout: &Layout) -> anyhow::Result<Option<Authori
         return Ok(None);
     };
     let previous = load_ca(&layout.previous_crt(), &layout.previous_key())?;
-    Ok(Some(Authorities { active, previous }))
+    Ok(Some(Authorities {
+        active,
+        previous,
+        who: FARM_CA.into(),
+    }))
+}
+
+pub(crate) const FARM_CA: &str = "the farm's CA (`ca.crt`)";
+
+/// Client `name`'s own CA (trust domains), or `None` when neither file exists.
+pub(crate) fn load_client_ca(layout: &Layout, name: &str) -> anyhow::Result<Option<Authorities>> {
+    let dir = layout.client_ca(name);
+    let ca = load_ca(&dir.join("ca.crt"), &dir.join("ca.key"))?;
+    Ok(ca.map(|active| Authorities {
+        active,
+        previous: None,
+        who: client_ca_name(name),
+    }))
+}
+
+pub(crate) fn client_ca_name(name: &str) -> String {
+    format!("client `{name}`'s CA (`client-ca/{name}/ca.crt`)")
+}
+
+/// Whether the certificate in `dir` chains to one of `cas` (`None` when there is none to read).
+pub(crate) fn chains_to(dir: &Path, cas: &Authorities) -> Option<bool> {
+    let crt = std::fs::read_to_string(dir.join("tls.crt")).ok()?;
+    let info = inspect::read(&crt).ok()?;
+    Some(signed_by_one(&info.der, cas))
+}
+
+fn signed_by_one(der: &[u8], cas: &Authorities) -> bool {
+    cas.all().any(|ca| {
+        inspect::pem_certs(&ca.cert_pem).is_ok_and(|ders| inspect::signed_by(der, &ders[0]))
+    })
 }
 
 /// The private key in `key_text` (from `key`), parsed, when it belongs to the certificate `cert`
@@ -289,7 +332,7 @@ pub(crate) fn load_leaf(
     let Some((crt, key)) = read_pair(&crt_path, &key_path, missing)? else {
         return Ok(None);
     };
-    let hint = "remove the folder to have a new pair issued by the farm's CA";
+    let hint = "remove the folder to have a new pair issued";
     let info = inspect::read(&crt).map_err(|why| {
         invalid(
             Rule::CertInvalid,
@@ -298,14 +341,8 @@ pub(crate) fn load_leaf(
         )
     })?;
     matching_key(&info.der, &key, &crt_path, &key_path, hint)?;
-    let chained = cas.all().any(|ca| {
-        inspect::pem_certs(&ca.cert_pem).is_ok_and(|ders| inspect::signed_by(&info.der, &ders[0]))
-    });
-    if !chained {
-        let message = format!(
-            "`{}` was not issued by the farm's CA (`ca.crt`)",
-            crt_path.display()
-        );
+    if !signed_by_one(&info.der, cas) {
+        let message = format!("`{}` was not issued by {}", crt_path.display(), cas.who);
         return Err(invalid(Rule::CertUntrusted, message, hint));
     }
     let (usable, usage) = match purpose {

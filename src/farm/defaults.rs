@@ -30,6 +30,8 @@ pub(crate) const STARTUP_SECONDS: u32 = 300;
 
 /// Where the daemon certificate, key and CA are mounted.
 pub(crate) const CERTS_DIR: &str = "/certs";
+/// With trust domains: where a pool's daemons find the CAs of the clients it admits.
+pub(crate) const CLIENT_CAS_DIR: &str = "/client-cas";
 
 pub(crate) const TLS_DIR: &str = "certs";
 pub(crate) const SERVER_DAYS: u32 = 365;

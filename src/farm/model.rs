@@ -224,6 +224,27 @@ pub struct Tls {
 pub struct Client {
     pub name: String,
     pub namespace: Option<String>,
+    /// The pools it may use; `None`: every pool.
+    pub pools: Option<Vec<String>>,
+    /// Builds code nobody reviewed.
+    pub untrusted: bool,
+}
+
+impl Tls {
+    /// Whether clients are split into trust domains: some client may use only some pools.
+    /// Then each client has its own client CA and each pool trusts only its clients' CAs.
+    pub fn domains(&self) -> bool {
+        self.clients.iter().any(|c| c.pools.is_some())
+    }
+}
+
+impl Client {
+    /// Whether the client may use `pool`.
+    pub fn reaches(&self, pool: &str) -> bool {
+        self.pools
+            .as_ref()
+            .is_none_or(|pools| pools.iter().any(|p| p == pool))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,6 +290,23 @@ pub struct Pool {
     pub autoscale: Option<Autoscale>,
     /// What a pod's cache volume does when the pool shrinks.
     pub volume_on_scale_down: VolumePolicy,
+    /// Builds code nobody reviewed.
+    pub untrusted: bool,
+    /// The pods' RuntimeClass (a sandbox such as gVisor or Kata).
+    pub runtime_class: Option<String>,
+    /// What the pool guards on its own, in a farm with trust domains or when it is untrusted.
+    /// `None`: every client, and the farm's one NetworkPolicy.
+    pub trust: Option<PoolTrust>,
+}
+
+/// What a pool guards on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolTrust {
+    /// With trust domains: the clients allowed to the pool, in spec order (their CAs are the
+    /// daemons' client CA bundle, their namespaces the pool's NetworkPolicy).
+    pub clients: Option<Vec<String>>,
+    /// Whether the pool has its own NetworkPolicy (`network_policy`, default true).
+    pub network_policy: bool,
 }
 
 impl Pool {
@@ -336,8 +374,13 @@ pub struct Toleration {
 impl Farm {
     /// The source ranges of every pool's load balancers, each once, in spec order.
     pub fn outside_ranges(&self) -> Vec<&str> {
+        Farm::outside_ranges_of(&self.pools.iter().collect::<Vec<_>>())
+    }
+
+    /// The source ranges of `pools`' load balancers, each once, in order.
+    pub fn outside_ranges_of<'a>(pools: &[&'a Pool]) -> Vec<&'a str> {
         let mut out: Vec<&str> = Vec::new();
-        for e in self.pools.iter().filter_map(|p| p.expose.as_ref()) {
+        for e in pools.iter().filter_map(|p| p.expose.as_ref()) {
             for r in &e.source_ranges {
                 if !out.contains(&r.as_str()) {
                     out.push(r);
@@ -349,9 +392,13 @@ impl Farm {
 
     /// The namespaces of the Gateways that route to the pools, each once.
     pub fn gateway_namespaces(&self) -> Vec<&str> {
+        self.gateway_namespaces_of(&self.pools.iter().collect::<Vec<_>>())
+    }
+
+    /// The namespaces of the Gateways that route to `pools`, each once.
+    pub fn gateway_namespaces_of<'a>(&'a self, pools: &[&'a Pool]) -> Vec<&'a str> {
         let mut out: Vec<&str> = Vec::new();
-        for g in self
-            .pools
+        for g in pools
             .iter()
             .filter_map(|p| p.expose.as_ref()?.gateway.as_ref())
         {

@@ -30,6 +30,12 @@ pub(crate) fn pod_object(farm: &str, pool: &str, ordinal: u32) -> String {
     format!("{}-{ordinal}", pool_object(farm, pool))
 }
 
+/// With trust domains: the ConfigMap holding the CAs of the clients a pool admits (its
+/// daemons' `grpc.tls.ca`).
+pub(crate) fn pool_client_cas(farm: &str, pool: &str) -> String {
+    format!("{}-clients", pool_object(farm, pool))
+}
+
 /// One object of a pool. `pool_objects` lists them; the renderer builds a pool's objects by
 /// matching over that list (exhaustively: a new variant does not compile until it renders) and
 /// the duplicate-object check reads the same list, so no per-pool object escapes either.
@@ -54,6 +60,10 @@ pub enum PoolPart {
     /// ...and with `per_pod`, a Service and a TLSRoute per daemon.
     PodService(u32),
     PodRoute(u32),
+    /// With trust domains: the CAs of the clients the pool admits...
+    ClientCas,
+    /// ...and its own NetworkPolicy, admitting only their namespaces.
+    NetworkPolicy,
     /// A stand-in for the next per-pool object, in unit tests only: it shows that whatever a
     /// pool renders, the duplicate check sees.
     #[cfg(test)]
@@ -74,6 +84,8 @@ impl PoolPart {
             PoolPart::Autoscaler { keda: true } => "ScaledObject",
             PoolPart::Autoscaler { keda: false } => "HorizontalPodAutoscaler",
             PoolPart::Route | PoolPart::PodRoute(_) => "TLSRoute",
+            PoolPart::ClientCas => "ConfigMap",
+            PoolPart::NetworkPolicy => "NetworkPolicy",
             #[cfg(test)]
             PoolPart::Probe => "Service",
         }
@@ -81,7 +93,8 @@ impl PoolPart {
 }
 
 /// Every object a pool renders, with its name: its Services, StatefulSet and
-/// PodDisruptionBudget, its autoscaler, and what `[expose]` adds.
+/// PodDisruptionBudget, its autoscaler, with trust domains its client CAs and NetworkPolicy,
+/// and what `[expose]` adds.
 pub fn pool_objects(farm: &str, pool: &Pool) -> Vec<(PoolPart, String)> {
     let p = &pool.name;
     let object = pool_object(farm, p);
@@ -94,6 +107,14 @@ pub fn pool_objects(farm: &str, pool: &Pool) -> Vec<(PoolPart, String)> {
     if let Some(a) = &pool.autoscale {
         let keda = matches!(a.signal, super::model::Signal::Builds { .. });
         out.push((PoolPart::Autoscaler { keda }, object.clone()));
+    }
+    if let Some(trust) = &pool.trust {
+        if trust.clients.is_some() {
+            out.push((PoolPart::ClientCas, pool_client_cas(farm, p)));
+        }
+        if trust.network_policy {
+            out.push((PoolPart::NetworkPolicy, object.clone()));
+        }
     }
     #[cfg(test)]
     out.push((PoolPart::Probe, format!("{object}-probe")));

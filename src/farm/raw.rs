@@ -236,6 +236,13 @@ pub(crate) struct RawClient {
     /// Namespace of the client's CI jobs: a kubernetes.io/tls Secret `<name>-client-<client>`
     /// with its certificate is rendered there.
     pub namespace: S<String>,
+    /// The pools this client may use (default: every pool). A client limited to some pools
+    /// gets its own client CA, and only the daemons of its pools trust that CA: the others
+    /// refuse its certificate in the TLS handshake.
+    pub pools: Option<Vec<Spanned<String>>>,
+    /// Code nobody reviewed (forks, merge requests) builds with this client: lint refuses to let
+    /// it share a pool with a client that is not untrusted.
+    pub untrusted: S<bool>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -314,6 +321,12 @@ pub(crate) struct RawPool {
     /// What happens to a removed pod's cache volume when the pool shrinks: `retain` (default:
     /// a pod that comes back finds its cache) or `delete`.
     pub volume_on_scale_down: S<String>,
+    /// The pool builds code nobody reviewed (forks, merge requests): no insecure entitlements,
+    /// egress limited to `[network] egress` (default DNS and HTTPS), and lint asks for a process
+    /// sandbox (`mode = "userns"`, or `runtime_class`).
+    pub untrusted: S<bool>,
+    /// RuntimeClass of the pool's pods (`gvisor`, `kata`): a sandbox around the daemon itself.
+    pub runtime_class: S<String>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -29,8 +29,12 @@ pub fn audit(farm: &Farm) -> Vec<Diagnostic> {
         Err(e) => return refused(farm, e),
     };
     let mut out = authorities(farm, &layout, &cas);
-    for (dir, purpose, _) in leaves(farm, &layout) {
-        match store::load_leaf(&dir, &cas, purpose, true) {
+    let issuers = match crate::certs::issuers(farm, &layout, cas, None) {
+        Ok(issuers) => issuers,
+        Err(e) => return [out, refused(farm, e)].concat(),
+    };
+    for (dir, purpose, client) in leaves(farm, &layout) {
+        match store::load_leaf(&dir, issuers.of(client), purpose, true) {
             Ok(Some(leaf)) => {
                 let what = format!("`{}`", dir.join("tls.crt").display());
                 out.extend(expiry(farm, &what, &leaf.info));

@@ -94,8 +94,13 @@ fn grpc(farm: &Farm) -> Table {
     let mut tls = Table::new();
     tls.insert("cert".into(), Value::String(format!("{CERTS_DIR}/tls.crt")));
     tls.insert("key".into(), Value::String(format!("{CERTS_DIR}/tls.key")));
-    // With a CA set, buildkitd requires and verifies client certificates; without, anyone connects.
-    tls.insert("ca".into(), Value::String(format!("{CERTS_DIR}/ca.crt")));
+    // With a CA set, buildkitd requires and verifies client certificates; without, anyone
+    // connects. With trust domains, each pool mounts the CAs of only the clients it admits.
+    let ca_dir = match farm.tls.domains() {
+        true => defaults::CLIENT_CAS_DIR,
+        false => CERTS_DIR,
+    };
+    tls.insert("ca".into(), Value::String(format!("{ca_dir}/ca.crt")));
     grpc.insert("tls".into(), Value::Table(tls));
 
     grpc

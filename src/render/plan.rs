@@ -29,6 +29,8 @@ pub(super) struct PoolPlan<'a> {
     pool: &'a Pool,
     config_key: String,
     checksum: String,
+    /// With trust domains: the CAs of the clients the pool admits, one PEM bundle.
+    client_cas: String,
 }
 
 impl PoolPlan<'_> {
@@ -93,6 +95,18 @@ impl PoolPlan<'_> {
                     let e = pool.expose.as_ref().expect("listed for exposed pools");
                     outside(e).object(part, name)
                 }
+                PoolPart::ClientCas => {
+                    let mut data = IndexMap::new();
+                    data.insert("ca.crt".to_string(), self.client_cas.clone());
+                    let ctx = basic::Data {
+                        name: &name,
+                        namespace: ns,
+                        labels: pool_labels.clone(),
+                        data,
+                    };
+                    ObjectSpec::new(Kind::ConfigMap, name.clone(), Some(ns), ctx)
+                }
+                PoolPart::NetworkPolicy => network::pool_policy(farm, pool, name),
                 #[cfg(test)]
                 PoolPart::Probe => service(name, false, None, &selector),
             })
@@ -149,17 +163,39 @@ pub(super) fn plan<'a>(farm: &'a Farm, certs: Option<&Material>, secrets: bool) 
         .iter()
         .zip(configs.keys)
         .zip(configs.checksums)
-        .map(|((pool, config_key), checksum)| PoolPlan {
-            farm,
-            pool,
-            config_key,
-            checksum,
+        .map(|((pool, config_key), checksum)| {
+            let client_cas = pool_client_cas(pool, certs);
+            // The pool's own trust is part of what its pods run with: a change rolls them.
+            let checksum = match client_cas.is_empty() {
+                true => checksum,
+                false => super::meta::checksum(&(checksum + &client_cas), None),
+            };
+            PoolPlan {
+                farm,
+                pool,
+                config_key,
+                checksum,
+                client_cas,
+            }
         })
         .collect();
     Plan {
         farm_wide: out,
         pools,
     }
+}
+
+/// With trust domains, the CAs of the clients `pool` admits, in spec order; else empty.
+fn pool_client_cas(pool: &Pool, certs: Option<&Material>) -> String {
+    let clients = pool.trust.as_ref().and_then(|t| t.clients.as_ref());
+    let (Some(clients), Some(m)) = (clients, certs) else {
+        return String::new();
+    };
+    clients
+        .iter()
+        .filter_map(|c| m.client_cas.iter().find(|(n, _)| n == c))
+        .map(|(_, pem)| pem.as_str())
+        .collect()
 }
 
 /// The ConfigMap's buildkitd.toml files, and per pool which one it mounts and its checksum.

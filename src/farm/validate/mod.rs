@@ -28,6 +28,7 @@ mod network;
 mod pool;
 mod schema;
 mod tls;
+mod trust;
 
 /// Volumes and mounts every daemon has; extra volumes must not collide with them.
 const BUILT_IN_VOLUMES: [&str; 6] = [
@@ -80,7 +81,7 @@ pub(super) fn check(
 
     let probes = probes(&mut c, raw.probes);
 
-    let tls = tls::tls(&mut c, raw.tls, &name, base, certs_dir);
+    let (tls, pool_refs) = tls::tls(&mut c, raw.tls, &name, base, certs_dir);
     let gc = raw.gc.map(|g| buildkitd::gc(&mut c, g, buildkit));
     let history = buildkitd::history(&mut c, raw.history, buildkit);
     let buildkitd = raw
@@ -88,7 +89,13 @@ pub(super) fn check(
         .map(|t| buildkitd::passthrough(&mut c, t))
         .unwrap_or_default();
     let extra_volumes = volumes(&mut c, raw.extra_volume, &profile, read_only_root);
-    let pools = pool::pools(&mut c, raw.pool, &name, expose.as_ref());
+    let mut pools = pool::pools(&mut c, raw.pool, &name, expose.as_ref());
+    let untrusted = trust::Untrusted {
+        network_policy,
+        extra_args: &extra_args,
+        buildkitd: &buildkitd,
+    };
+    trust::domains(&mut c, &tls, pool_refs, &mut pools, &untrusted);
     unique_objects(&mut c, &name, &namespace, &tls, &pools, service_monitor);
 
     if c.errors.is_empty() {

@@ -88,6 +88,7 @@ pub(super) fn pools(
     pools
 }
 
+// long because it assembles a `Pool`: one check per key of `[[pool]]`, then one line per field.
 fn pool(
     c: &mut Checker,
     p: RawPool,
@@ -141,6 +142,9 @@ fn pool(
             syntax::dns_subdomain,
         )
     });
+    let runtime_class = p
+        .runtime_class
+        .map(|s| c.text(Some(s), "pool.runtime_class", "", syntax::dns_subdomain));
     let pod_management_policy = c.choice(
         p.pod_management_policy,
         "pod_management_policy",
@@ -163,6 +167,9 @@ fn pool(
         expose: None,
         autoscale,
         volume_on_scale_down,
+        untrusted: p.untrusted.is_some_and(Spanned::into_inner),
+        runtime_class,
+        trust: None,
     })
 }
 

@@ -18,7 +18,7 @@ pub(super) fn tls(
     name: &str,
     base: &Path,
     certs_dir: Option<&Path>,
-) -> Tls {
+) -> (Tls, Vec<PoolRef>) {
     let t = raw.map(Spanned::into_inner).unwrap_or_default();
     let mode = c.choice(t.mode, "TLS mode", TlsMode::Generated);
     let key = c.choice(t.key, "key algorithm", KeyAlgorithm::EcdsaP256);
@@ -61,8 +61,9 @@ pub(super) fn tls(
             })
         })
         .collect();
-    let clients = clients(c, t.client);
-    Tls {
+    let mut refs = Vec::new();
+    let clients = clients(c, t.client, &mut refs);
+    let tls = Tls {
         mode,
         dir,
         secret,
@@ -72,11 +73,23 @@ pub(super) fn tls(
         key,
         extra_sans,
         clients,
-    }
+    };
+    (tls, refs)
+}
+
+/// A pool a client's `pools` names, where it is written: checked once the pools are known.
+pub(super) struct PoolRef {
+    pub(super) client: usize,
+    pub(super) pool: String,
+    pub(super) span: std::ops::Range<usize>,
 }
 
 /// The `[[tls.client]]` entries (unique names, optional namespaces); `default` when none.
-fn clients(c: &mut Checker, raw: Option<Vec<Spanned<crate::farm::raw::RawClient>>>) -> Vec<Client> {
+fn clients(
+    c: &mut Checker,
+    raw: Option<Vec<Spanned<crate::farm::raw::RawClient>>>,
+    refs: &mut Vec<PoolRef>,
+) -> Vec<Client> {
     let mut clients: Vec<Client> = Vec::new();
     for raw_client in raw.unwrap_or_default() {
         let span = raw_client.span();
@@ -103,15 +116,33 @@ fn clients(c: &mut Checker, raw: Option<Vec<Spanned<crate::farm::raw::RawClient>
                 Some("client names must be unique".into()),
             );
         }
+        let pools = rc.pools.map(|list| {
+            let mut names: Vec<String> = Vec::new();
+            for p in list {
+                refs.push(PoolRef {
+                    client: clients.len(),
+                    span: p.span(),
+                    pool: p.get_ref().clone(),
+                });
+                if !names.contains(p.get_ref()) {
+                    names.push(p.into_inner());
+                }
+            }
+            names
+        });
         clients.push(Client {
             name: client_name,
             namespace,
+            pools,
+            untrusted: rc.untrusted.is_some_and(Spanned::into_inner),
         });
     }
     if clients.is_empty() {
         clients.push(Client {
             name: defaults::CLIENT.into(),
             namespace: None,
+            pools: None,
+            untrusted: false,
         });
     }
     clients

@@ -6,19 +6,26 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::basic;
-use crate::farm::{Farm, Peer};
+use crate::farm::{Client, Farm, Peer, Pool};
 use crate::render::kind::Kind;
-use crate::render::meta::{ObjectSpec, farm_selector, labels};
+use crate::render::meta::{ObjectSpec, farm_selector, labels, selector};
 
 pub(crate) fn objects(farm: &Farm) -> Vec<ObjectSpec> {
     let ns = &farm.namespace;
     let mut out = Vec::new();
-    if farm.network_policy {
+    // With trust domains every pool has its own policy (policies add up: a farm-wide one
+    // would admit every client's namespace to every pool).
+    if farm.network_policy && !farm.tls.domains() {
+        let whole = Scope {
+            clients: farm.tls.clients.iter().collect(),
+            pools: farm.pools.iter().collect(),
+            untrusted: false,
+        };
         out.push(ObjectSpec::new(
             Kind::NetworkPolicy,
             farm.network_policy_name(),
             Some(ns),
-            network_policy(farm),
+            network_policy(farm, whole, farm.network_policy_name(), farm_selector(farm)),
         ));
     }
     if let Some(port) = farm.metrics_port {
@@ -76,10 +83,51 @@ struct NetworkPolicy<'a> {
     egress: Option<Vec<Value>>,
 }
 
-fn network_policy(farm: &Farm) -> NetworkPolicy<'_> {
+/// What a NetworkPolicy guards: the pools it selects, the clients it admits, and whether its
+/// pool is untrusted (then egress is only what `[network] egress` lists, or DNS and HTTPS).
+struct Scope<'a> {
+    clients: Vec<&'a Client>,
+    pools: Vec<&'a Pool>,
+    untrusted: bool,
+}
+
+/// A pool's own NetworkPolicy (trust domains, or an untrusted pool): only the pool's pods, only
+/// the namespaces of the clients it admits.
+pub(crate) fn pool_policy(farm: &Farm, pool: &Pool, name: String) -> ObjectSpec {
+    let scope = Scope {
+        clients: farm
+            .tls
+            .clients
+            .iter()
+            .filter(|c| c.reaches(&pool.name))
+            .collect(),
+        pools: vec![pool],
+        untrusted: pool.untrusted,
+    };
+    let mut ctx = network_policy(farm, scope, name.clone(), selector(farm, pool));
+    ctx.labels = labels(farm, "network", Some(pool));
+    ObjectSpec::new(Kind::NetworkPolicy, name, Some(&farm.namespace), ctx)
+}
+
+/// An untrusted pool's egress unless `[network] egress` says otherwise: HTTPS anywhere (DNS is
+/// always open), so a build can fetch its dependencies and push nothing elsewhere.
+fn untrusted_egress() -> Vec<Peer> {
+    ["0.0.0.0/0", "::/0"]
+        .map(|cidr| Peer::Cidr {
+            cidr: cidr.into(),
+            ports: vec![443],
+        })
+        .to_vec()
+}
+
+fn network_policy<'a>(
+    farm: &'a Farm,
+    scope: Scope<'_>,
+    name: String,
+    pod_selector: basic::Labels,
+) -> NetworkPolicy<'a> {
     // Clients that name a namespace get their certificate there: their jobs run there.
-    let mut build_from: Vec<Value> = farm
-        .tls
+    let mut build_from: Vec<Value> = scope
         .clients
         .iter()
         .filter_map(|c| c.namespace.as_ref())
@@ -88,7 +136,7 @@ fn network_policy(farm: &Farm) -> NetworkPolicy<'_> {
     build_from.dedup();
     build_from.extend(farm.network.allow.iter().flatten().map(peer));
     // Clients through the load balancers, by the address `externalTrafficPolicy: Local` keeps.
-    let outside = farm.outside_ranges();
+    let outside = Farm::outside_ranges_of(&scope.pools);
     build_from.extend(
         outside
             .iter()
@@ -96,7 +144,7 @@ fn network_policy(farm: &Farm) -> NetworkPolicy<'_> {
     );
     // Through a Gateway: its proxies connect, from the Gateway's namespace (where most
     // implementations run them; others are listed in `[network] allow`).
-    for ns in farm.gateway_namespaces() {
+    for ns in farm.gateway_namespaces_of(&scope.pools) {
         let peer = json!({ "namespaceSelector": { "matchLabels": { crate::farm::NAMESPACE_NAME_LABEL: ns } } });
         if !build_from.contains(&peer) {
             build_from.push(peer);
@@ -106,7 +154,9 @@ fn network_policy(farm: &Farm) -> NetworkPolicy<'_> {
         Some(_) => farm.network.metrics_from.iter().map(peer).collect(),
         None => Vec::new(),
     };
-    let egress: Option<Vec<Value>> = farm.network.egress.as_ref().map(|list| {
+    let untrusted = scope.untrusted.then(untrusted_egress);
+    let egress_peers = farm.network.egress.as_ref().or(untrusted.as_ref());
+    let egress: Option<Vec<Value>> = egress_peers.map(|list| {
         list.iter()
             .map(|p| {
                 // `to` before `ports`, as people write them.
@@ -127,10 +177,10 @@ fn network_policy(farm: &Farm) -> NetworkPolicy<'_> {
             .collect()
     });
     NetworkPolicy {
-        name: farm.network_policy_name(),
+        name,
         namespace: &farm.namespace,
         labels: labels(farm, "network", None),
-        pod_selector: farm_selector(farm),
+        pod_selector,
         port: farm.port,
         metrics_port: farm.metrics_port,
         build_from,

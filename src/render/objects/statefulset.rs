@@ -34,6 +34,7 @@ struct StatefulSet<'a> {
     service_account: String,
     host_users: bool,
     priority_class_name: Option<&'a str>,
+    runtime_class: Option<&'a str>,
     drain_seconds: u32,
     node_selector: IndexMap<String, String>,
     tolerations: &'a [Toleration],
@@ -83,6 +84,8 @@ struct Mounts<'a> {
     config_key: &'a str,
     certs_dir: &'static str,
     secret: &'a str,
+    /// With trust domains: the ConfigMap of the CAs of the clients the pool admits.
+    client_cas: Option<(&'static str, String)>,
     cert_file_mode: u32,
     /// Over a read-only root filesystem, the folders the daemon writes.
     writable: &'a [Writable],
@@ -140,6 +143,7 @@ pub(crate) fn context<'a>(
         service_account: farm.service_account(),
         host_users: profile.host_users,
         priority_class_name: pool.priority_class_name.as_deref(),
+        runtime_class: pool.runtime_class.as_deref(),
         drain_seconds: farm.drain_seconds,
         node_selector,
         tolerations: &pool.tolerations,
@@ -225,6 +229,14 @@ fn mounts<'a>(farm: &'a Farm, pool: &Pool, config_key: &'a str) -> Mounts<'a> {
         config_key,
         certs_dir: CERTS_DIR,
         secret: &farm.tls.secret,
+        client_cas: pool
+            .trust
+            .as_ref()
+            .and_then(|t| t.clients.as_ref())
+            .map(|_| {
+                let name = crate::farm::names::pool_client_cas(&farm.name, &pool.name);
+                (crate::farm::defaults::CLIENT_CAS_DIR, name)
+            }),
         cert_file_mode: CERT_FILE_MODE,
         writable: if farm.read_only_root {
             &profile.writable
