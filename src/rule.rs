@@ -110,6 +110,9 @@ rules! {
     AutoscaleCpuRequest = "autoscale-cpu-request", Warning, "a pool scaling on CPU with buildfarm's default CPU request";
     TablesStale = "tables-stale", Note, "this buildfarm's release tables are more than 90 days old";
     AutoscaleZero = "autoscale-zero", Error, "a pool that scales to zero on build metrics, which never wakes";
+    TrustSharedPool = "trust-shared-pool", Error, "a pool untrusted builds share with a client that is not untrusted";
+    TrustUntrustedOpen = "trust-untrusted-open", Warning, "an untrusted pool with a default loosened, or an untrusted client on a pool not marked untrusted";
+    TrustUntrustedUnsandboxed = "trust-untrusted-unsandboxed", Error, "an untrusted pool without a process sandbox (rootless, no runtime_class)";
     ExposeOpen = "expose-open", Warning, "load balancers without `source_ranges`";
     ExposePerPod = "expose-per-pod", Note, "how many load balancers `per_pod` makes";
     ExposeUncovered = "expose-uncovered", Warning, "external names a certificate buildfarm does not issue must cover";
@@ -129,7 +132,7 @@ rules! {
     KeyPermissions = "key-permissions", Warning, "a private key others may read";
     // Client commands.
     UnknownClient = "unknown-client", Error, "`--client` names no `[[tls.client]]`";
-    UnknownPool = "unknown-pool", Error, "`--pool` names no pool";
+    UnknownPool = "unknown-pool", Error, "`--pool`, or a client's `pools`, names no pool";
     // The live farm (`status`).
     StatusUnreachable = "status-unreachable", Error, "a daemon that does not answer";
     StatusTls = "status-tls", Error, "a daemon whose TLS handshake fails, and which side refused";

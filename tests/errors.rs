@@ -526,5 +526,4 @@ const NOT_A_SPEC: &[(Rule, &str)] = &[
         "a key file's mode (tests/lint.rs: certificate_audit)",
     ),
     (Rule::UnknownClient, "`client --client` (tests/client.rs)"),
-    (Rule::UnknownPool, "`client --pool` (tests/client.rs)"),
 ];

@@ -6,6 +6,7 @@ mod autoscale;
 mod buildkitd;
 pub(crate) mod certs;
 pub(crate) mod format;
+mod trust;
 
 use crate::diagnostic::{Diagnostic, Invalid, Severity, Source};
 use crate::farm::releases;
@@ -89,6 +90,7 @@ fn check_on(farm: &Farm, today: &str) -> Vec<Diagnostic> {
     expose(farm, &mut out);
     pools(farm, &mut out);
     security(farm, &mut out);
+    trust::check(farm, &mut out);
     out
 }
 
