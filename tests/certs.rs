@@ -525,3 +525,74 @@ fn pods_do_not_change_between_tls_modes() {
         ))
     );
 }
+
+/// Whether `dir/tls.crt` names the CA certificate in `ca` as its issuer (every CA's name is
+/// its own: it carries a random tag; the handshake tests in tls.rs check the signatures).
+fn signed_by(dir: &Path, ca: &Path) -> bool {
+    let read = |p: &Path| buildfarm::read_cert(&fs::read_to_string(p).unwrap()).unwrap();
+    read(&dir.join("tls.crt")).issuer == read(ca).subject
+}
+
+/// Trust domains switched on: each client gets its own CA and a certificate from it (said on
+/// stderr); `certs show` lists the client CAs; `renew` reissues from them; switched off, the
+/// clients go back to the farm's CA. The daemon certificate stays the farm CA's throughout.
+#[test]
+fn trust_domains_switch_client_certificates_between_cas() {
+    use crate::common::Test;
+    let open = "name = \"bk\"\n[[tls.client]]\nname = \"rel\"\n[[tls.client]]\nname = \"fork\"\n[[pool]]\narch = \"amd64\"\nname = \"rel\"\n[[pool]]\narch = \"amd64\"\nname = \"fork\"\n";
+    let split = open
+        .replace(
+            "name = \"rel\"\n[[tls.client]]",
+            "name = \"rel\"\npools = [\"rel\"]\n[[tls.client]]",
+        )
+        .replace(
+            "name = \"fork\"\n[[pool]]",
+            "name = \"fork\"\npools = [\"fork\"]\nuntrusted = true\n[[pool]]",
+        );
+    let t = Test::new().spec(open).run(&["certs", "generate"]).status(0);
+    let certs = t.path("certs");
+    let farm_ca = certs.join("ca.crt");
+    assert!(signed_by(&certs.join("client/rel"), &farm_ca));
+    let t = t
+        .spec(&split)
+        .run(&["certs", "generate"])
+        .status(0)
+        .stderr_has("reissued client `rel`'s certificate: it is now signed by client `rel`'s CA")
+        .stderr_has("reissued client `fork`'s certificate");
+    for name in ["rel", "fork"] {
+        let own = certs.join("client-ca").join(name).join("ca.crt");
+        let client = certs.join("client").join(name);
+        assert!(signed_by(&client, &own), "{name}");
+        assert!(!signed_by(&client, &farm_ca), "{name}");
+        // What the client verifies daemons with is still the farm's CA.
+        assert_eq!(
+            fs::read(client.join("ca.crt")).unwrap(),
+            fs::read(&farm_ca).unwrap()
+        );
+    }
+    assert!(signed_by(&certs.join("daemon"), &farm_ca));
+    let rel_ca = certs.join("client-ca/rel/ca.crt");
+    assert!(!signed_by(&certs.join("client/fork"), &rel_ca));
+    let t = t.run(&["certs", "show", "--format", "json"]).status(0);
+    let shown: serde_json::Value = serde_json::from_str(&t.stdout()).unwrap();
+    entry(&shown, "client-ca rel");
+    entry(&shown, "client-ca fork");
+    let t = t.run(&["certs", "renew", "--within", "100000"]).status(0);
+    assert!(signed_by(
+        &certs.join("client/fork"),
+        &certs.join("client-ca/fork/ca.crt")
+    ));
+    // A second look changes nothing.
+    let t = t
+        .run(&["certs", "generate"])
+        .status(0)
+        .stderr_lacks("reissued");
+    // Switched off: back to the farm's CA.
+    let t = t
+        .spec(open)
+        .run(&["certs", "generate"])
+        .status(0)
+        .stderr_has("it is now signed by the farm's CA");
+    assert!(signed_by(&t.path("certs/client/rel"), &farm_ca));
+    assert!(signed_by(&t.path("certs/client/fork"), &farm_ca));
+}

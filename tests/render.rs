@@ -1729,3 +1729,64 @@ fn each_pool_renders_exactly_its_listed_objects() {
         }
     }
 }
+
+/// With trust domains each pool has its own NetworkPolicy, selecting only its own pods and
+/// admitting exactly the namespaces of the clients its `pools` allow; the untrusted pool reaches
+/// only DNS and HTTPS; no farm-wide policy admits everyone everywhere.
+#[test]
+fn each_pool_admits_exactly_its_clients() {
+    let objects = render_example("trust-domains.toml");
+    let policies = kind(&objects, "NetworkPolicy");
+    assert_eq!(policies.len(), 2, "one per pool, none farm-wide");
+    for (pool, other, namespace) in [
+        ("release", "forks", "ci-release"),
+        ("forks", "release", "ci-forks"),
+    ] {
+        let np = named(&objects, "NetworkPolicy", &format!("buildkit-{pool}"));
+        let selector = &np["spec"]["podSelector"]["matchLabels"];
+        let pod_labels = |p: &str| {
+            let sts = named(&objects, "StatefulSet", &format!("buildkit-{p}"));
+            sts["spec"]["template"]["metadata"]["labels"].clone()
+        };
+        assert!(common::selects(selector, &pod_labels(pool)), "{pool}");
+        assert!(
+            !common::selects(selector, &pod_labels(other)),
+            "{pool} selects {other}"
+        );
+        let from: Vec<&str> = np["spec"]["ingress"][0]["from"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|peer| {
+                str_of(&peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"])
+            })
+            .collect();
+        assert_eq!(from, [namespace], "{pool}");
+    }
+    let forks = named(&objects, "NetworkPolicy", "buildkit-forks");
+    let egress = forks["spec"]["egress"].as_sequence().unwrap();
+    let ports: Vec<i64> = egress
+        .iter()
+        .flat_map(|rule| rule["ports"].as_sequence().unwrap().iter())
+        .map(|p| p["port"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ports, [53, 53, 443, 443]);
+    let release = named(&objects, "NetworkPolicy", "buildkit-release");
+    assert!(
+        release["spec"]["egress"].is_null(),
+        "the trusted pool keeps the farm's egress"
+    );
+}
+
+#[test]
+fn runtime_class_reaches_only_its_pools_pods() {
+    let spec = "name = \"bk\"\n[[pool]]\narch = \"amd64\"\nname = \"a\"\nruntime_class = \"kata\"\n[[pool]]\narch = \"amd64\"\nname = \"b\"\n";
+    let (yaml, _certs) = common::render_str(spec);
+    let objects = parse_stream(&yaml);
+    let class = |p: &str| {
+        let sts = named(&objects, "StatefulSet", &format!("bk-{p}"));
+        sts["spec"]["template"]["spec"]["runtimeClassName"].clone()
+    };
+    assert_eq!(class("a").as_str(), Some("kata"));
+    assert!(class("b").is_null());
+}
