@@ -12,7 +12,10 @@ job's exit and its log lines:
 - service: no pod answers; the job builds on the pool's Service;
 - missing variables: no File variables; the job fails at once, naming each one;
 - refused certificate: the daemons refuse the client certificate (`broken pipe`); the job
-  says so with a hint, on the probes and on the build, and fails.
+  says so with a hint, on the probes and on the build, and fails;
+- trust domains: with a release client and an untrusted fork client, the runner's own rule
+  evaluation picks the release job (release pool, protected variables) on a protected ref and
+  the untrusted job (fork pool, its own variables) everywhere else.
 
 Every run also starts from a docker config holding another registry's login, which must stay;
 and the registry password must never appear in the log.
@@ -40,6 +43,7 @@ def main():
     work = tempfile.mkdtemp(prefix="ci-job-check-")
     try:
         run_cases(buildfarm, gcl, standin, work)
+        run_trust_cases(buildfarm, gcl, standin, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"ci job check: {len(failures)} failed")
@@ -164,6 +168,77 @@ def run_cases(buildfarm, gcl, standin, work):
           "one hint per refused probe and one for the build", log)
     check("refused-certificate", f"'buildfarm status --addr {service}:1234' shows which side refused" in log,
           "the build's hint names the address to ask", log)
+
+
+def run_trust_cases(buildfarm, gcl, standin, work):
+    """Trust domains: one .gitlab-ci.yml with both jobs; the runner decides which runs."""
+    project = os.path.join(work, "trust")
+    os.makedirs(project)
+    spec = os.path.join(project, "farm.toml")
+    with open(spec, "w") as f:
+        f.write('name = "bk"\nnamespace = "ci-farm"\nmode = "userns"\n'
+                '[[tls.client]]\nname = "release"\nnamespace = "ci-release"\npools = ["release"]\n'
+                '[[tls.client]]\nname = "forks"\nnamespace = "ci-forks"\npools = ["forks"]\nuntrusted = true\n'
+                '[[pool]]\nname = "release"\narch = "amd64"\nreplicas = 1\n'
+                '[[pool]]\nname = "forks"\narch = "amd64"\nreplicas = 1\nuntrusted = true\n')
+    certs = os.path.join(work, "trust-certs")
+    subprocess.run([buildfarm, "--spec", spec, "certs", "generate", "--certs", certs],
+                   check=True, capture_output=True)
+    job = subprocess.run([buildfarm, "--spec", spec, "client", "gitlab", "--no-pin"],
+                         check=True, capture_output=True, text=True).stdout
+    with open(os.path.join(project, ".gitlab-ci.yml"), "w") as f:
+        f.write(job.replace("stage: build", "stage: test"))
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    subprocess.run(["git", "remote", "add", "origin", "https://gitlab.example.com/group/trust.git"],
+                   cwd=project, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    subprocess.run(["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qm", "job"],
+                   cwd=project, check=True)
+    bin_dir = os.path.join(work, "bin")
+    path = f"{bin_dir}:{os.path.dirname(gcl)}:{os.environ['PATH']}"
+    sets = {"release": "BUILDKIT", "forks": "BUILDKIT_UNTRUSTED"}
+    for protected, client, pool, name in [("true", "release", "release", "build-image"),
+                                          ("false", "forks", "forks", "build-image-untrusted")]:
+        case = f"trust-protected-{protected}"
+        home = os.path.join(work, f"home-{case}")
+        os.makedirs(os.path.join(home, ".docker"))
+        variables = {"CI_REGISTRY": "registry.example:5050", "CI_REGISTRY_USER": "gitlab-ci-token",
+                     "CI_REGISTRY_PASSWORD": PASSWORD, "CI_REGISTRY_IMAGE": "registry.example:5050/group/trust"}
+        # As GitLab does: the protected (release) variables only on a protected ref.
+        for owner, prefix in sets.items():
+            if owner == "release" and protected != "true":
+                continue
+            for var, file in [("CA_CERT", "ca.crt"), ("CLIENT_CERT", "tls.crt"), ("CLIENT_KEY", "tls.key")]:
+                with open(os.path.join(certs, "client", owner, file)) as f:
+                    variables[f"{prefix}_{var}"] = {"type": "file", "values": {"*": f.read()}}
+        with open(os.path.join(project, ".gitlab-ci-local-variables.yml"), "w") as f:
+            json.dump(variables, f)
+        log_file = os.path.join(work, f"buildctl-{case}.log")
+        open(log_file, "w").close()
+        hosts_file = os.path.join(work, f"hosts-{case}")
+        open(hosts_file, "w").close()
+        env = dict(os.environ, HOME=home, PATH=path, STANDIN_HOSTS=hosts_file,
+                   STANDIN_LOG=log_file, NO_COLOR="1")
+        flag = ["--variable", f"CI_COMMIT_REF_PROTECTED={protected}"]
+        listed = subprocess.run([gcl, "--list", "--no-color"] + flag, cwd=project, env=env,
+                                capture_output=True, text=True, timeout=300)
+        active = [line.split()[0] for line in listed.stdout.splitlines()
+                  if line.startswith("build-image")]
+        check(case, active == [name], f"the runner's rules pick `{name}` alone (got {active})",
+              listed.stdout + listed.stderr)
+        done = subprocess.run([gcl, "--force-shell-executor", "--no-color"] + flag, cwd=project,
+                              env=env, capture_output=True, text=True, timeout=300)
+        log = done.stdout + done.stderr
+        with open(log_file) as f:
+            calls = f.read().splitlines()
+        check(case, done.returncode == 0, "the pipeline passes", log)
+        host = f"bk-{pool}.ci-farm.svc"
+        check(case, any(f"--tlsservername {host} " in c and " build " in c for c in calls),
+              f"client `{client}` builds on pool `{pool}` ({host})", "\n".join(calls))
+        other = "forks" if pool == "release" else "release"
+        check(case, not any(f"bk-{other}." in c for c in calls),
+              f"nothing reaches pool `{other}`", "\n".join(calls))
+        check(case, PASSWORD not in log, "the registry password never appears in the log", log)
 
 
 if __name__ == "__main__":

@@ -135,23 +135,21 @@ pub fn client_text(farm: &Farm, command: ClientCommand) -> anyhow::Result<String
         }
         anyhow::Ok(id)
     };
-    // Commands that point at every pool need every pool to have daemons (`--pool` checks one).
-    if matches!(
-        command,
-        ClientCommand::Buildx(_) | ClientCommand::Gitlab(_) | ClientCommand::Github(_)
-    ) {
-        client::serving(farm, &farm.pools)?;
-    }
+    // Commands that point at every pool a client may use need each to have daemons (`--pool`
+    // checks one).
+    let serving = |farm: &Farm| client::serving(farm, &farm.pools);
     let out = match command {
         ClientCommand::Buildx(a) => {
             let id = identity(&a.identity.client, a.identity.certs.as_deref())?;
+            let farm = &client::seen_by(farm, &id.name);
+            serving(farm)?;
             client::buildx(farm, &a.name, &id, a.via.into(), a.key.as_deref())?
         }
         ClientCommand::Buildctl(a) => {
             let id = identity(&a.identity.client, a.identity.certs.as_deref())?;
             client::buildctl(
                 farm,
-                client::pool(farm, a.pool.as_deref())?,
+                client::pool_for(farm, &id.name, a.pool.as_deref())?,
                 &id,
                 a.key.as_deref(),
                 a.via,
@@ -159,12 +157,27 @@ pub fn client_text(farm: &Farm, command: ClientCommand) -> anyhow::Result<String
         }
         ClientCommand::Gitlab(a) => {
             let pin = pin_var(&a.key_var, a.no_pin)?;
-            let name = &identity(&a.client, None)?.name;
-            client::gitlab(farm, name, a.tool, a.via, pin, a.image.as_deref())?
+            let mut jobs = Vec::new();
+            for name in job_clients(farm, a.client.as_deref(), &identity)? {
+                let farm = &client::seen_by(farm, &name);
+                serving(farm)?;
+                jobs.push(client::gitlab(
+                    farm,
+                    &name,
+                    a.tool,
+                    a.via,
+                    pin,
+                    a.image.as_deref(),
+                )?);
+            }
+            jobs.join("\n")
         }
         ClientCommand::Github(a) => {
             let pin = pin_var(&a.key_var, a.no_pin)?;
-            client::github(farm, &identity(&a.client, None)?.name, a.via, pin)?
+            let name = identity(&a.client, None)?.name;
+            let farm = &client::seen_by(farm, &name);
+            serving(farm)?;
+            client::github(farm, &name, a.via, pin)?
         }
         ClientCommand::Endpoint(a) => client::endpoints(
             farm,
@@ -178,6 +191,26 @@ pub fn client_text(farm: &Farm, command: ClientCommand) -> anyhow::Result<String
         }
     };
     Ok(out)
+}
+
+/// The clients a CI job is written for: `--client`, else the first client; with trust domains
+/// and no `--client`, the first trusted and the first untrusted one (a job each, chosen by the CI
+/// context).
+fn job_clients(
+    farm: &Farm,
+    client: Option<&str>,
+    identity: &dyn Fn(&Option<String>, Option<&Path>) -> anyhow::Result<client::Identity>,
+) -> anyhow::Result<Vec<String>> {
+    let first = identity(&client.map(str::to_string), None)?.name;
+    if client.is_some() || !farm.tls.domains() {
+        return Ok(vec![first]);
+    }
+    let trusted = farm.tls.clients.iter().find(|c| !c.untrusted);
+    let untrusted = farm.tls.clients.iter().find(|c| c.untrusted);
+    Ok(match (trusted, untrusted) {
+        (Some(t), Some(u)) => vec![t.name.clone(), u.name.clone()],
+        _ => vec![first],
+    })
 }
 
 /// The variable a CI snippet pins by (`None` with `--no-pin`): a shell variable name, as it is

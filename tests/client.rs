@@ -1415,3 +1415,127 @@ fn github_steps_never_pass_inputs_setup_buildx_v4_removed() {
         }
     }
 }
+
+/// The trust-domains example's spec and certificates in a Test folder.
+fn trust_farm() -> crate::common::Test {
+    let spec = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/trust-domains.toml"),
+    )
+    .unwrap();
+    crate::common::Test::new()
+        .spec(&spec)
+        .run(&["certs", "generate"])
+        .status(0)
+}
+
+/// With trust domains `client gitlab` writes a job per domain: the release client's on
+/// protected refs only, with the protected variables, on the release pool; the fork client's
+/// everywhere else, with variables of its own, on the fork pool. (CI runs both through a real
+/// GitLab runner, which evaluates the rules: .ci/ci_job_check.py.)
+#[test]
+fn gitlab_jobs_follow_the_ci_context_into_their_domain() {
+    let t = trust_farm()
+        .run(&["client", "gitlab", "--no-pin"])
+        .status(0);
+    let jobs: serde_yaml_ng::Value = serde_yaml_ng::from_str(&t.stdout()).unwrap();
+    let jobs = jobs.as_mapping().unwrap();
+    let names: Vec<&str> = jobs.keys().map(|k| k.as_str().unwrap()).collect();
+    assert_eq!(names, ["build-image", "build-image-untrusted"]);
+    for (job, rule, pool, vars, not_vars) in [
+        (
+            "build-image",
+            "$CI_COMMIT_REF_PROTECTED == \"true\"",
+            "release",
+            "$BUILDKIT_CLIENT_CERT",
+            "UNTRUSTED",
+        ),
+        (
+            "build-image-untrusted",
+            "$CI_COMMIT_REF_PROTECTED != \"true\"",
+            "forks",
+            "$BUILDKIT_UNTRUSTED_CLIENT_CERT",
+            "$BUILDKIT_CLIENT_CERT",
+        ),
+    ] {
+        let j = &jobs[job];
+        assert_eq!(j["rules"][0]["if"].as_str(), Some(rule), "{job}");
+        let host = j["variables"]["BUILDKIT_HOST"].as_str().unwrap();
+        assert_eq!(
+            host,
+            format!("tcp://buildkit-{pool}.buildkit.svc:1234"),
+            "{job}"
+        );
+        let script: Vec<&str> = j["script"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap())
+            .collect();
+        let build = script.last().unwrap();
+        assert!(build.contains(vars), "{job}: {build}");
+        assert!(!build.contains(not_vars), "{job}: {build}");
+    }
+    // `--client` writes one job, for that client's domain.
+    let t = t
+        .run(&[
+            "client", "gitlab", "--client", "forks", "--tool", "buildx", "--no-pin",
+        ])
+        .status(0);
+    let out = t.stdout();
+    assert!(out.contains("build-image-untrusted:"));
+    assert!(!out.contains("buildkit-release"), "{out}");
+}
+
+/// A client is pointed at its own pools only, and `--pool` outside them is refused.
+#[test]
+fn a_client_is_pointed_at_its_own_pools_only() {
+    let t = trust_farm()
+        .run(&[
+            "client", "buildctl", "--client", "forks", "--pool", "release",
+        ])
+        .status(1)
+        .stderr_has(
+            "client `forks` may not use pool `release`: its daemons refuse `forks`'s certificate",
+        )
+        .no_stdout();
+    let t = t
+        .run(&["client", "buildctl", "--client", "forks"])
+        .status(0);
+    assert!(t.stdout().contains("buildkit-forks"), "{}", t.stdout());
+    let t = t
+        .run(&["client", "buildx", "--client", "release"])
+        .status(0);
+    assert!(t.stdout().contains("buildkit-release"));
+    assert!(!t.stdout().contains("buildkit-forks"), "{}", t.stdout());
+}
+
+/// GitHub: the release client's secrets behind an environment, never for a pull request; the
+/// fork client's for pull requests from the repository's own branches, with secrets of its own.
+#[test]
+fn github_steps_name_their_domains_job_lines() {
+    let t = trust_farm()
+        .run(&["client", "github", "--client", "release"])
+        .status(0);
+    let out = t.stdout();
+    assert!(
+        out.contains(
+            "#   if: github.event_name != 'pull_request'\n#   environment: buildfarm-release\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("secrets.BUILDKIT_CLIENT_KEY") && !out.contains("UNTRUSTED"),
+        "{out}"
+    );
+    let steps: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
+    assert_eq!(steps.as_sequence().unwrap().len(), 2);
+    let t = t.run(&["client", "github", "--client", "forks"]).status(0);
+    let out = t.stdout();
+    assert!(out.contains("#   if: github.event_name == 'pull_request' && !github.event.pull_request.head.repo.fork\n"), "{out}");
+    assert!(
+        out.contains("secrets.BUILDKIT_UNTRUSTED_CLIENT_KEY")
+            && !out.contains("secrets.BUILDKIT_CLIENT_KEY"),
+        "{out}"
+    );
+    assert!(!out.contains("buildkit-release"), "{out}");
+}

@@ -64,6 +64,47 @@ impl Identity {
     }
 }
 
+/// The farm as client `client` sees it: only the pools its `pools` allow (with trust domains,
+/// the others refuse its certificate), so every command and snippet points at those alone.
+pub(crate) fn seen_by(farm: &Farm, client: &str) -> Farm {
+    let mut scoped = farm.clone();
+    if let Some(c) = farm.tls.clients.iter().find(|c| c.name == client) {
+        scoped.pools.retain(|p| c.reaches(&p.name));
+    }
+    scoped
+}
+
+/// `--pool NAME` for client `client`: a pool of the farm that the client may use.
+pub(crate) fn pool_for<'a>(
+    farm: &'a Farm,
+    client: &str,
+    name: Option<&str>,
+) -> anyhow::Result<&'a Pool> {
+    let allowed = |p: &&Pool| {
+        farm.tls
+            .clients
+            .iter()
+            .any(|c| c.name == client && c.reaches(&p.name))
+    };
+    let Some(name) = name else {
+        let Some(first) = farm.pools.iter().find(allowed) else {
+            anyhow::bail!("client `{client}` may use no pool");
+        };
+        return serving(farm, std::slice::from_ref(first)).map(|()| first);
+    };
+    let pool = pool(farm, Some(name))?;
+    if !allowed(&pool) {
+        let message = format!(
+            "client `{client}` may not use pool `{name}`: its daemons refuse `{client}`'s certificate"
+        );
+        let hint = "pick one of the client's `pools`, or another `--client`";
+        return Err(
+            Invalid::from(Diagnostic::bare(message).hint(hint).rule(Rule::UnknownPool)).into(),
+        );
+    }
+    Ok(pool)
+}
+
 pub(crate) fn pool<'a>(farm: &'a Farm, name: Option<&str>) -> anyhow::Result<&'a Pool> {
     let Some(name) = name else {
         return serving(farm, std::slice::from_ref(&farm.pools[0])).map(|()| &farm.pools[0]);

@@ -13,11 +13,80 @@ pub enum Tool {
     Buildx,
 }
 
-const GITLAB_VARS: [(&str, &str); 3] = [
-    ("BUILDKIT_CA_CERT", "ca.crt"),
-    ("BUILDKIT_CLIENT_CERT", "tls.crt"),
-    ("BUILDKIT_CLIENT_KEY", "tls.key"),
-];
+/// Which jobs a GitLab job is for, with trust domains: the trusted client's runs only on
+/// protected branches and tags (and reads protected variables, which GitLab hands to no other
+/// job); the untrusted client's runs everywhere else (merge requests, forks, other branches).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Context {
+    /// No trust domains: one job, everywhere.
+    Any,
+    Protected,
+    Unprotected,
+}
+
+impl Context {
+    fn of(farm: &Farm, client: &str) -> Context {
+        let untrusted = farm
+            .tls
+            .clients
+            .iter()
+            .any(|c| c.name == client && c.untrusted);
+        match (farm.tls.domains(), untrusted) {
+            (false, _) => Context::Any,
+            (true, false) => Context::Protected,
+            (true, true) => Context::Unprotected,
+        }
+    }
+
+    fn job(self) -> &'static str {
+        match self {
+            Context::Unprotected => "build-image-untrusted",
+            _ => "build-image",
+        }
+    }
+
+    /// The job's `rules:`, right after `stage:`.
+    fn rules(self) -> &'static str {
+        match self {
+            Context::Any => "",
+            Context::Protected => "  rules:\n    - if: '$CI_COMMIT_REF_PROTECTED == \"true\"'\n",
+            Context::Unprotected => "  rules:\n    - if: '$CI_COMMIT_REF_PROTECTED != \"true\"'\n",
+        }
+    }
+}
+
+/// A GitLab job's File variables, each with the certificate file it holds. An untrusted client's
+/// have names of their own, so both jobs' variables live in one project.
+struct FileVars([(String, &'static str); 3]);
+
+impl FileVars {
+    fn of(context: Context) -> FileVars {
+        let prefix = match context {
+            Context::Unprotected => "BUILDKIT_UNTRUSTED",
+            _ => "BUILDKIT",
+        };
+        FileVars([
+            (format!("{prefix}_CA_CERT"), "ca.crt"),
+            (format!("{prefix}_CLIENT_CERT"), "tls.crt"),
+            (format!("{prefix}_CLIENT_KEY"), "tls.key"),
+        ])
+    }
+
+    /// buildctl's TLS flags.
+    fn flags(&self) -> String {
+        let [ca, cert, key] = &self.0;
+        format!(
+            "--tlscacert \"${}\" --tlscert \"${}\" --tlskey \"${}\"",
+            ca.0, cert.0, key.0
+        )
+    }
+
+    /// The remote driver's TLS options.
+    fn driver_opts(&self) -> String {
+        let [ca, cert, key] = &self.0;
+        format!("cacert=${},cert=${},key=${}", ca.0, cert.0, key.0)
+    }
+}
 
 /// A `.gitlab-ci.yml` job building on the farm, plus the File variables it needs; the runner
 /// reaches the pools `via` their Services (a runner in the cluster) or their external names.
@@ -31,14 +100,31 @@ pub(crate) fn gitlab(
 ) -> anyhow::Result<String> {
     let via = Via::from(via);
     let hosts = pool_hosts(farm, via)?;
+    let context = Context::of(farm, client);
+    let vars = FileVars::of(context);
     let mut out = format!(
         "# Create these File-type CI/CD variables (Settings > CI/CD > Variables, type \"File\")\n\
          # from certs/client/{client}/ ; GitLab hands the job a path to each file. Protected ones\n\
          # reach only protected branches and tags: elsewhere the job stops at once, naming them.\n"
     );
-    for (var, file) in GITLAB_VARS {
-        out.push_str(&format!("#   {var:<21} {file}\n"));
+    let width = vars.0.iter().map(|(v, _)| v.len()).max().unwrap_or(0) + 1;
+    for (var, file) in &vars.0 {
+        out.push_str(&format!("#   {var:<width$} {file}\n"));
     }
+    let pools: Vec<String> = farm.pools.iter().map(|p| format!("`{}`", p.name)).collect();
+    out.push_str(&match context {
+        Context::Any => String::new(),
+        Context::Protected => format!(
+            "# Trust domains: mark them Protected. This job runs only on protected branches and tags,\n\
+             # the only jobs GitLab hands protected variables to; `{client}` opens {}.\n",
+            pools.join(", ")
+        ),
+        Context::Unprotected => format!(
+            "# Trust domains: do not protect them. This job runs for merge requests (forks too) and\n\
+             # unprotected branches; `{client}` is untrusted and opens only {}.\n",
+            pools.join(", ")
+        ),
+    });
     out.push_str(match via {
         Via::External => {
             "# The runner reaches the farm through its load balancers: its addresses must be in\n\
@@ -49,11 +135,41 @@ pub(crate) fn gitlab(
     match tool {
         Tool::Buildctl => {
             let image = image.unwrap_or(&farm.image);
-            gitlab_buildctl(farm, client, image, &hosts[0], via, pin, &mut out)
+            let job = Job {
+                client,
+                context,
+                vars: &vars,
+            };
+            gitlab_buildctl(farm, &job, image, &hosts[0], via, pin, &mut out)
         }
-        Tool::Buildx => gitlab_buildx(farm, client, &hosts, via, pin, &mut out),
+        Tool::Buildx => {
+            let job = Job {
+                client,
+                context,
+                vars: &vars,
+            };
+            gitlab_buildx(farm, &job, &hosts, via, pin, &mut out)
+        }
     }
     Ok(out)
+}
+
+/// Whose job it is: the client, the CI context it runs in, its File variables.
+struct Job<'a> {
+    client: &'a str,
+    context: Context,
+    vars: &'a FileVars,
+}
+
+impl Job<'_> {
+    /// `<job>:`, `stage:` and the rules.
+    fn head(&self) -> String {
+        format!(
+            "{}:\n  stage: build\n{}",
+            self.context.job(),
+            self.context.rules()
+        )
+    }
 }
 
 /// The job-time pick of each pool's pod (`endpoint::shell_functions`), for a job that pins
@@ -91,7 +207,7 @@ impl Picker<'_> {
 /// rootless one runs it as its user 1000).
 fn gitlab_buildctl(
     farm: &Farm,
-    client: &str,
+    job: &Job,
     image: &str,
     first_host: &str,
     via: Via,
@@ -102,18 +218,19 @@ fn gitlab_buildctl(
     let line = |out: &mut String, text: &str| out.push_str(&format!("    - {}\n", quote(text)));
     // The image's entrypoint is buildkitd (or rootlesskit): clear it.
     out.push_str(&format!(
-        "build-image:\n  stage: build\n  image:\n    name: {}\n    entrypoint: [\"\"]\n  variables:\n    BUILDKIT_HOST: {}\n  script:\n",
+        "{}  image:\n    name: {}\n    entrypoint: [\"\"]\n  variables:\n    BUILDKIT_HOST: {}\n  script:\n",
+        job.head(),
         quote(image),
         quote(&endpoint_of(farm, first, via, first_host))
     ));
     // Inputs first: a missing File variable would make buildctl talk plaintext and fail with
     // a misleading `error reading server preface: EOF`.
-    gitlab_inputs_check(client, out);
+    gitlab_inputs_check(job, out);
     // buildctl has no login: it sends the registry credentials of the docker config, into
     // which this merges the job's (keeping logins a before_script made).
     line(out, LOGIN_FUNCTION);
     line(out, "buildfarm_login");
-    let tls = "--tlscacert \"$BUILDKIT_CA_CERT\" --tlscert \"$BUILDKIT_CLIENT_CERT\" --tlskey \"$BUILDKIT_CLIENT_KEY\"";
+    let tls = &job.vars.flags();
     let mut server_name = first_host.to_string();
     // Locality: the project builds on the pod that keeps its cache warm, chosen at job
     // time (with fallback) by the rendezvous hash `client endpoint` documents.
@@ -156,8 +273,11 @@ fn gitlab_buildctl(
 
 /// The job's first lines: each File variable of the client certificate set and readable, else
 /// the job stops, naming each missing one.
-fn gitlab_inputs_check(client: &str, out: &mut String) {
-    let needs: Vec<String> = GITLAB_VARS
+fn gitlab_inputs_check(job: &Job, out: &mut String) {
+    let client = job.client;
+    let needs: Vec<String> = job
+        .vars
+        .0
         .iter()
         .map(|(var, file)| {
             format!("buildfarm_need {var} certs/client/{client}/{file} || missing=1")
@@ -199,29 +319,29 @@ const BUILD_FUNCTION: &str = "buildfarm_build() { log=$(mktemp); { \"$@\" 2>&1 &
      rc=$(cat \"$log.rc\"); [ \"$rc\" -eq 0 ] || buildfarm_hint \"$(cat \"$log\")\" \"${BUILDKIT_HOST#tcp://}\"; \
      rm -f \"$log\" \"$log.rc\"; return \"$rc\"; }";
 
-/// The client certificate's files in a GitLab job (File variables).
-const GITLAB_TLS_OPTS: &str =
-    "cacert=$BUILDKIT_CA_CERT,cert=$BUILDKIT_CLIENT_CERT,key=$BUILDKIT_CLIENT_KEY";
-
 /// The buildx job: one node per pool, each pinned to the project's warm pod unless `pin` is
 /// None, bootstrapped before the build.
 fn gitlab_buildx(
     farm: &Farm,
-    client: &str,
+    job: &Job,
     hosts: &[String],
     via: Via,
     pin: Option<&str>,
     out: &mut String,
 ) {
-    out.push_str("build-image:\n  stage: build\n  image: \"docker:cli\"\n  script:\n");
-    gitlab_inputs_check(client, out);
+    out.push_str(&format!(
+        "{}  image: \"docker:cli\"\n  script:\n",
+        job.head()
+    ));
+    gitlab_inputs_check(job, out);
+    let opts = job.vars.driver_opts();
     let login = r#"echo "$CI_REGISTRY_PASSWORD" | docker login --username "$CI_REGISTRY_USER" --password-stdin "$CI_REGISTRY""#;
     out.push_str(&format!("    - {}\n", quote(login)));
     let picker = pin.map(|var| Picker {
         farm,
         via,
         key: format!("\"${var}\""),
-        answers: super::endpoint::buildx_answers(GITLAB_TLS_OPTS),
+        answers: super::endpoint::buildx_answers(&opts),
     });
     let hosts = pinned_hosts(farm, hosts, picker.as_ref(), |line| {
         out.push_str(&format!("    - {}\n", quote(&line)));
@@ -230,7 +350,7 @@ fn gitlab_buildx(
         let role = if i == 0 { "--use" } else { "--append" };
         let command = format!(
             "docker buildx create --name farm {role} --node {} --platform {} --driver remote \
-             --driver-opt \"{GITLAB_TLS_OPTS},servername={host}\" {}",
+             --driver-opt \"{opts},servername={host}\" {}",
             pool.name,
             pool.arch.platform(),
             endpoint_of(farm, pool, via, host)
@@ -314,10 +434,21 @@ pub(crate) fn github(
             "# The runner must reach the farm's Services (a self-hosted runner in the same cluster).\n"
         }
     };
+    let context = Context::of(farm, client);
+    let secrets = FileVars::of(context);
+    let [ca, cert, key] = &secrets.0;
     let mut out = format!(
-        "# Add repository secrets BUILDKIT_CA_CERT, BUILDKIT_CLIENT_CERT and BUILDKIT_CLIENT_KEY with the\n\
-         # contents of certs/client/{client}/ca.crt, tls.crt and tls.key.\n{reach}"
+        "# Add {} secrets {}, {} and {} with the\n\
+         # contents of certs/client/{client}/ca.crt, tls.crt and tls.key.\n{reach}",
+        match context {
+            Context::Protected => "environment",
+            _ => "repository",
+        },
+        ca.0,
+        cert.0,
+        key.0
     );
+    out.push_str(&github_trust(farm, client, context));
     let picker = pin.map(|var| Picker {
         farm,
         via,
@@ -338,15 +469,50 @@ pub(crate) fn github(
             None => h.clone(),
         })
         .collect();
-    github_pick_step(&mut out, client, pin, &script);
-    github_setup_step(farm, via, &hosts, &mut out);
+    github_pick_step(&mut out, client, &secrets, pin, &script);
+    github_setup_step(farm, via, &hosts, &secrets, &mut out);
     Ok(out)
+}
+
+/// With trust domains, where the client's secrets live and the job lines that keep them from
+/// untrusted code: the trusted client's behind an environment with protection rules, never for
+/// a pull request; the untrusted client's for pull requests from the repository's own branches
+/// (GitHub gives forks' pull requests no secrets and no variables).
+fn github_trust(farm: &Farm, client: &str, context: Context) -> String {
+    let pools: Vec<String> = farm.pools.iter().map(|p| format!("`{}`", p.name)).collect();
+    let pools = pools.join(", ");
+    match context {
+        Context::Any => String::new(),
+        Context::Protected => format!(
+            "# Trust domains: `{client}` opens {pools}. Keep its secrets in an environment with protection\n\
+             # rules (Settings > Environments > buildfarm-{client}: required reviewers, or deployment\n\
+             # branches and tags), not in the repository, and run these steps in a job that names it\n\
+             # and never runs for a pull request:\n\
+             #   if: github.event_name != 'pull_request'\n\
+             #   environment: buildfarm-{client}\n"
+        ),
+        Context::Unprotected => format!(
+            "# Trust domains: `{client}` is untrusted and opens only {pools}. GitHub gives pull requests\n\
+             # from forks no secrets and no variables: these steps serve pull requests from the\n\
+             # repository's own branches:\n\
+             #   if: github.event_name == 'pull_request' && !github.event.pull_request.head.repo.fork\n\
+             # A fork's pull request can use the farm only through a certificate stored where it can\n\
+             # read it (committed to the repository: anyone may then build on {pools}, and nowhere\n\
+             # else); otherwise build it without the farm.\n"
+        ),
+    }
 }
 
 /// The step that checks the client certificate's secrets (a job without them would fail later
 /// with a misleading TLS error) and, with a `script`, picks each pool's warm pod: the
 /// certificate written to files for the probe builders, then the script.
-fn github_pick_step(out: &mut String, client: &str, pin: Option<&str>, script: &[String]) {
+fn github_pick_step(
+    out: &mut String,
+    client: &str,
+    secrets: &FileVars,
+    pin: Option<&str>,
+    script: &[String],
+) {
     let name = match script.is_empty() {
         true => "Check the BuildKit farm's secrets",
         false => "Pick the project's warm BuildKit pods",
@@ -360,22 +526,15 @@ fn github_pick_step(out: &mut String, client: &str, pin: Option<&str>, script: &
             "    {GITHUB_KEY_VAR}: ${{{{ github.repository }}}}\n"
         ));
     }
-    for (var, secret) in [
-        ("CA", "BUILDKIT_CA_CERT"),
-        ("CERT", "BUILDKIT_CLIENT_CERT"),
-        ("KEY", "BUILDKIT_CLIENT_KEY"),
-    ] {
+    let tls = ["CA", "CERT", "KEY"].iter().zip(&secrets.0);
+    for (var, (secret, _)) in tls.clone() {
         out.push_str(&format!(
             "    BUILDFARM_TLS_{var}: ${{{{ secrets.{secret} }}}}\n"
         ));
     }
     out.push_str("  run: |\n");
     out.push_str("    missing=\n");
-    for (var, secret, file) in [
-        ("CA", "BUILDKIT_CA_CERT", "ca.crt"),
-        ("CERT", "BUILDKIT_CLIENT_CERT", "tls.crt"),
-        ("KEY", "BUILDKIT_CLIENT_KEY", "tls.key"),
-    ] {
+    for (var, (secret, file)) in tls {
         out.push_str(&format!(
             "    [ -n \"$BUILDFARM_TLS_{var}\" ] || {{ echo \"::error::secret {secret} is empty: add it (Settings > Secrets and variables > Actions) with certs/client/{client}/{file}; workflows of pull requests from forks get no secrets\"; missing=1; }}\n"
         ));
@@ -406,7 +565,13 @@ fn github_pick_step(out: &mut String, client: &str, pin: Option<&str>, script: &
 pub(crate) const GITHUB_KEY_VAR: &str = "BUILDFARM_KEY";
 
 /// The setup-buildx-action step: the first pool's node, the others appended.
-fn github_setup_step(farm: &Farm, via: Via, hosts: &[String], out: &mut String) {
+fn github_setup_step(
+    farm: &Farm,
+    via: Via,
+    hosts: &[String],
+    secrets: &FileVars,
+    out: &mut String,
+) {
     let first = &farm.pools[0];
     let host = &hosts[0];
     out.push_str(&format!(
@@ -432,11 +597,7 @@ fn github_setup_step(farm: &Farm, via: Via, hosts: &[String], out: &mut String) 
     }
     out.push_str("  env:\n");
     for i in 0..farm.pools.len() {
-        for (var, secret) in [
-            ("CACERT", "BUILDKIT_CA_CERT"),
-            ("CERT", "BUILDKIT_CLIENT_CERT"),
-            ("KEY", "BUILDKIT_CLIENT_KEY"),
-        ] {
+        for (var, (secret, _)) in ["CACERT", "CERT", "KEY"].iter().zip(&secrets.0) {
             out.push_str(&format!(
                 "    BUILDER_NODE_{i}_AUTH_TLS_{var}: ${{{{ secrets.{secret} }}}}\n"
             ));
