@@ -158,7 +158,7 @@ pub fn client_text(farm: &Farm, command: ClientCommand) -> anyhow::Result<String
         ClientCommand::Gitlab(a) => {
             let pin = pin_var(&a.key_var, a.no_pin)?;
             let mut jobs = Vec::new();
-            for name in job_clients(farm, a.client.as_deref(), &identity)? {
+            for name in job_clients(farm, a.client.as_deref())? {
                 let farm = &client::seen_by(farm, &name);
                 serving(farm)?;
                 jobs.push(client::gitlab(
@@ -196,12 +196,8 @@ pub fn client_text(farm: &Farm, command: ClientCommand) -> anyhow::Result<String
 /// The clients a CI job is written for: `--client`, else the first client; with trust domains
 /// and no `--client`, the first trusted and the first untrusted one (a job each, chosen by the CI
 /// context).
-fn job_clients(
-    farm: &Farm,
-    client: Option<&str>,
-    identity: &dyn Fn(&Option<String>, Option<&Path>) -> anyhow::Result<client::Identity>,
-) -> anyhow::Result<Vec<String>> {
-    let first = identity(&client.map(str::to_string), None)?.name;
+fn job_clients(farm: &Farm, client: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let first = client::Identity::new(farm, client, None)?.name;
     if client.is_some() || !farm.tls.domains() {
         return Ok(vec![first]);
     }
