@@ -77,6 +77,18 @@ pub fn server_tls(certs: &Path) -> ServerTlsConfig {
         .client_ca_root(Certificate::from_pem(read("ca.crt")))
 }
 
+/// The daemon's TLS as one pool of a farm with trust domains runs it: the daemon certificate,
+/// and as client CAs exactly `client_cas` (PEM, one or more certificates).
+pub fn server_tls_trusting(certs: &Path, client_cas: Vec<u8>) -> ServerTlsConfig {
+    let read = |p: &str| std::fs::read(certs.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    ServerTlsConfig::new()
+        .identity(Identity::from_pem(
+            read("daemon/tls.crt"),
+            read("daemon/tls.key"),
+        ))
+        .client_ca_root(Certificate::from_pem(client_cas))
+}
+
 /// Serves `canned` on `listener` until the runtime stops.
 pub async fn serve(listener: tokio::net::TcpListener, tls: ServerTlsConfig, canned: Canned) {
     let incoming = tonic::transport::server::TcpIncoming::from(listener);

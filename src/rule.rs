@@ -144,6 +144,7 @@ rules! {
     StatusCertExpiring = "status-cert-expiring", Warning, "a daemon certificate expiring within 30 days";
     StatusCacheHits = "status-cache-hits", Note, "a daemon whose recent builds rarely hit the cache";
     StatusSpread = "status-spread", Note, "builds spread unevenly over a pool's daemons";
+    StatusTrust = "status-trust", Error, "a daemon that admits a client outside its pool's trust domain, or refuses one inside";
 }
 
 impl std::fmt::Display for Rule {

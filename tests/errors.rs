@@ -450,6 +450,10 @@ const NOT_A_SPEC: &[(Rule, &str)] = &[
         "a live daemon's answer (tests/status.rs, against fake daemons)",
     ),
     (
+        Rule::StatusTrust,
+        "a live daemon's handshakes (tests/status.rs, against fake daemons)",
+    ),
+    (
         Rule::StatusCertExpiring,
         "a live daemon's answer (tests/status.rs, against fake daemons)",
     ),

@@ -109,6 +109,11 @@ impl Farm {
 /// Starts `canned` daemons on 127.0.0.1 with `certs`' daemon certificate, on a thread of their
 /// own for the rest of the test process; their ports.
 fn daemons(certs: &Path, canned: Vec<Canned>) -> Vec<u16> {
+    daemons_with(fake::server_tls(certs), canned)
+}
+
+/// As `daemons`, with `tls` as the daemons' TLS.
+fn daemons_with(tls: tonic::transport::ServerTlsConfig, canned: Vec<Canned>) -> Vec<u16> {
     let listeners: Vec<std::net::TcpListener> = canned
         .iter()
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
@@ -117,7 +122,6 @@ fn daemons(certs: &Path, canned: Vec<Canned>) -> Vec<u16> {
         .iter()
         .map(|l| l.local_addr().unwrap().port())
         .collect();
-    let tls = fake::server_tls(certs);
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -674,4 +678,75 @@ fn ctrl_c_stops_every_kubectl_child_before_status_exits() {
             "kubectl {pid} still runs after Ctrl-C"
         );
     }
+}
+
+/// With trust domains `status` tries every client certificate on every daemon: a fork pool whose
+/// daemon still trusts the release client's CA (a stale bundle) is an error, while the release
+/// daemon, trusting only its own client, is fine; each pool is asked with a client it admits.
+#[test]
+fn a_daemon_that_admits_another_domains_client_is_flagged() {
+    let spec = "mode = \"userns\"\n[[tls.client]]\nname = \"release\"\npools = [\"release\"]\n[[tls.client]]\nname = \"forks\"\npools = [\"forks\"]\nuntrusted = true\n[[pool]]\nname = \"release\"\narch = \"amd64\"\nreplicas = 1\nstorage = \"100Gi\"\n[[pool]]\nname = \"forks\"\narch = \"amd64\"\nreplicas = 1\nstorage = \"100Gi\"\nuntrusted = true\n";
+    let farm = Farm::new(spec);
+    let ca = |client: &str| {
+        std::fs::read(farm.certs().join("client-ca").join(client).join("ca.crt")).unwrap()
+    };
+    let healthy = Canned {
+        gc: farm.rendered_gc(),
+        ..Canned::healthy("v0.35.1", "amd64", GIB, 0, 0)
+    };
+    let release = daemons_with(
+        fake::server_tls_trusting(&farm.certs(), ca("release")),
+        vec![healthy.clone()],
+    );
+    let stale = [ca("forks"), ca("release")].concat();
+    let forks = daemons_with(
+        fake::server_tls_trusting(&farm.certs(), stale),
+        vec![healthy],
+    );
+    // Asked as `forks` (the first client is `release`): the release pool is asked with its own.
+    let (_, doc) = farm.json(&release, &["--pool", "release", "--client", "forks"]);
+    let trust = &doc["pools"][0]["daemons"][0]["trust"];
+    assert_eq!(doc["pools"][0]["daemons"][0]["state"], "ok", "{doc:#}");
+    assert_eq!(trust["admits"], serde_json::json!(["release"]), "{doc:#}");
+    assert_eq!(trust["refuses"], serde_json::json!(["forks"]), "{doc:#}");
+    assert!(
+        rules(&doc).iter().all(|(r, _)| r != "status-trust"),
+        "{doc:#}"
+    );
+    let (code, doc) = farm.json(&forks, &["--pool", "forks"]);
+    assert_eq!(code, 1, "{doc:#}");
+    let trust = &doc["pools"][0]["daemons"][0]["trust"];
+    assert_eq!(
+        trust["admits"],
+        serde_json::json!(["release", "forks"]),
+        "{doc:#}"
+    );
+    let found: Vec<&Value> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "status-trust")
+        .collect();
+    assert_eq!(found.len(), 1, "{doc:#}");
+    let message = found[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("admits client `release`, which pool `forks` must refuse"),
+        "{message}"
+    );
+    // People see the same on the pool's trust line.
+    let out = farm.status(&[
+        "--pool",
+        "forks",
+        "--timeout",
+        "2s",
+        "--addr",
+        &format!("tcp://127.0.0.1:{}", forks[0]),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "trust: the spec admits forks; the daemons admitted forks, release, refused none"
+        ),
+        "{text}"
+    );
 }

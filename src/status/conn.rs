@@ -65,6 +65,10 @@ impl Tls {
     }
 }
 
+/// With trust domains, the client certificates each daemon is tried with: every client folder
+/// at hand, by client name.
+pub(crate) type Probes = Vec<(String, Tls)>;
+
 /// Asks one daemon everything `status` shows: Info, ListWorkers, DiskUsage and the recorded
 /// builds (ListenBuildHistory with EarlyExit).
 pub(super) async fn query(tls: &Tls, target: &Target) -> Result<Facts, Failure> {
@@ -103,6 +107,35 @@ pub(super) async fn query(tls: &Tls, target: &Target) -> Result<Facts, Failure> 
             facts.cert_not_after = cert_not_after;
             facts
         }),
+    }
+}
+
+/// Whether the daemon admits the client certificate of `tls`: the handshake, then its first
+/// bytes (under TLS 1.3 a refusal comes as an alert after the handshake; an admitted client
+/// gets HTTP/2's SETTINGS at once). `None` when the try tells nothing (no answer, the daemon's
+/// own certificate refused).
+pub(super) async fn admits(tls: &Tls, target: &Target) -> Option<bool> {
+    let tcp = TcpStream::connect((target.host.as_str(), target.port))
+        .await
+        .ok()?;
+    let name = ServerName::try_from(target.servername.clone()).ok()?;
+    let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+    let stream = match connector.connect(name, tcp).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            return matches!(refusal(&e, target), Failure::ClientCertRefused(_)).then_some(false);
+        }
+    };
+    let mut recording = Recording {
+        inner: stream,
+        seen: Arc::new(Mutex::new(None)),
+        prefix: Vec::new(),
+    };
+    match recording.first_bytes(target).await {
+        Ok(()) if !recording.prefix.is_empty() => Some(true),
+        Ok(()) => None,
+        Err(Failure::ClientCertRefused(_)) => Some(false),
+        Err(_) => None,
     }
 }
 

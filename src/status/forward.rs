@@ -9,7 +9,7 @@ use tokio::io::AsyncBufReadExt;
 use tokio::process::{Child, Command};
 use tokio::task::JoinSet;
 
-use super::conn::{self, Tls};
+use super::conn::{self, Probes, Tls};
 use super::model::{Daemon, Failure, Options, Progress, Target};
 use super::targets::targets;
 use crate::farm::Farm;
@@ -21,7 +21,8 @@ pub(super) async fn ask_all(
     farm: &Farm,
     pools: &[usize],
     opts: &Options,
-    tls: &Tls,
+    tls: &[Tls],
+    probes: &Probes,
 ) -> anyhow::Result<Vec<Daemon>> {
     let mut targets = targets(farm, pools, opts)?;
     let mut children = Vec::new();
@@ -38,7 +39,7 @@ pub(super) async fn ask_all(
         (targets, children) = started;
     }
     let asked = tokio::select! {
-        daemons = ask(&targets, tls, opts.timeout, opts.progress) => Some(daemons),
+        daemons = ask(&targets, tls, probes, opts.timeout, opts.progress) => Some(daemons),
         _ = tokio::signal::ctrl_c() => None,
     };
     let Some(asked) = asked else {
@@ -57,19 +58,36 @@ async fn interrupted(children: Vec<Forward>) -> anyhow::Error {
 /// Queries all `targets` concurrently; a daemon that never answers costs `timeout`, once.
 async fn ask(
     targets: &[Target],
-    tls: &Tls,
+    tls: &[Tls],
+    probes: &Probes,
     timeout: Duration,
     progress: Option<Progress>,
 ) -> Vec<Daemon> {
     let mut set = JoinSet::new();
     for (i, target) in targets.iter().enumerate() {
-        let (tls, target) = (tls.clone(), target.clone());
+        let (tls, target) = (tls[target.pool].clone(), target.clone());
+        let probes = probes.clone();
         set.spawn(async move {
             let outcome = match tokio::time::timeout(timeout, conn::query(&tls, &target)).await {
                 Ok(outcome) => outcome,
                 Err(_) => Err(Failure::Timeout(timeout)),
             };
-            (i, Daemon { target, outcome })
+            // Each client certificate, once the daemon has answered at all.
+            let mut trust = Vec::new();
+            if outcome.is_ok() {
+                for (client, tls) in &probes {
+                    let tried = tokio::time::timeout(timeout, conn::admits(tls, &target)).await;
+                    trust.push((client.clone(), tried.ok().flatten()));
+                }
+            }
+            (
+                i,
+                Daemon {
+                    target,
+                    outcome,
+                    trust,
+                },
+            )
         });
     }
     let total = targets.len();

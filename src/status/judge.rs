@@ -53,7 +53,36 @@ pub(super) fn judge(farm: &Farm, daemons: &[Daemon], now: i64) -> Vec<Finding> {
         }
     }
     spread(farm, daemons, &mut out);
+    for d in daemons {
+        trust(farm, d, &mut out);
+    }
     out
+}
+
+/// With trust domains: each client certificate tried on the daemon, against its pool's
+/// `pools`: one it admits and must refuse is the cache shared across domains.
+fn trust(farm: &Farm, d: &Daemon, out: &mut Vec<Finding>) {
+    let pool = &farm.pools[d.target.pool];
+    for (client, admitted) in &d.trust {
+        let allowed = farm
+            .tls
+            .clients
+            .iter()
+            .any(|c| c.name == *client && c.reaches(&pool.name));
+        let hint = "the daemon runs another client CA bundle than the rendered one: apply the farm again and roll the pool";
+        let message = match (allowed, admitted) {
+            (false, Some(true)) => format!(
+                "admits client `{client}`, which pool `{}` must refuse: builds of two trust domains share its cache",
+                pool.name
+            ),
+            (true, Some(false)) => format!(
+                "refuses client `{client}`, which pool `{}` admits",
+                pool.name
+            ),
+            _ => continue,
+        };
+        out.push(finding(Rule::StatusTrust, &d.target.name, message, hint));
+    }
 }
 
 fn finding(rule: Rule, name: &str, message: String, hint: &str) -> Finding {
@@ -387,6 +416,7 @@ mod tests {
                 servername: "h".into(),
             },
             outcome: Err(Failure::Unreachable("failed to lookup address".into())),
+            trust: Vec::new(),
         };
         let daemons: Vec<Daemon> = (0..5).map(daemon).collect();
         let about: Vec<String> = judge(&farm, &daemons, 0)

@@ -30,11 +30,11 @@ pub(crate) fn status(
     opts: &Options,
 ) -> anyhow::Result<(String, ExitCode)> {
     let pools = targets::selected_pools(farm, opts.pool.as_deref())?;
-    let tls = Tls::load(&id.dir)?;
+    let (tls, probes) = certificates(farm, id)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let daemons = runtime.block_on(forward::ask_all(farm, &pools, opts, &tls))?;
+    let daemons = runtime.block_on(forward::ask_all(farm, &pools, opts, &tls, &probes))?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
@@ -52,4 +52,40 @@ pub(crate) fn status(
         _ => ExitCode::SUCCESS,
     };
     Ok((text, code))
+}
+
+/// The client certificate each pool is asked with, by pool index: `id`'s; with trust domains,
+/// for a pool outside its `pools`, the first client folder at hand that the pool admits. And
+/// with trust domains, every client folder at hand, to try each daemon with.
+fn certificates(farm: &Farm, id: &Identity) -> anyhow::Result<(Vec<Tls>, conn::Probes)> {
+    let own = Tls::load(&id.dir)?;
+    if !farm.tls.domains() {
+        return Ok((vec![own; farm.pools.len()], Vec::new()));
+    }
+    let at_hand: conn::Probes = farm
+        .tls
+        .clients
+        .iter()
+        .filter_map(|c| {
+            Some((
+                c.name.clone(),
+                Tls::load(&farm.tls.dir.join("client").join(&c.name)).ok()?,
+            ))
+        })
+        .collect();
+    let mine = farm.tls.clients.iter().find(|c| c.name == id.name);
+    let per_pool = farm
+        .pools
+        .iter()
+        .map(|p| {
+            if mine.is_some_and(|c| c.reaches(&p.name)) {
+                return own.clone();
+            }
+            let mut admitted = farm.tls.clients.iter().filter(|c| c.reaches(&p.name));
+            admitted
+                .find_map(|c| at_hand.iter().find(|(n, _)| *n == c.name))
+                .map_or_else(|| own.clone(), |(_, tls)| tls.clone())
+        })
+        .collect();
+    Ok((per_pool, at_hand))
 }

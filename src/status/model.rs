@@ -112,4 +112,7 @@ impl Target {
 pub(crate) struct Daemon {
     pub target: Target,
     pub outcome: Result<Facts, Failure>,
+    /// With trust domains: each client certificate at hand, and whether the daemon admitted it
+    /// (`None`: the try told nothing, e.g. the daemon did not answer).
+    pub trust: Vec<(String, Option<bool>)>,
 }

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use super::judge::{Finding, gc_cap};
 use super::model::{Daemon, Facts, Failure, Format};
 use crate::diagnostic::Severity;
-use crate::farm::Farm;
 use crate::farm::size::human_bytes;
+use crate::farm::{Farm, Pool};
 
 /// The version of the JSON document's shape: fields are only ever added under it.
 pub(super) const SCHEMA: &str = "buildfarm.status/v1";
@@ -112,6 +112,13 @@ fn human(farm: &Farm, daemons: &[Daemon], findings: &[Finding], now: i64) -> Str
             out.push_str(line.trim_end());
             out.push('\n');
         }
+        if farm.tls.domains() {
+            out.push_str(&trust_line(
+                farm,
+                pool,
+                daemons.iter().filter(|d| d.target.pool == p),
+            ));
+        }
         out.push('\n');
     }
     let diagnostics: Vec<_> = findings.iter().map(|f| f.diagnostic.clone()).collect();
@@ -120,6 +127,41 @@ fn human(farm: &Farm, daemons: &[Daemon], findings: &[Finding], now: i64) -> Str
         crate::lint::format::Format::Human,
     ));
     out
+}
+
+/// With trust domains: the clients the pool's `pools` admit, and what its daemons did with
+/// each client certificate tried.
+fn trust_line<'a>(farm: &Farm, pool: &Pool, daemons: impl Iterator<Item = &'a Daemon>) -> String {
+    let allowed: Vec<&str> = farm
+        .tls
+        .clients
+        .iter()
+        .filter(|c| c.reaches(&pool.name))
+        .map(|c| c.name.as_str())
+        .collect();
+    let (mut admits, mut refuses) = (Vec::new(), Vec::new());
+    for d in daemons {
+        let (a, r) = trusted(d);
+        admits.extend(a);
+        refuses.extend(r);
+    }
+    for list in [&mut admits, &mut refuses] {
+        list.sort_unstable();
+        list.dedup();
+    }
+    let none = |l: &[&str]| {
+        if l.is_empty() {
+            "none".to_string()
+        } else {
+            l.join(", ")
+        }
+    };
+    format!(
+        "trust: the spec admits {}; the daemons admitted {}, refused {}\n",
+        none(&allowed),
+        none(&admits),
+        none(&refuses)
+    )
 }
 
 fn paint(cell: &str) -> String {
@@ -284,5 +326,21 @@ fn daemon_json(farm: &Farm, d: &Daemon, findings: &[Finding], now: i64) -> Value
             v["cert_days_left"] = json!(cert_days(facts, now));
         }
     }
+    if farm.tls.domains() {
+        let (admits, refuses) = trusted(d);
+        v["trust"] = json!({ "admits": admits, "refuses": refuses });
+    }
     v
+}
+
+/// With trust domains, the clients a daemon admitted and refused when tried.
+fn trusted(d: &Daemon) -> (Vec<&str>, Vec<&str>) {
+    let with = |want: bool| {
+        d.trust
+            .iter()
+            .filter(|(_, a)| *a == Some(want))
+            .map(|(c, _)| c.as_str())
+            .collect()
+    };
+    (with(true), with(false))
 }
