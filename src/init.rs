@@ -129,6 +129,7 @@ resources = { requests = { cpu = "1", memory = "2Gi" }, limits = { memory = "8Gi
 # volume_on_scale_down = "retain"              # or "delete": a removed pod's cache volume
 # untrusted = true                             # builds code nobody reviewed: hardened
 # runtime_class = "gvisor"                     # the pods' RuntimeClass (gVisor, Kata)
+# gc = { max_used = "75GB" }                   # this pool's own GC, instead of [gc]
 # autoscale = { min = 1, max = 8, cpu = 70 }   # or builds_per_pod = 2 (KEDA, needs [metrics])
 #   with builds_per_pod: server_address = "http://prometheus:9090", and optionally query =
 #   "..." (your own PromQL) and scale_down_minutes = 30

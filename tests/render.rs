@@ -1790,3 +1790,35 @@ fn runtime_class_reaches_only_its_pools_pods() {
     assert_eq!(class("a").as_str(), Some("kata"));
     assert!(class("b").is_null());
 }
+
+/// A pool's own `[pool.gc]` replaces `[gc]` for its daemons only: its own buildkitd.toml, with
+/// its cap and keep duration; the other pool keeps the farm's.
+#[test]
+fn a_pools_own_gc_replaces_the_farms_for_it_alone() {
+    let objects = render_example("trust-domains.toml");
+    let gc_of = |pool: &str| {
+        let sts = named(&objects, "StatefulSet", &format!("buildkit-{pool}"));
+        let config = buildkitd_toml(&objects, sts);
+        config["worker"]["oci"]["gcpolicy"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let forks = gc_of("forks");
+    let release = gc_of("release");
+    let cap = |policies: &[toml::Value]| {
+        policies.last().unwrap()["maxUsedSpace"]
+            .as_integer()
+            .unwrap()
+    };
+    assert_eq!(cap(&forks), 30 << 30, "`30GB` is read as GiB");
+    assert_eq!(forks[0]["keepDuration"].as_integer(), Some(24 * 3600));
+    // The release pool's GC is derived from its own 200Gi volume: 75%.
+    assert_eq!(cap(&release), 150 << 30);
+    let cm = named(&objects, "ConfigMap", "buildkit-config");
+    let text = str_of(&cm["data"]["buildkitd-forks.toml"]);
+    assert!(
+        text.contains("# GC: from [pool.gc] in farm.toml: cap 30 GiB"),
+        "{text}"
+    );
+}

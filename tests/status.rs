@@ -74,7 +74,7 @@ impl Farm {
         )
         .unwrap();
         let pool = &farm.pools[0];
-        let text = buildfarm::buildkitd_toml(&farm, pool.storage.as_ref());
+        let text = buildfarm::buildkitd_toml(&farm, pool);
         let config: toml::Table = toml::from_str(&text).unwrap();
         let policies = config["worker"]["oci"]["gcpolicy"].as_array().unwrap();
         policies

@@ -294,6 +294,8 @@ pub struct Pool {
     pub untrusted: bool,
     /// The pods' RuntimeClass (a sandbox such as gVisor or Kata).
     pub runtime_class: Option<String>,
+    /// `[pool.gc]`: the pool's own GC, instead of the farm's `[gc]`.
+    pub gc: Option<Gc>,
     /// What the pool guards on its own, in a farm with trust domains or when it is untrusted.
     /// `None`: every client, and the farm's one NetworkPolicy.
     pub trust: Option<PoolTrust>,
@@ -310,6 +312,12 @@ pub struct PoolTrust {
 }
 
 impl Pool {
+    /// The GC the pool's daemons run: its own `[pool.gc]`, else the farm's `[gc]` (`None`:
+    /// derived from the volume).
+    pub fn gc<'a>(&'a self, farm: &'a Farm) -> Option<&'a Gc> {
+        self.gc.as_ref().or(farm.gc.as_ref())
+    }
+
     /// How many ordinals the pool's daemons can have: `max` when it autoscales, else `replicas`.
     /// Per-daemon names, certificate SANs and pinning cover all of them.
     pub fn ordinals(&self) -> u32 {

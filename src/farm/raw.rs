@@ -327,6 +327,8 @@ pub(crate) struct RawPool {
     pub untrusted: S<bool>,
     /// RuntimeClass of the pool's pods (`gvisor`, `kata`): a sandbox around the daemon itself.
     pub runtime_class: S<String>,
+    /// This pool's own GC (`[pool.gc]`, the keys of `[gc]`): replaces `[gc]` for its daemons.
+    pub gc: Option<Spanned<RawGc>>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

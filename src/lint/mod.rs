@@ -276,43 +276,78 @@ fn freshness(farm: &Farm, today: &str, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// Each GC table (`[gc]`, and each pool's own `[pool.gc]`) against itself and against the
+/// volumes of the pools it governs.
 fn gc(farm: &Farm, out: &mut Vec<Diagnostic>) {
-    let Some(gc) = &farm.gc else { return };
+    if let Some(g) = &farm.gc {
+        let governed: Vec<&crate::farm::Pool> =
+            farm.pools.iter().filter(|p| p.gc.is_none()).collect();
+        gc_table(farm, g, "gc", &governed, out);
+    }
+    for (i, pool) in farm.pools.iter().enumerate() {
+        if let Some(g) = &pool.gc {
+            gc_table(farm, g, &format!("pool.{i}.gc"), &[pool], out);
+        }
+    }
+}
+
+fn gc_table(
+    farm: &Farm,
+    gc: &crate::farm::Gc,
+    at: &str,
+    pools: &[&crate::farm::Pool],
+    out: &mut Vec<Diagnostic>,
+) {
+    let key = |k: &str| format!("{at}.{k}");
+    // As written: `gc.max_used`, `[pool.gc] max_used`.
+    let name = |k: &str| match at {
+        "gc" => format!("`gc.{k}`"),
+        _ => format!("`[pool.gc] {k}`"),
+    };
     if gc.reserved.is_none() && gc.max_used.is_none() && gc.min_free.is_none() {
-        let message = "`[gc]` sets no size, so BuildKit's defaults apply and no sizes are derived from the volume";
-        let mut d = farm.finding(Rule::GcWithoutSizes, "gc", message);
+        let message = format!(
+            "`[{}]` sets no size, so BuildKit's defaults apply and no sizes are derived from the volume",
+            if at == "gc" { "gc" } else { "pool.gc" }
+        );
+        let mut d = farm.finding(Rule::GcWithoutSizes, at, message);
         if gc.keep_duration.is_some() {
             d.message
                 .push_str("; `keep_duration` has no effect without them");
         }
-        out.push(d.hint("set `max_used` (and `reserved`, `min_free`), or remove `[gc]` to derive them from each volume"));
+        let table = if at == "gc" { "gc" } else { "pool.gc" };
+        out.push(d.hint(format!("set `max_used` (and `reserved`, `min_free`), or remove `[{table}]` to derive them from each volume")));
     }
     if gc.reserved.is_some() && gc.max_used.is_none() {
-        let message = "`gc.reserved` is set without `gc.max_used`: a floor does not stop the cache from filling the disk";
-        let d = farm.finding(Rule::GcFloorWithoutCap, "gc.reserved", message);
+        let message = format!(
+            "{} is set without {}: a floor does not stop the cache from filling the disk",
+            name("reserved"),
+            name("max_used")
+        );
+        let d = farm.finding(Rule::GcFloorWithoutCap, &key("reserved"), message);
         out.push(d.hint("add `max_used`, e.g. 75% of the volume"));
     }
-    for pool in &farm.pools {
+    for pool in pools {
         let Some(storage) = &pool.storage else {
             continue;
         };
         let volume = storage.bytes;
         if let Some(cap) = gc.max_used.and_then(|m| m.bytes_of(Some(volume))) {
             let shown = gc.max_used.map(|m| m.to_string()).unwrap_or_default();
-            let at = format!("pool `{}` ({} volume)", pool.name, storage.quantity);
+            let of = format!("pool `{}` ({} volume)", pool.name, storage.quantity);
+            let max_used = name("max_used");
             if cap >= volume {
                 let message = format!(
-                    "`gc.max_used` ({shown}) does not fit the {at}: the cache fills the disk before GC runs"
+                    "{max_used} ({shown}) does not fit the {of}: the cache fills the disk before GC runs"
                 );
-                let d = farm.finding(Rule::GcCapAboveVolume, "gc.max_used", message);
+                let d = farm.finding(Rule::GcCapAboveVolume, &key("max_used"), message);
                 out.push(d.hint(
                     "keep the cap below the volume, e.g. 75% of it; BuildKit reads \"GB\" as GiB",
                 ));
             } else if cap > volume / 100 * 90 {
                 let message = format!(
-                    "`gc.max_used` ({shown}) leaves under 10% of the {at} for the build in progress"
+                    "{max_used} ({shown}) leaves under 10% of the {of} for the build in progress"
                 );
-                let d = farm.finding(Rule::GcCapNearVolume, "gc.max_used", message);
+                let d = farm.finding(Rule::GcCapNearVolume, &key("max_used"), message);
                 out.push(d.hint("keep the cap around 75-85% of the volume"));
             }
         }
@@ -320,12 +355,13 @@ fn gc(farm: &Farm, out: &mut Vec<Diagnostic>) {
             && floor >= volume
         {
             let message = format!(
-                "`gc.reserved` ({}) does not fit the {} volume of pool `{}`",
+                "{} ({}) does not fit the {} volume of pool `{}`",
+                name("reserved"),
                 DiskSpace::Bytes(floor),
                 storage.quantity,
                 pool.name
             );
-            out.push(farm.finding(Rule::GcFloorAboveVolume, "gc.reserved", message));
+            out.push(farm.finding(Rule::GcFloorAboveVolume, &key("reserved"), message));
         }
     }
 }

@@ -9,7 +9,7 @@ use toml::{Table, Value};
 use crate::farm::defaults::{self, CERTS_DIR};
 use crate::farm::releases::{self, GC_SPACE_KEY, LOG_LEVEL_KEY};
 use crate::farm::size::{DiskSpace, human_bytes};
-use crate::farm::{Farm, Storage};
+use crate::farm::{Farm, Gc, Pool, Storage};
 
 /// The GC sizes a pool gets, and how they were chosen (for the file's header comment).
 struct GcSizes {
@@ -19,9 +19,10 @@ struct GcSizes {
     origin: String,
 }
 
-/// A pool's buildkitd.toml: the farm's settings, with GC sizes derived from the pool's volume
-/// (the only thing of the pool's it depends on, so pools with equal volumes share it).
-pub fn buildkitd_toml(farm: &Farm, storage: Option<&Storage>) -> String {
+/// A pool's buildkitd.toml: the farm's settings, with the pool's GC (its `[pool.gc]`, else the
+/// farm's `[gc]`, else sizes derived from its volume: the only things of the pool's it depends
+/// on, so pools that agree on them share it).
+pub fn buildkitd_toml(farm: &Farm, pool: &Pool) -> String {
     let table = releases::buildkit();
     let mut root = Table::new();
     if farm.debug {
@@ -45,12 +46,13 @@ pub fn buildkitd_toml(farm: &Farm, storage: Option<&Storage>) -> String {
         root.insert("history".into(), Value::Table(history));
     }
 
-    let sizes = gc_sizes(farm, storage);
+    let sizes = gc_sizes(pool, pool.gc(farm), pool.storage.as_ref());
     let new_gc_keys = table.introduced(GC_SPACE_KEY);
     let new_keys = farm.buildkit >= new_gc_keys;
     let has_sizes =
         sizes.reserved.is_some() || sizes.max_used.is_some() || sizes.min_free.is_some();
-    let oci = oci_worker(farm, &sizes, new_keys);
+    let keep = pool.gc(farm).and_then(|g| g.keep_duration);
+    let oci = oci_worker(keep, &sizes, new_keys);
     let mut worker = Table::new();
     worker.insert("oci".into(), Value::Table(oci));
     // No containerd in the pod: say so instead of letting buildkitd probe for its socket.
@@ -108,7 +110,7 @@ fn grpc(farm: &Farm) -> Table {
 
 /// The OCI worker with its GC: the sizes on the worker (v0.17+) and BuildKit's own order of
 /// policies, each carrying the cap.
-fn oci_worker(farm: &Farm, sizes: &GcSizes, new_keys: bool) -> Table {
+fn oci_worker(keep: Option<u64>, sizes: &GcSizes, new_keys: bool) -> Table {
     let mut oci = Table::new();
     oci.insert("enabled".into(), Value::Boolean(true));
     oci.insert("gc".into(), Value::Boolean(true));
@@ -127,11 +129,7 @@ fn oci_worker(farm: &Farm, sizes: &GcSizes, new_keys: bool) -> Table {
     let has_sizes =
         sizes.reserved.is_some() || sizes.max_used.is_some() || sizes.min_free.is_some();
     if has_sizes {
-        let keep = farm
-            .gc
-            .as_ref()
-            .and_then(|g| g.keep_duration)
-            .unwrap_or(defaults::GC_KEEP_DURATION_SECONDS);
+        let keep = keep.unwrap_or(defaults::GC_KEEP_DURATION_SECONDS);
         let transient_key = if new_keys {
             "maxUsedSpace"
         } else {
@@ -165,8 +163,12 @@ fn oci_worker(farm: &Farm, sizes: &GcSizes, new_keys: bool) -> Table {
     oci
 }
 
-fn gc_sizes(farm: &Farm, storage: Option<&Storage>) -> GcSizes {
-    if let Some(gc) = &farm.gc {
+fn gc_sizes(pool: &Pool, gc: Option<&Gc>, storage: Option<&Storage>) -> GcSizes {
+    let table = match pool.gc {
+        Some(_) => "[pool.gc]",
+        None => "[gc]",
+    };
+    if let Some(gc) = gc {
         let describe = |label: &str, v: Option<DiskSpace>| v.map(|v| format!("{label} {v}"));
         let parts: Vec<String> = [
             describe("cap", gc.max_used),
@@ -177,8 +179,8 @@ fn gc_sizes(farm: &Farm, storage: Option<&Storage>) -> GcSizes {
         .flatten()
         .collect();
         let origin = match parts.is_empty() {
-            true => "[gc] in farm.toml sets no sizes; BuildKit's defaults apply.".to_string(),
-            false => format!("from [gc] in farm.toml: {}.", parts.join(", ")),
+            true => format!("{table} in farm.toml sets no sizes; BuildKit's defaults apply."),
+            false => format!("from {table} in farm.toml: {}.", parts.join(", ")),
         };
         return GcSizes {
             reserved: gc.reserved,

@@ -13,7 +13,7 @@ use super::objects::{autoscale, basic, cert_manager, expose, network, statefulse
 use super::parallel;
 use crate::certs::{Material, Pair};
 use crate::farm::names::PoolPart;
-use crate::farm::{Farm, Pool, Storage, TlsMode};
+use crate::farm::{Farm, Pool, TlsMode};
 
 const CONFIG_FILE: &str = "buildkitd.toml";
 
@@ -210,24 +210,25 @@ impl Configs {
         // The certificates are the same for every pool: hash them once (a big farm's daemon
         // certificate lists thousands of names).
         let certs_digest = certs.map(digest_of);
-        // A buildkitd.toml per distinct volume (pools usually share one), with its checksum.
-        let mut volumes: Vec<Option<&Storage>> = Vec::new();
+        // A buildkitd.toml per distinct volume and GC (pools usually share one), with its
+        // checksum: a pool stands for the others like it.
+        let mut volumes: Vec<&Pool> = Vec::new();
+        let alike = |a: &Pool, b: &Pool| a.storage == b.storage && a.gc(farm) == b.gc(farm);
         let volume_of: Vec<usize> = farm
             .pools
             .iter()
             .map(|pool| {
-                let volume = pool.storage.as_ref();
                 volumes
                     .iter()
-                    .position(|v| *v == volume)
+                    .position(|v| alike(v, pool))
                     .unwrap_or_else(|| {
-                        volumes.push(volume);
+                        volumes.push(pool);
                         volumes.len() - 1
                     })
             })
             .collect();
-        let configs = parallel::map(&volumes, 64, |&volume| {
-            let text = buildkitd_toml(farm, volume);
+        let configs = parallel::map(&volumes, 64, |&pool| {
+            let text = buildkitd_toml(farm, pool);
             let checksum = checksum(&text, certs_digest.as_ref());
             (text, checksum)
         });

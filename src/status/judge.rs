@@ -277,7 +277,7 @@ fn spread(farm: &Farm, daemons: &[Daemon], out: &mut Vec<Finding>) {
 
 /// The GC policies the pool's rendered buildkitd.toml gives (after `[buildkitd]`), if any.
 fn rendered_gc(farm: &Farm, pool: &Pool) -> Option<Vec<toml::Table>> {
-    let rendered = crate::render::buildkitd_toml(farm, pool.storage.as_ref());
+    let rendered = crate::render::buildkitd_toml(farm, pool);
     let config: toml::Table = toml::from_str(&rendered).ok()?;
     let policies = config
         .get("worker")?

@@ -65,10 +65,11 @@ const OWNED_FLAGS: [(&str, &str); 12] = [
     ("oci-worker-rootless", "the profile decides (`mode`)"),
 ];
 
-pub(super) fn gc(c: &mut Checker, raw: Spanned<RawGc>, buildkit: Version) -> Gc {
+/// `[gc]`, or a pool's own `[pool.gc]` (`at` names the table in messages).
+pub(super) fn gc(c: &mut Checker, raw: Spanned<RawGc>, buildkit: Version, at: &str) -> Gc {
     let table = releases::buildkit();
     let g = raw.into_inner();
-    let size = |c: &mut Checker, v, key| gc_size(c, v, key, buildkit);
+    let size = |c: &mut Checker, v, key: &str| gc_size(c, v, &format!("{at}.{key}"), buildkit);
     let reserved = size(c, g.reserved, "reserved");
     let max_used = size(c, g.max_used, "max_used");
     let min_free = size(c, g.min_free, "min_free");
@@ -77,10 +78,10 @@ pub(super) fn gc(c: &mut Checker, raw: Spanned<RawGc>, buildkit: Version) -> Gc 
         for (key, value) in [("reserved", &reserved), ("min_free", &min_free)] {
             if let Some((_, span)) = value {
                 let message = format!(
-                    "`gc.{key}` needs BuildKit {new_gc_keys} or newer, the image runs {buildkit}"
+                    "`{at}.{key}` needs BuildKit {new_gc_keys} or newer, the image runs {buildkit}"
                 );
                 let hint = format!(
-                    "before {new_gc_keys} a GC policy has one size, its cap: set only `gc.max_used` (written as `keepBytes`)"
+                    "before {new_gc_keys} a GC policy has one size, its cap: set only `{at}.max_used` (written as `keepBytes`)"
                 );
                 c.error(
                     Rule::BuildkitVersionTooOld,
@@ -98,7 +99,7 @@ pub(super) fn gc(c: &mut Checker, raw: Spanned<RawGc>, buildkit: Version) -> Gc 
             _ => false,
         };
         if bigger {
-            let message = format!("`gc.reserved` ({r}) is larger than `gc.max_used` ({m})");
+            let message = format!("`{at}.reserved` ({r}) is larger than `{at}.max_used` ({m})");
             c.error(
                 Rule::GcFloorAboveCap,
                 span.clone(),
@@ -109,7 +110,7 @@ pub(super) fn gc(c: &mut Checker, raw: Spanned<RawGc>, buildkit: Version) -> Gc 
     }
     let keep_duration = g
         .keep_duration
-        .map(|d| c.duration(Some(d), "gc.keep_duration", 0));
+        .map(|d| c.duration(Some(d), &format!("{at}.keep_duration"), 0));
     Gc {
         reserved: reserved.map(|r| r.0),
         max_used: max_used.map(|m| m.0),
@@ -138,7 +139,7 @@ fn gc_size(
     match parsed {
         Ok(DiskSpace::Percent(_)) if buildkit < table.feature("size-strings") => {
             let message = format!(
-                "`gc.{key}` as a percentage needs BuildKit {} or newer, the image runs {buildkit}",
+                "`{key}` as a percentage needs BuildKit {} or newer, the image runs {buildkit}",
                 table.feature("size-strings")
             );
             c.error(
@@ -151,12 +152,7 @@ fn gc_size(
         }
         Ok(d) => Some((d, v.span())),
         Err(why) => {
-            c.error(
-                Rule::InvalidSize,
-                v.span(),
-                format!("`gc.{key}`: {why}"),
-                None,
-            );
+            c.error(Rule::InvalidSize, v.span(), format!("`{key}`: {why}"), None);
             None
         }
     }

@@ -82,14 +82,14 @@ pub(super) fn check(
     let probes = probes(&mut c, raw.probes);
 
     let (tls, pool_refs) = tls::tls(&mut c, raw.tls, &name, base, certs_dir);
-    let gc = raw.gc.map(|g| buildkitd::gc(&mut c, g, buildkit));
+    let gc = raw.gc.map(|g| buildkitd::gc(&mut c, g, buildkit, "gc"));
     let history = buildkitd::history(&mut c, raw.history, buildkit);
     let buildkitd = raw
         .buildkitd
         .map(|t| buildkitd::passthrough(&mut c, t))
         .unwrap_or_default();
     let extra_volumes = volumes(&mut c, raw.extra_volume, &profile, read_only_root);
-    let mut pools = pool::pools(&mut c, raw.pool, &name, expose.as_ref());
+    let mut pools = pool::pools(&mut c, raw.pool, &name, expose.as_ref(), buildkit);
     let untrusted = trust::Untrusted {
         network_policy,
         extra_args: &extra_args,

@@ -7,6 +7,7 @@ use crate::farm::raw::Spanned;
 use indexmap::IndexMap;
 
 use super::autoscale;
+use super::buildkitd;
 use super::checker::Checker;
 use super::expose;
 use super::schema;
@@ -18,6 +19,7 @@ use crate::farm::model::{
 use crate::farm::raw::{RawPool, RawResources, RawToleration};
 use crate::farm::size::parse_quantity;
 use crate::farm::syntax;
+use crate::farm::version::Version;
 use crate::rule::Rule;
 use crate::suggest::{did_you_mean, one_of};
 
@@ -30,6 +32,7 @@ pub(super) fn pools(
     raw: Option<Spanned<Vec<Spanned<RawPool>>>>,
     farm_name: &str,
     farm_expose: Option<&expose::Table>,
+    buildkit: Version,
 ) -> Vec<Pool> {
     let hint = "add one per CPU architecture:\n\n[[pool]]\narch = \"amd64\"\nreplicas = 2\nstorage = \"100Gi\"";
     let list = match raw {
@@ -61,10 +64,14 @@ pub(super) fn pools(
         let mut p = raw_pool.into_inner();
         let own_ip = expose::ip_span(p.expose.as_ref());
         let exposed = expose::for_pool(c, farm_expose, p.expose.take());
+        let gc =
+            p.gc.take()
+                .map(|g| buildkitd::gc(c, g, buildkit, "pool.gc"));
         if let Some(pool) = pool(c, p, span, farm_name, &mut names, i) {
             own_ips.push(own_ip);
             pools.push(Pool {
                 expose: exposed,
+                gc,
                 ..pool
             });
         }
@@ -169,6 +176,7 @@ fn pool(
         volume_on_scale_down,
         untrusted: p.untrusted.is_some_and(Spanned::into_inner),
         runtime_class,
+        gc: None,
         trust: None,
     })
 }
