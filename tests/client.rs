@@ -1,11 +1,11 @@
 //! The client side: the commands are parsed back like a shell would and checked flag by flag,
 //! the snippets parse as YAML, and rendezvous hashing is stable and fair.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use buildfarm::preference;
 
-use crate::common::{buildfarm, shell_words, stderr};
+use crate::common::{shell_words, stderr};
 
 const TWO_ARCHES: &str = "[[tls.client]]\nname = \"ci\"\n[[pool]]\narch = \"amd64\"\nreplicas = 3\n[[pool]]\narch = \"arm64\"\n";
 
@@ -19,31 +19,41 @@ fn exposed(extra: &str) -> String {
 
 /// A farm folder with its certificates issued; runs `buildfarm client ARGS` there.
 struct Farm {
-    dir: tempfile::TempDir,
+    t: std::cell::RefCell<crate::common::Test>,
 }
 
 impl Farm {
     fn new(spec: &str) -> Farm {
         Farm {
-            dir: crate::common::farm_with_certs(spec),
+            t: crate::common::farm_with_certs(spec),
         }
     }
 
+    /// `buildfarm ARGS` in the farm's folder.
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        self.t.borrow_mut().output_of(args)
+    }
+
+    /// A path in the farm's folder.
+    fn path(&self, name: &str) -> PathBuf {
+        self.t.borrow().path(name)
+    }
+
     fn client(&self, args: &[&str]) -> String {
-        let out = buildfarm(self.dir.path(), &[&["client"], args].concat());
+        let out = self.run(&[&["client"], args].concat());
         assert!(out.status.success(), "{}", stderr(&out));
         String::from_utf8(out.stdout).unwrap()
     }
 
     /// `buildfarm render` of the farm.
     fn render(&self) -> String {
-        let out = buildfarm(self.dir.path(), &["render"]);
+        let out = self.run(&["render"]);
         assert!(out.status.success(), "{}", stderr(&out));
         String::from_utf8(out.stdout).unwrap()
     }
 
     fn daemon_sans(&self) -> Vec<String> {
-        let pem = std::fs::read_to_string(self.dir.path().join("certs/daemon/tls.crt")).unwrap();
+        let pem = std::fs::read_to_string(self.path("certs/daemon/tls.crt")).unwrap();
         buildfarm::read_cert(&pem).unwrap().sans
     }
 }
@@ -580,7 +590,7 @@ fn sidecar_is_a_plain_container_before_native_sidecars() {
 #[test]
 fn unknown_clients_and_pools_are_refused_with_a_suggestion() {
     let farm = Farm::new(TWO_ARCHES);
-    let out = buildfarm(farm.dir.path(), &["client", "buildctl", "--pool", "arm46"]);
+    let out = farm.run(&["client", "buildctl", "--pool", "arm46"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
@@ -588,7 +598,7 @@ fn unknown_clients_and_pools_are_refused_with_a_suggestion() {
             && err.contains("did you mean `arm64`?"),
         "{err}"
     );
-    let out = buildfarm(farm.dir.path(), &["client", "buildx", "--client", "cj"]);
+    let out = farm.run(&["client", "buildx", "--client", "cj"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
@@ -638,7 +648,7 @@ fn buildx_via_external_uses_each_pools_external_name() {
     }
     // A farm without external names says what to add, and prints nothing.
     let plain = Farm::new(TWO_ARCHES);
-    let out = buildfarm(plain.dir.path(), &["client", "buildx", "--via", "external"]);
+    let out = plain.run(&["client", "buildx", "--via", "external"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     let err = stderr(&out);
@@ -680,7 +690,7 @@ fn github_step_via_external_names_every_node_by_its_external_name() {
         if command == "endpoint" {
             args.extend(["--key", "group/project"]);
         }
-        let out = buildfarm(farm.dir.path(), &args);
+        let out = farm.run(&args);
         assert_eq!(out.status.code(), Some(2), "{command}");
         let err = stderr(&out);
         assert!(
@@ -756,7 +766,7 @@ fn buildctl_via_external_uses_the_pools_external_name() {
         "--key",
         "group/project",
     ];
-    let refused = buildfarm(farm.dir.path(), &args);
+    let refused = farm.run(&args);
     assert_eq!(refused.status.code(), Some(1));
     assert!(stderr(&refused).contains("add `per_pod = true` and a `domain`"));
     assert!(refused.stdout.is_empty());
@@ -824,7 +834,7 @@ fn gitlab_pin_functions(farm: &Farm) -> String {
 #[test]
 fn gitlab_pins_each_project_to_the_pod_client_endpoint_names_under_dash_and_bash() {
     let farm = Farm::new(TWO_ARCHES);
-    let dir = farm.dir.path();
+    let dir = &farm.path("");
     let keys: Vec<String> = (0..1000)
         .map(|i| format!("group-{}/project {i}", i % 7))
         .collect();
@@ -866,7 +876,7 @@ fn gitlab_pins_each_project_to_the_pod_client_endpoint_names_under_dash_and_bash
 #[test]
 fn gitlab_pin_falls_back_to_the_next_pod_then_the_service() {
     let farm = Farm::new(TWO_ARCHES);
-    let dir = farm.dir.path();
+    let dir = &farm.path("");
     // A fake buildctl: the daemons named in DOWN do not answer.
     let bin = dir.join("bin");
     std::fs::create_dir(&bin).unwrap();
@@ -918,10 +928,7 @@ fn gitlab_pinning_follows_key_var_and_no_pin_restores_the_service() {
     let unpinned = farm.client(&["gitlab", "--no-pin"]);
     assert!(!unpinned.contains("buildfarm_pick"), "{unpinned}");
     assert!(unpinned.contains("--tlsservername buildkitd-amd64.buildkit.svc build"));
-    let bad = buildfarm(
-        farm.dir.path(),
-        &["client", "gitlab", "--key-var", "CI-PATH"],
-    );
+    let bad = farm.run(&["client", "gitlab", "--key-var", "CI-PATH"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("is not a variable name"));
 }
@@ -1167,10 +1174,7 @@ fn buildx_with_a_key_lists_each_pools_pods_in_endpoint_order() {
         assert!(flag(words, "--driver-opt")[0].ends_with(&format!("servername={host}")));
         assert_eq!(words.contains(&"--use".to_string()), i == 0);
     }
-    let out = buildfarm(
-        farm.dir.path(),
-        &["client", "buildx", "--key", key, "--via", "port-forward"],
-    );
+    let out = farm.run(&["client", "buildx", "--key", key, "--via", "port-forward"]);
     assert_eq!(out.status.code(), Some(2));
 }
 

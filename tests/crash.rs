@@ -5,9 +5,8 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
 
-use crate::common::{buildfarm, stderr};
+use crate::common::Test;
 
 const SPEC: &str = "[[tls.client]]\nname = \"ci\"\nnamespace = \"ci\"\n[[tls.client]]\nname = \"laptop\"\n[[pool]]\narch = \"amd64\"\n";
 
@@ -26,13 +25,9 @@ const FILES: [&str; 11] = [
     "client/laptop/tls.key",
 ];
 
-fn crashing(dir: &Path, args: &[&str], at: usize) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_buildfarm"))
-        .args(args)
-        .current_dir(dir)
-        .env("BUILDFARM_CRASH_AT", at.to_string())
-        .output()
-        .expect("the binary runs")
+/// A folder holding the spec, whose runs abort at step `at` of a commit (`without_env` lifts it).
+fn crashing(t: Test, at: usize) -> Test {
+    t.env("BUILDFARM_CRASH_AT", &at.to_string())
 }
 
 /// Every file of the set, as bytes (an absent one as None).
@@ -52,8 +47,8 @@ fn assert_whole_or_journaled(certs: &Path, step: usize) {
 }
 
 /// After the next run: a complete, valid set, and nothing left of the interrupted one.
-fn assert_complete_and_clean(dir: &Path, step: usize) {
-    let certs = dir.join("certs");
+fn assert_complete_and_clean(t: Test, step: usize) -> Test {
+    let certs = t.path("certs");
     for f in FILES {
         assert!(certs.join(f).is_file(), "step {step}: `{f}` is missing");
     }
@@ -69,37 +64,28 @@ fn assert_complete_and_clean(dir: &Path, step: usize) {
     }
     assert!(leftovers.is_empty(), "step {step}: left {leftovers:?}");
     // lint checks every certificate: parses, keys match, chains to the CA, not expired.
-    let lint = buildfarm(dir, &["lint", "--format", "json"]);
-    let text = String::from_utf8_lossy(&lint.stdout);
+    let t = t.run(&["lint", "--format", "json"]);
+    let text = t.stdout();
     assert!(!text.contains("\"cert-"), "step {step}: {text}");
+    t
 }
 
 /// Kills `args` at every step of its commit on a fresh folder; each time, the next plain run
 /// finishes or redoes the job. Returns how many steps there were.
 fn every_step_of_a_first_run(args: &[&str]) -> usize {
     for step in 1.. {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("farm.toml"), SPEC).unwrap();
-        let out = crashing(dir.path(), args, step);
-        if out.status.success() {
-            assert_complete_and_clean(dir.path(), step);
+        let t = crashing(Test::new().spec(SPEC), step).run(args);
+        if t.code() == Some(0) {
+            assert_complete_and_clean(t, step);
             return step - 1;
         }
-        assert_eq!(
-            out.status.code(),
-            None,
-            "step {step}: killed, not failed: {}",
-            stderr(&out)
-        );
-        assert_whole_or_journaled(&dir.path().join("certs"), step);
-        let next = buildfarm(dir.path(), &["certs", "generate"]);
-        assert_eq!(
-            next.status.code(),
-            Some(0),
-            "step {step}: {}",
-            stderr(&next)
-        );
-        assert_complete_and_clean(dir.path(), step);
+        let t = t.killed();
+        assert_whole_or_journaled(&t.path("certs"), step);
+        let t = t
+            .without_env("BUILDFARM_CRASH_AT")
+            .run(&["certs", "generate"])
+            .status(0);
+        assert_complete_and_clean(t, step);
     }
     unreachable!()
 }
@@ -119,18 +105,12 @@ fn a_first_render_killed_at_any_step_recovers() {
 #[test]
 fn a_reissue_killed_at_any_step_keeps_the_ca_and_finishes() {
     for step in 1.. {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("farm.toml"), SPEC).unwrap();
-        assert_eq!(
-            buildfarm(dir.path(), &["certs", "generate"]).status.code(),
-            Some(0)
-        );
-        let certs = dir.path().join("certs");
+        let t = Test::new().spec(SPEC).run(&["certs", "generate"]).status(0);
+        let certs = t.path("certs");
         let before = snapshot(&certs);
         // A new name for the daemon: its certificate is reissued, nothing else changes.
         let spec = format!("[tls]\nextra_sans = [\"buildkit.example.com\"]\n{SPEC}");
-        fs::write(dir.path().join("farm.toml"), spec).unwrap();
-        let out = crashing(dir.path(), &["render"], step);
+        let t = crashing(t.spec(&spec), step).run(&["render"]);
         let after = snapshot(&certs);
         let changed: Vec<&str> = FILES
             .iter()
@@ -146,117 +126,101 @@ fn a_reissue_killed_at_any_step_keeps_the_ca_and_finishes() {
         );
         assert_eq!(before[0], after[0], "step {step}: the CA never changes");
         assert_eq!(before[1], after[1], "step {step}: the CA key never changes");
-        if out.status.success() {
+        if t.code() == Some(0) {
             assert!(step > 4, "the reissue had steps to kill");
             return;
         }
-        let next = buildfarm(dir.path(), &["render"]);
-        assert_eq!(
-            next.status.code(),
-            Some(0),
-            "step {step}: {}",
-            stderr(&next)
-        );
-        let sans = buildfarm(dir.path(), &["certs", "show", "--format", "json"]);
-        assert!(
-            String::from_utf8_lossy(&sans.stdout).contains("buildkit.example.com"),
-            "step {step}"
-        );
+        let t = t
+            .killed()
+            .without_env("BUILDFARM_CRASH_AT")
+            .run(&["render"])
+            .status(0)
+            .run(&["certs", "show", "--format", "json"])
+            .stdout_has("buildkit.example.com");
         assert_eq!(
             snapshot(&certs)[0],
             before[0],
             "step {step}: the same CA after recovery"
         );
-        assert_complete_and_clean(dir.path(), step);
+        assert_complete_and_clean(t, step);
     }
 }
 
 #[test]
 fn a_lone_ca_key_is_set_aside_only_when_it_signed_nothing() {
     // An interrupted first run of an older version: the CA key landed, nothing else.
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("farm.toml"), SPEC).unwrap();
-    fs::create_dir_all(dir.path().join("certs/client")).unwrap();
-    fs::write(dir.path().join("certs/ca.key"), "lone").unwrap();
-    let out = buildfarm(dir.path(), &["certs", "generate"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stderr(&out).contains("moved it to"), "{}", stderr(&out));
+    let t = Test::new().spec(SPEC);
+    fs::create_dir_all(t.path("certs/client")).unwrap();
+    let t = t
+        .file("certs/ca.key", "lone")
+        .run(&["certs", "generate"])
+        .status(0)
+        .stderr_has("moved it to");
     assert_eq!(
-        fs::read_to_string(dir.path().join("certs/ca.key.orphaned")).unwrap(),
+        fs::read_to_string(t.path("certs/ca.key.orphaned")).unwrap(),
         "lone"
     );
     // A CA key whose certificate is gone but whose leaves exist: never replaced.
-    fs::remove_file(dir.path().join("certs/ca.crt")).unwrap();
-    let out = buildfarm(dir.path(), &["certs", "generate"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("has no certificate beside it"),
-        "{}",
-        stderr(&out)
-    );
+    fs::remove_file(t.path("certs/ca.crt")).unwrap();
+    t.run(&["certs", "generate"])
+        .status(1)
+        .stderr_has("has no certificate beside it");
 }
 
 #[test]
 fn a_complete_read_only_folder_renders() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("farm.toml"), SPEC).unwrap();
-    assert_eq!(
-        buildfarm(dir.path(), &["certs", "generate"]).status.code(),
-        Some(0)
-    );
-    let first = buildfarm(dir.path(), &["render"]);
+    let t = Test::new()
+        .spec(SPEC)
+        .run(&["certs", "generate"])
+        .status(0)
+        .run(&["render"])
+        .status(0);
+    let first = t.stdout_bytes();
     // Read-only as a mount would be (chmod does not bind root, so hide the lock's folder
     // writes by making the lock file impossible to create: a directory in its place).
-    let lock = dir.path().join("certs/.lock");
+    let lock = t.path("certs/.lock");
     let _ = fs::remove_file(&lock);
     fs::create_dir(&lock).unwrap();
-    let out = buildfarm(dir.path(), &["render"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let t = t.run(&["render"]).status(0);
     assert_eq!(
-        out.stdout, first.stdout,
+        t.stdout_bytes(),
+        first,
         "the same objects, without taking the lock"
     );
     // Something to write (a new client): then the lock is needed, and its failure is said.
-    fs::write(
-        dir.path().join("farm.toml"),
-        format!("[[tls.client]]\nname = \"new\"\n{SPEC}"),
-    )
-    .unwrap();
-    let out = buildfarm(dir.path(), &["render"]);
-    assert_eq!(out.status.code(), Some(2));
+    let t = t
+        .spec(&format!("[[tls.client]]\nname = \"new\"\n{SPEC}"))
+        .run(&["render"])
+        .status(2);
     assert!(
-        stderr(&out).starts_with("error: the certificates need writing\ncaused by: failed to open"),
+        t.stderr()
+            .starts_with("error: the certificates need writing\ncaused by: failed to open"),
         "{}",
-        stderr(&out)
+        t.stderr()
     );
 }
 
 #[test]
 fn lint_and_check_do_not_judge_an_interrupted_folder() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("farm.toml"), SPEC).unwrap();
+    let mut t = Test::new().spec(SPEC);
     // Killed after the journal landed, before the renames finished.
-    let mut step = 1;
-    loop {
-        let _ = fs::remove_dir_all(dir.path().join("certs"));
-        let out = crashing(dir.path(), &["certs", "generate"], step);
-        assert!(!out.status.success(), "no step left the journal behind");
-        if dir.path().join("certs/.pending").exists() {
+    for step in 1.. {
+        let _ = fs::remove_dir_all(t.path("certs"));
+        t = crashing(t, step).run(&["certs", "generate"]).killed();
+        if t.path("certs/.pending").exists() {
             break;
         }
-        step += 1;
     }
-    let lint = buildfarm(dir.path(), &["lint", "--format", "json"]);
-    assert_eq!(lint.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&lint.stdout).contains("cert-interrupted"));
+    let t = t
+        .without_env("BUILDFARM_CRASH_AT")
+        .run(&["lint", "--format", "json"])
+        .status(1)
+        .stdout_has("cert-interrupted");
     assert!(
-        dir.path().join("certs/.pending").exists(),
+        t.path("certs/.pending").exists(),
         "lint left it for a writer"
     );
     // The next writer finishes it.
-    assert_eq!(
-        buildfarm(dir.path(), &["certs", "generate"]).status.code(),
-        Some(0)
-    );
-    assert!(!dir.path().join("certs/.pending").exists());
+    let t = t.run(&["certs", "generate"]).status(0);
+    assert!(!t.path("certs/.pending").exists());
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use buildfarm::{Diagnostic, Severity, Source};
 
-use crate::common::{Test, buildfarm};
+use crate::common::Test;
 
 fn lint_in(spec: &str, certs: &Path) -> Vec<Diagnostic> {
     crate::common::lint(&Source::new("farm.toml", spec), certs)
@@ -454,24 +454,25 @@ fn every_format_is_pinned() {
 
 #[test]
 fn exit_codes_follow_the_worst_finding() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = |spec: &str, args: &[&str]| {
-        fs::write(dir.path().join("farm.toml"), spec).unwrap();
-        let out = buildfarm(dir.path(), &[&["lint"], args].concat());
-        out.status.code()
-    };
     let clean = format!("[network]\nallow = []\n{POOL}");
-    assert_eq!(run(&clean, &[]), Some(0), "notes only");
-    assert_eq!(run(&clean, &["--deny-warnings"]), Some(0));
     let warned = clean.replace("resources = { limits = { memory = \"8Gi\" } }\n", "");
-    assert_eq!(run(&warned, &[]), Some(0), "warnings pass by default");
-    assert_eq!(run(&warned, &["--deny-warnings"]), Some(1));
-    assert_eq!(run(MIXED, &[]), Some(1));
-    assert_eq!(run(MIXED, &["--format", "xml"]), Some(2));
-    assert!(
-        !dir.path().join("certs").exists(),
-        "lint issues no certificates"
-    );
+    let t = Test::new()
+        .spec(&clean)
+        .run(&["lint"])
+        .status(0) // notes only
+        .run(&["lint", "--deny-warnings"])
+        .status(0)
+        .spec(&warned)
+        .run(&["lint"])
+        .status(0) // warnings pass by default
+        .run(&["lint", "--deny-warnings"])
+        .status(1)
+        .spec(MIXED)
+        .run(&["lint"])
+        .status(1)
+        .run(&["lint", "--format", "xml"])
+        .status(2);
+    assert!(!t.path("certs").exists(), "lint issues no certificates");
 }
 
 #[test]
@@ -497,14 +498,10 @@ fn image_vulnerable_names_the_advisories_and_the_fix() {
     );
     lacks(POOL, "image-vulnerable");
     // A warning: `--deny-warnings` turns it into a failing lint.
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("farm.toml"), &spec).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_buildfarm"))
-        .current_dir(dir.path())
-        .args(["lint", "--deny-warnings"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    Test::new()
+        .spec(&spec)
+        .run(&["lint", "--deny-warnings"])
+        .status(1);
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use buildfarm::wire;
 use serde_json::Value;
 
-use crate::common::{buildfarm, stderr};
+use crate::common::stderr;
 
 #[path = "../bench/fake_buildkitd.rs"]
 mod fake;
@@ -22,22 +22,32 @@ const SPEC: &str = "[[tls.client]]\nname = \"ci\"\n[[pool]]\narch = \"amd64\"\nr
 
 /// A farm folder with its certificates issued.
 struct Farm {
-    dir: tempfile::TempDir,
+    t: std::cell::RefCell<crate::common::Test>,
 }
 
 impl Farm {
     fn new(spec: &str) -> Farm {
         Farm {
-            dir: crate::common::farm_with_certs(spec),
+            t: crate::common::farm_with_certs(spec),
         }
     }
 
+    /// `buildfarm ARGS` in the farm's folder.
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        self.t.borrow_mut().output_of(args)
+    }
+
+    /// A path in the farm's folder.
+    fn path(&self, name: &str) -> PathBuf {
+        self.t.borrow().path(name)
+    }
+
     fn certs(&self) -> PathBuf {
-        self.dir.path().join("certs")
+        self.path("certs")
     }
 
     fn status(&self, args: &[&str]) -> Output {
-        buildfarm(self.dir.path(), &[&["status"], args].concat())
+        self.run(&[&["status"], args].concat())
     }
 
     /// `status --format json` against `ports` (as the first pool's daemons): exit code, document.
@@ -69,7 +79,7 @@ impl Farm {
     /// report them (keepDuration in nanoseconds).
     fn rendered_gc(&self) -> Vec<wire::GcPolicy> {
         let farm = buildfarm::load(
-            buildfarm::Origin::File(&self.dir.path().join("farm.toml")),
+            buildfarm::Origin::File(&self.path("farm.toml")),
             Some(&self.certs()),
         )
         .unwrap();
@@ -567,16 +577,16 @@ fn with_fake_kubectl(
     daemon_port: u16,
     args: &[&str],
 ) -> (std::process::Command, PathBuf) {
-    let bin = farm.dir.path().join("bin");
+    let bin = farm.path("bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::write(bin.join("kubectl"), FAKE_KUBECTL).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(bin.join("kubectl"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let log = farm.dir.path().join("kubectl.log");
+    let log = farm.path("kubectl.log");
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_buildfarm"));
     command
         .args([&["status", "--via", "port-forward"], args].concat())
-        .current_dir(farm.dir.path())
+        .current_dir(farm.path(""))
         .env(
             "PATH",
             format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),

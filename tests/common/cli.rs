@@ -41,12 +41,26 @@ impl Test {
 
     /// Sets an environment variable for the runs that follow.
     pub fn env(mut self, name: &str, value: &str) -> Test {
+        self.env.retain(|(k, _)| k != name);
         self.env.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Drops an environment variable `env` set, for the runs that follow.
+    pub fn without_env(mut self, name: &str) -> Test {
+        self.env.retain(|(k, _)| k != name);
         self
     }
 
     /// Runs the binary with `args` (again, if it already ran: earlier output is dropped).
     pub fn run(mut self, args: &[&str]) -> Test {
+        self.output_of(args);
+        self
+    }
+
+    /// Runs the binary with `args` and hands back its output, for helpers that keep a `Test`
+    /// and answer with what a run printed.
+    pub fn output_of(&mut self, args: &[&str]) -> Output {
         self.args = args.iter().map(|a| a.to_string()).collect();
         let out = Command::new(env!("CARGO_BIN_EXE_buildfarm"))
             .args(args)
@@ -54,8 +68,8 @@ impl Test {
             .current_dir(self.dir.path())
             .output()
             .expect("the binary runs");
-        self.out = Some(out);
-        self
+        self.out = Some(out.clone());
+        out
     }
 
     fn output(&self) -> &Output {
@@ -66,8 +80,30 @@ impl Test {
         String::from_utf8_lossy(&self.output().stdout).into_owned()
     }
 
+    pub fn stdout_bytes(&self) -> Vec<u8> {
+        self.output().stdout.clone()
+    }
+
+    /// The exit code; `None` when a signal ended the process.
+    pub fn code(&self) -> Option<i32> {
+        self.output().status.code()
+    }
+
     pub fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.output().stderr).into_owned()
+    }
+
+    /// A signal ended the process (as the crash points' abort does), not an exit.
+    pub fn killed(self) -> Test {
+        let got = self.code();
+        assert_eq!(
+            got,
+            None,
+            "`buildfarm {}` exited {got:?} instead of being killed; stderr:\n{}",
+            self.args.join(" "),
+            self.stderr()
+        );
+        self
     }
 
     pub fn status(self, code: i32) -> Test {

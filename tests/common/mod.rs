@@ -144,12 +144,8 @@ pub fn shell_words(line: &str) -> Vec<String> {
 }
 
 /// A folder holding `spec` as farm.toml, with its certificates issued by `certs generate`.
-pub fn farm_with_certs(spec: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("farm.toml"), spec).unwrap();
-    let out = buildfarm(dir.path(), &["certs", "generate"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    dir
+pub fn farm_with_certs(spec: &str) -> std::cell::RefCell<Test> {
+    std::cell::RefCell::new(Test::new().spec(spec).run(&["certs", "generate"]).status(0))
 }
 
 /// Runs the binary in `dir` (the working directory is where it looks for farm.toml and certs/).
