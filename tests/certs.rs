@@ -4,18 +4,16 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::common::{buildfarm, kind, named, parse_stream, render_str, stderr, str_of};
+use crate::common::{Test, kind, named, parse_stream, render_str, stderr, str_of};
 
-fn farm_dir(spec: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("farm.toml"), spec).unwrap();
-    dir
+fn farm_dir(spec: &str) -> Test {
+    Test::new().spec(spec)
 }
 
-fn show(dir: &Path) -> serde_json::Value {
-    let out = buildfarm(dir, &["certs", "show", "--format", "json"]);
+fn show(t: &mut Test) -> serde_json::Value {
+    let out = t.output_of(&["certs", "show", "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -33,12 +31,9 @@ const ONE_POOL: &str = "[[tls.client]]\nname = \"ci\"\n[[pool]]\narch = \"amd64\
 
 #[test]
 fn show_reports_every_certificate_as_json() {
-    let dir = farm_dir(ONE_POOL);
-    assert_eq!(
-        buildfarm(dir.path(), &["certs", "generate"]).status.code(),
-        Some(0)
-    );
-    let entries = show(dir.path());
+    let mut t = farm_dir(ONE_POOL);
+    t = t.run(&["certs", "generate"]).status(0);
+    let entries = show(&mut t);
     let roles: Vec<&str> = entries
         .as_array()
         .unwrap()
@@ -68,15 +63,15 @@ fn show_reports_every_certificate_as_json() {
 
 #[test]
 fn a_new_pool_reissues_the_daemon_certificate_but_no_client_certificate() {
-    let dir = farm_dir(ONE_POOL);
-    assert_eq!(buildfarm(dir.path(), &["render"]).status.code(), Some(0));
-    let before = show(dir.path());
+    let mut t = farm_dir(ONE_POOL);
+    t = t.run(&["render"]).status(0);
+    let before = show(&mut t);
     fs::write(
-        dir.path().join("farm.toml"),
+        t.path("farm.toml"),
         format!("{ONE_POOL}[[pool]]\narch = \"arm64\"\n"),
     )
     .unwrap();
-    let out = buildfarm(dir.path(), &["render"]);
+    let out = t.output_of(&["render"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(
         stderr(&out).starts_with(
@@ -85,7 +80,7 @@ fn a_new_pool_reissues_the_daemon_certificate_but_no_client_certificate() {
         "{}",
         stderr(&out)
     );
-    let after = show(dir.path());
+    let after = show(&mut t);
     assert_ne!(
         entry(&before, "daemon")["fingerprint"],
         entry(&after, "daemon")["fingerprint"]
@@ -106,22 +101,19 @@ fn a_new_pool_reissues_the_daemon_certificate_but_no_client_certificate() {
         entry(&after, "ca")["fingerprint"]
     );
     // Covered now: the next render keeps it.
-    let again = buildfarm(dir.path(), &["render"]);
+    let again = t.output_of(&["render"]);
     assert!(stderr(&again).is_empty(), "{}", stderr(&again));
 }
 
 #[test]
 fn renew_reissues_only_what_expires_soon() {
-    let dir = farm_dir(&format!("[tls]\nclient_days = 10\n{ONE_POOL}"));
-    assert_eq!(
-        buildfarm(dir.path(), &["certs", "generate"]).status.code(),
-        Some(0)
-    );
-    let before = show(dir.path());
-    let out = buildfarm(dir.path(), &["certs", "renew", "--within", "30"]);
+    let mut t = farm_dir(&format!("[tls]\nclient_days = 10\n{ONE_POOL}"));
+    t = t.run(&["certs", "generate"]).status(0);
+    let before = show(&mut t);
+    let out = t.output_of(&["certs", "renew", "--within", "30"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("renewed: client/ci\n"));
-    let after = show(dir.path());
+    let after = show(&mut t);
     assert_ne!(
         entry(&before, "client ci")["fingerprint"],
         entry(&after, "client ci")["fingerprint"]
@@ -134,7 +126,7 @@ fn renew_reissues_only_what_expires_soon() {
         entry(&before, "ca")["fingerprint"],
         entry(&after, "ca")["fingerprint"]
     );
-    let out = buildfarm(dir.path(), &["certs", "renew", "--within", "5"]);
+    let out = t.output_of(&["certs", "renew", "--within", "5"]);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "nothing expires within 5 days\n"
@@ -143,17 +135,11 @@ fn renew_reissues_only_what_expires_soon() {
 
 #[test]
 fn rotate_ca_through_the_cli() {
-    let dir = farm_dir(ONE_POOL);
-    assert_eq!(
-        buildfarm(dir.path(), &["certs", "generate"]).status.code(),
-        Some(0)
-    );
-    let first = show(dir.path());
-    assert_eq!(
-        buildfarm(dir.path(), &["certs", "rotate-ca"]).status.code(),
-        Some(0)
-    );
-    let during = show(dir.path());
+    let mut t = farm_dir(ONE_POOL);
+    t = t.run(&["certs", "generate"]).status(0);
+    let first = show(&mut t);
+    t = t.run(&["certs", "rotate-ca"]).status(0);
+    let during = show(&mut t);
     assert_eq!(
         entry(&during, "ca (retiring)")["fingerprint"],
         entry(&first, "ca")["fingerprint"]
@@ -168,39 +154,31 @@ fn rotate_ca_through_the_cli() {
         entry(&during, "ca")["subject"],
         "clients move to the new CA"
     );
-    let again = buildfarm(dir.path(), &["certs", "rotate-ca"]);
+    let again = t.output_of(&["certs", "rotate-ca"]);
     assert_eq!(again.status.code(), Some(1));
     assert!(stderr(&again).starts_with("error: a CA rotation is already in progress\n"));
-    assert_eq!(
-        buildfarm(dir.path(), &["certs", "rotate-ca", "--finish"])
-            .status
-            .code(),
-        Some(0)
-    );
-    let done = show(dir.path());
+    t = t.run(&["certs", "rotate-ca", "--finish"]).status(0);
+    let done = show(&mut t);
     assert_eq!(done.as_array().unwrap().len(), 3);
     assert_eq!(
         entry(&done, "daemon")["issuer"],
         entry(&done, "ca")["subject"]
     );
-    let again = buildfarm(dir.path(), &["certs", "rotate-ca", "--finish"]);
+    let again = t.output_of(&["certs", "rotate-ca", "--finish"]);
     assert!(stderr(&again).starts_with("error: no CA rotation is in progress\n"));
 }
 
 #[test]
 fn a_key_that_belongs_to_another_certificate_is_refused() {
-    let dir = farm_dir(ONE_POOL);
-    assert_eq!(
-        buildfarm(dir.path(), &["certs", "generate"]).status.code(),
-        Some(0)
-    );
-    let certs = dir.path().join("certs");
+    let mut t = farm_dir(ONE_POOL);
+    t = t.run(&["certs", "generate"]).status(0);
+    let certs = t.path("certs");
     fs::copy(
         certs.join("client/ci/tls.key"),
         certs.join("daemon/tls.key"),
     )
     .unwrap();
-    let out = buildfarm(dir.path(), &["render"]);
+    let out = t.output_of(&["render"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).starts_with(
@@ -214,15 +192,12 @@ fn a_key_that_belongs_to_another_certificate_is_refused() {
 
 #[test]
 fn a_ca_that_is_not_a_ca_is_refused() {
-    let dir = farm_dir(ONE_POOL);
-    assert_eq!(
-        buildfarm(dir.path(), &["certs", "generate"]).status.code(),
-        Some(0)
-    );
-    let certs = dir.path().join("certs");
+    let mut t = farm_dir(ONE_POOL);
+    t = t.run(&["certs", "generate"]).status(0);
+    let certs = t.path("certs");
     fs::copy(certs.join("daemon/tls.crt"), certs.join("ca.crt")).unwrap();
     fs::copy(certs.join("daemon/tls.key"), certs.join("ca.key")).unwrap();
-    let out = buildfarm(dir.path(), &["render"]);
+    let out = t.output_of(&["render"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).starts_with(
@@ -235,44 +210,34 @@ fn a_ca_that_is_not_a_ca_is_refused() {
 
 #[test]
 fn a_leaf_from_another_ca_and_a_wrong_usage_are_refused() {
-    let ours = farm_dir(ONE_POOL);
-    let theirs = farm_dir(ONE_POOL);
-    for d in [&ours, &theirs] {
-        assert_eq!(
-            buildfarm(d.path(), &["certs", "generate"]).status.code(),
-            Some(0)
-        );
-    }
+    let ours = farm_dir(ONE_POOL).run(&["certs", "generate"]).status(0);
+    let theirs = farm_dir(ONE_POOL).run(&["certs", "generate"]).status(0);
     for f in ["tls.crt", "tls.key"] {
         fs::copy(
-            theirs.path().join("certs/client/ci").join(f),
-            ours.path().join("certs/client/ci").join(f),
+            theirs.path("certs/client/ci").join(f),
+            ours.path("certs/client/ci").join(f),
         )
         .unwrap();
     }
-    let out = buildfarm(ours.path(), &["render"]);
-    assert_eq!(out.status.code(), Some(1));
+    let ours = ours.run(&["render"]).status(1);
     assert!(
-        stderr(&out).starts_with(
+        ours.stderr().starts_with(
             "error: `certs/client/ci/tls.crt` was not issued by the farm's CA (`ca.crt`)\n"
         ),
         "{}",
-        stderr(&out)
+        ours.stderr()
     );
 
-    let dir = farm_dir(ONE_POOL);
-    assert_eq!(
-        buildfarm(dir.path(), &["certs", "generate"]).status.code(),
-        Some(0)
-    );
+    let mut t = farm_dir(ONE_POOL);
+    t = t.run(&["certs", "generate"]).status(0);
     for f in ["tls.crt", "tls.key"] {
         fs::copy(
-            dir.path().join("certs/client/ci").join(f),
-            dir.path().join("certs/daemon").join(f),
+            t.path("certs/client/ci").join(f),
+            t.path("certs/daemon").join(f),
         )
         .unwrap();
     }
-    let out = buildfarm(dir.path(), &["render"]);
+    let out = t.output_of(&["render"]);
     assert!(
         stderr(&out).starts_with("error: `certs/daemon/tls.crt` is not valid for serverAuth\n"),
         "{}",
@@ -284,9 +249,9 @@ fn a_leaf_from_another_ca_and_a_wrong_usage_are_refused() {
 fn an_unreadable_cert_folder_is_an_io_error() {
     if permissions_do_not_bind() {
         // root reads anything: make the folder a file instead, which fails for everyone.
-        let dir = farm_dir(ONE_POOL);
-        fs::write(dir.path().join("certs"), "not a folder").unwrap();
-        let out = buildfarm(dir.path(), &["render"]);
+        let mut t = farm_dir(ONE_POOL);
+        fs::write(t.path("certs"), "not a folder").unwrap();
+        let out = t.output_of(&["render"]);
         assert_eq!(out.status.code(), Some(2));
         // Found on the first read (the folder is only created, and locked, to write).
         assert!(
@@ -297,41 +262,41 @@ fn an_unreadable_cert_folder_is_an_io_error() {
         );
         return;
     }
-    let dir = farm_dir(ONE_POOL);
-    fs::create_dir(dir.path().join("certs")).unwrap();
-    fs::set_permissions(dir.path().join("certs"), fs::Permissions::from_mode(0o000)).unwrap();
-    let out = buildfarm(dir.path(), &["render"]);
-    fs::set_permissions(dir.path().join("certs"), fs::Permissions::from_mode(0o700)).unwrap();
+    let mut t = farm_dir(ONE_POOL);
+    fs::create_dir(t.path("certs")).unwrap();
+    fs::set_permissions(t.path("certs"), fs::Permissions::from_mode(0o000)).unwrap();
+    let out = t.output_of(&["render"]);
+    fs::set_permissions(t.path("certs"), fs::Permissions::from_mode(0o700)).unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
 fn a_failed_generate_writes_no_certificate() {
-    let dir = farm_dir(ONE_POOL);
-    let out = buildfarm(dir.path(), &["certs", "generate"]);
+    let mut t = farm_dir(ONE_POOL);
+    let out = t.output_of(&["certs", "generate"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let before = walk(&dir.path().join("certs"));
-    let daemon_crt = fs::read(dir.path().join("certs/daemon/tls.crt")).unwrap();
+    let before = walk(&t.path("certs"));
+    let daemon_crt = fs::read(t.path("certs/daemon/tls.crt")).unwrap();
     // A new pool (the daemon certificate must be reissued) and a new client whose folder
     // cannot be created (a dangling link is in the way), which is only found out when writing.
     let spec = format!("{ONE_POOL}[[tls.client]]\nname = \"ci2\"\n[[pool]]\narch = \"arm64\"\n");
-    fs::write(dir.path().join("farm.toml"), spec).unwrap();
-    std::os::unix::fs::symlink("/nonexistent", dir.path().join("certs/client/ci2")).unwrap();
-    let out = buildfarm(dir.path(), &["certs", "generate"]);
+    t = t.spec(&spec);
+    std::os::unix::fs::symlink("/nonexistent", t.path("certs/client/ci2")).unwrap();
+    let out = t.output_of(&["certs", "generate"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert_eq!(
         stderr(&out),
         "error: failed to create `certs/client/ci2`\ncaused by: File exists (os error 17)\n",
         "no note about a certificate that was not written"
     );
-    fs::remove_file(dir.path().join("certs/client/ci2")).unwrap();
+    fs::remove_file(t.path("certs/client/ci2")).unwrap();
     assert_eq!(
-        walk(&dir.path().join("certs")),
+        walk(&t.path("certs")),
         before,
         "no file added, none left behind"
     );
     assert_eq!(
-        fs::read(dir.path().join("certs/daemon/tls.crt")).unwrap(),
+        fs::read(t.path("certs/daemon/tls.crt")).unwrap(),
         daemon_crt,
         "the reissued daemon certificate did not land"
     );
@@ -364,12 +329,10 @@ fn permissions_do_not_bind() -> bool {
 
 #[test]
 fn concurrent_generates_yield_one_consistent_set() {
-    let dir = farm_dir(ONE_POOL);
+    let mut t = farm_dir(ONE_POOL);
     let children: Vec<_> = (0..4)
         .map(|_| {
-            Command::new(env!("CARGO_BIN_EXE_buildfarm"))
-                .args(["certs", "generate"])
-                .current_dir(dir.path())
+            t.command(&["certs", "generate"])
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -387,9 +350,9 @@ fn concurrent_generates_yield_one_consistent_set() {
         .count();
     assert_eq!(created, 1, "exactly one process created the CA");
     // Everything chains to the one CA on disk: render's checks would refuse anything else.
-    let out = buildfarm(dir.path(), &["render"]);
+    let out = t.output_of(&["render"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let entries = show(dir.path());
+    let entries = show(&mut t);
     let ca = entry(&entries, "ca")["subject"].clone();
     assert!(
         entries
@@ -402,13 +365,13 @@ fn concurrent_generates_yield_one_consistent_set() {
 
 #[test]
 fn certs_commands_refuse_modes_buildfarm_does_not_manage() {
-    let dir = farm_dir("[tls]\nmode = \"cert-manager\"\n[[pool]]\narch = \"amd64\"\n");
-    let out = buildfarm(dir.path(), &["certs", "generate"]);
+    let mut t = farm_dir("[tls]\nmode = \"cert-manager\"\n[[pool]]\narch = \"amd64\"\n");
+    let out = t.output_of(&["certs", "generate"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).starts_with(
         "error: certificates are not buildfarm's to manage with `tls.mode = \"cert-manager\"`\n"
     ));
-    assert!(!dir.path().join("certs").exists());
+    assert!(!t.path("certs").exists());
 }
 
 #[test]

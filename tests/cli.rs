@@ -4,12 +4,12 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use crate::common::{Test, buildfarm, kind, parse_stream, stderr};
+use crate::common::{Test, kind, parse_stream, stderr};
 
 #[test]
 fn render_without_a_spec_uses_the_built_in_farm() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = buildfarm(dir.path(), &["render"]);
+    let mut t = Test::new();
+    let out = t.output_of(&["render"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).starts_with("note: no farm.toml here, using the built-in farm"));
     let objects = parse_stream(&String::from_utf8(out.stdout).unwrap());
@@ -20,16 +20,16 @@ fn render_without_a_spec_uses_the_built_in_farm() {
         "daemon/tls.key",
         "client/default/tls.key",
     ] {
-        assert!(dir.path().join("certs").join(f).exists(), "{f}");
+        assert!(t.path("certs").join(f).exists(), "{f}");
     }
 }
 
 #[test]
 fn render_is_idempotent_across_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("farm.toml"), "[[pool]]\narch = \"arm64\"\n").unwrap();
-    let first = buildfarm(dir.path(), &["render"]);
-    let second = buildfarm(dir.path(), &["render"]);
+    let mut t = Test::new();
+    t = t.spec("[[pool]]\narch = \"arm64\"\n");
+    let first = t.output_of(&["render"]);
+    let second = t.output_of(&["render"]);
     assert_eq!(first.status.code(), Some(0));
     assert_eq!(first.stdout, second.stdout);
     assert!(stderr(&first).contains("created a new CA"));
@@ -42,10 +42,10 @@ fn render_is_idempotent_across_runs() {
 
 #[test]
 fn cert_files_are_private() {
-    let dir = tempfile::tempdir().unwrap();
-    assert_eq!(buildfarm(dir.path(), &["render"]).status.code(), Some(0));
+    let mut t = Test::new();
+    t = t.run(&["render"]).status(0);
     let mode = |p: &str| {
-        fs::metadata(dir.path().join("certs").join(p))
+        fs::metadata(t.path("certs").join(p))
             .unwrap()
             .permissions()
             .mode()
@@ -117,11 +117,11 @@ fn help_teaches() {
 
 #[test]
 fn out_writes_one_file_per_object_and_a_kustomization() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = buildfarm(dir.path(), &["render", "--out", "deploy"]);
+    let mut t = Test::new();
+    let out = t.output_of(&["render", "--out", "deploy"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
-    let deploy = dir.path().join("deploy");
+    let deploy = t.path("deploy");
     let mut names: Vec<String> = fs::read_dir(&deploy)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -152,7 +152,7 @@ fn out_writes_one_file_per_object_and_a_kustomization() {
     );
 
     // The files hold exactly the stream, in order.
-    let stream = buildfarm(dir.path(), &["render"]).stdout;
+    let stream = t.output_of(&["render"]).stdout;
     let joined = listed
         .iter()
         .map(|f| fs::read_to_string(deploy.join(f)).unwrap())
@@ -163,27 +163,19 @@ fn out_writes_one_file_per_object_and_a_kustomization() {
 
 #[test]
 fn out_replaces_its_own_folder_and_drops_stale_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = dir.path().join("farm.toml");
+    let mut t = Test::new();
+    let spec = t.path("farm.toml");
     fs::write(
         &spec,
         "[[pool]]\narch = \"amd64\"\n[[pool]]\narch = \"arm64\"\n",
     )
     .unwrap();
-    assert_eq!(
-        buildfarm(dir.path(), &["render", "--out", "deploy"])
-            .status
-            .code(),
-        Some(0)
-    );
+    t = t.run(&["render", "--out", "deploy"]).status(0);
     fs::write(&spec, "[[pool]]\narch = \"amd64\"\n").unwrap();
-    assert_eq!(
-        buildfarm(dir.path(), &["render", "--out", "deploy", "--no-secrets"])
-            .status
-            .code(),
-        Some(0)
-    );
-    let names: Vec<String> = fs::read_dir(dir.path().join("deploy"))
+    t = t
+        .run(&["render", "--out", "deploy", "--no-secrets"])
+        .status(0);
+    let names: Vec<String> = fs::read_dir(t.path("deploy"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
@@ -193,7 +185,7 @@ fn out_replaces_its_own_folder_and_drops_stale_files() {
             .all(|n| !n.contains("arm64") && !n.contains("secret")),
         "{names:?}"
     );
-    let leftovers: Vec<_> = fs::read_dir(dir.path())
+    let leftovers: Vec<_> = fs::read_dir(t.path(""))
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .filter(|n| n.to_string_lossy().contains("buildfarm-"))
@@ -203,11 +195,11 @@ fn out_replaces_its_own_folder_and_drops_stale_files() {
 
 #[test]
 fn out_refuses_a_folder_it_did_not_write() {
-    let dir = tempfile::tempdir().unwrap();
-    let mine = dir.path().join("mine");
+    let mut t = Test::new();
+    let mine = t.path("mine");
     fs::create_dir(&mine).unwrap();
     fs::write(mine.join("notes.txt"), "keep me").unwrap();
-    let out = buildfarm(dir.path(), &["render", "--out", "mine"]);
+    let out = t.output_of(&["render", "--out", "mine"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("refusing to replace `mine`"),
@@ -222,21 +214,16 @@ fn out_refuses_a_folder_it_did_not_write() {
 
 #[test]
 fn out_never_writes_through_a_symlink() {
-    let dir = tempfile::tempdir().unwrap();
+    let mut t = Test::new();
     // A folder buildfarm wrote, and a link to it planted where the output goes.
-    assert_eq!(
-        buildfarm(dir.path(), &["render", "--out", "real"])
-            .status
-            .code(),
-        Some(0)
-    );
-    let before: Vec<_> = fs::read_dir(dir.path().join("real"))
+    t = t.run(&["render", "--out", "real"]).status(0);
+    let before: Vec<_> = fs::read_dir(t.path("real"))
         .unwrap()
         .flatten()
         .map(|e| e.file_name())
         .collect();
-    std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("deploy")).unwrap();
-    let out = buildfarm(dir.path(), &["render", "--out", "deploy"]);
+    std::os::unix::fs::symlink(t.path("real"), t.path("deploy")).unwrap();
+    let out = t.output_of(&["render", "--out", "deploy"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("refusing to replace `deploy`: it is a symbolic link"),
@@ -244,12 +231,12 @@ fn out_never_writes_through_a_symlink() {
         stderr(&out)
     );
     assert!(
-        fs::symlink_metadata(dir.path().join("deploy"))
+        fs::symlink_metadata(t.path("deploy"))
             .unwrap()
             .file_type()
             .is_symlink()
     );
-    let after: Vec<_> = fs::read_dir(dir.path().join("real"))
+    let after: Vec<_> = fs::read_dir(t.path("real"))
         .unwrap()
         .flatten()
         .map(|e| e.file_name())
@@ -259,22 +246,12 @@ fn out_never_writes_through_a_symlink() {
     // staging folders (fresh, random names) are gone afterwards.
     let elsewhere = tempfile::tempdir().unwrap();
     for name in [".out.buildfarm-new-1", ".out.buildfarm-old-1"] {
-        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join(name)).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), t.path(name)).unwrap();
     }
-    assert_eq!(
-        buildfarm(dir.path(), &["render", "--out", "out"])
-            .status
-            .code(),
-        Some(0)
-    );
-    assert_eq!(
-        buildfarm(dir.path(), &["render", "--out", "out"])
-            .status
-            .code(),
-        Some(0)
-    );
+    t = t.run(&["render", "--out", "out"]).status(0);
+    t = t.run(&["render", "--out", "out"]).status(0);
     assert_eq!(fs::read_dir(elsewhere.path()).unwrap().count(), 0);
-    let beside: Vec<String> = fs::read_dir(dir.path())
+    let beside: Vec<String> = fs::read_dir(t.path(""))
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -313,32 +290,28 @@ fn half_a_leaf_pair_is_refused_not_reissued() {
 
 #[test]
 fn a_lone_ca_certificate_is_refused_not_replaced() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("farm.toml"), "[[pool]]\narch = \"amd64\"\n").unwrap();
-    fs::create_dir(dir.path().join("certs")).unwrap();
-    fs::write(
-        dir.path().join("certs/ca.crt"),
-        "-----BEGIN CERTIFICATE-----\n",
-    )
-    .unwrap();
-    let out = buildfarm(dir.path(), &["render"]);
+    let mut t = Test::new();
+    t = t.spec("[[pool]]\narch = \"amd64\"\n");
+    fs::create_dir(t.path("certs")).unwrap();
+    fs::write(t.path("certs/ca.crt"), "-----BEGIN CERTIFICATE-----\n").unwrap();
+    let out = t.output_of(&["render"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).starts_with("error: `certs/ca.crt` has no key beside it (`certs/ca.key`)\n"),
         "{}",
         stderr(&out)
     );
-    assert!(!dir.path().join("certs/ca.key").exists());
+    assert!(!t.path("certs/ca.key").exists());
 }
 
 #[test]
 fn a_corrupt_ca_key_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("farm.toml"), "[[pool]]\narch = \"amd64\"\n").unwrap();
-    assert_eq!(buildfarm(dir.path(), &["render"]).status.code(), Some(0));
-    fs::write(dir.path().join("certs/ca.key"), "not a key").unwrap();
-    fs::remove_dir_all(dir.path().join("certs/daemon")).unwrap();
-    let out = buildfarm(dir.path(), &["render"]);
+    let mut t = Test::new();
+    t = t.spec("[[pool]]\narch = \"amd64\"\n");
+    t = t.run(&["render"]).status(0);
+    fs::write(t.path("certs/ca.key"), "not a key").unwrap();
+    fs::remove_dir_all(t.path("certs/daemon")).unwrap();
+    let out = t.output_of(&["render"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out)
@@ -349,27 +322,24 @@ fn a_corrupt_ca_key_is_refused() {
 }
 
 /// A one-pool farm, rendered with `--out deploy`.
-fn rendered_to_deploy() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("farm.toml"), "[[pool]]\narch = \"amd64\"\n").unwrap();
-    let out = buildfarm(dir.path(), &["render", "--out", "deploy"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    dir
+fn rendered_to_deploy() -> Test {
+    Test::new()
+        .spec("[[pool]]\narch = \"amd64\"\n")
+        .run(&["render", "--out", "deploy"])
+        .status(0)
 }
 
 #[test]
 fn check_passes_on_a_fresh_out_folder_and_catches_a_one_character_drift() {
-    let dir = rendered_to_deploy();
-    let ok = buildfarm(dir.path(), &["render", "--check", "deploy"]);
+    let mut t = rendered_to_deploy();
+    let ok = t.output_of(&["render", "--check", "deploy"]);
     assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
     assert!(ok.stdout.is_empty());
 
-    let sts = dir
-        .path()
-        .join("deploy/06-statefulset-buildkitd-amd64.yaml");
+    let sts = t.path("deploy/06-statefulset-buildkitd-amd64.yaml");
     let text = fs::read_to_string(&sts).unwrap();
     fs::write(&sts, text.replacen("replicas: 2", "replicas: 3", 1)).unwrap();
-    let drift = buildfarm(dir.path(), &["render", "--check", "deploy"]);
+    let drift = t.output_of(&["render", "--check", "deploy"]);
     assert_eq!(drift.status.code(), Some(1));
     let diff = String::from_utf8(drift.stdout.clone()).unwrap();
     assert!(
@@ -389,14 +359,10 @@ fn check_passes_on_a_fresh_out_folder_and_catches_a_one_character_drift() {
 
 #[test]
 fn check_reports_missing_and_unexpected_files() {
-    let dir = rendered_to_deploy();
-    fs::remove_file(
-        dir.path()
-            .join("deploy/07-poddisruptionbudget-buildkitd-amd64.yaml"),
-    )
-    .unwrap();
-    fs::write(dir.path().join("deploy/99-stray.yaml"), "kind: Stray\n").unwrap();
-    let out = buildfarm(dir.path(), &["render", "--check", "deploy"]);
+    let mut t = rendered_to_deploy();
+    fs::remove_file(t.path("deploy/07-poddisruptionbudget-buildkitd-amd64.yaml")).unwrap();
+    fs::write(t.path("deploy/99-stray.yaml"), "kind: Stray\n").unwrap();
+    let out = t.output_of(&["render", "--check", "deploy"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out)
@@ -408,11 +374,9 @@ fn check_reports_missing_and_unexpected_files() {
 
 #[test]
 fn check_compares_secrets_by_certificate_not_by_bytes() {
-    let dir = rendered_to_deploy();
+    let mut t = rendered_to_deploy();
     // The same certificates, written differently: reordered keys and a block-style `data`.
-    let secret = dir
-        .path()
-        .join("deploy/03-secret-buildkitd-daemon-tls.yaml");
+    let secret = t.path("deploy/03-secret-buildkitd-daemon-tls.yaml");
     let mut doc: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(&fs::read_to_string(&secret).unwrap()).unwrap();
     let data = doc["data"].as_mapping().unwrap().clone();
@@ -422,16 +386,13 @@ fn check_compares_secrets_by_certificate_not_by_bytes() {
     }
     doc["data"] = reordered.into();
     fs::write(&secret, serde_yaml_ng::to_string(&doc).unwrap()).unwrap();
-    let same = buildfarm(dir.path(), &["render", "--check", "deploy"]);
+    let same = t.output_of(&["render", "--check", "deploy"]);
     assert_eq!(same.status.code(), Some(0), "{}", stderr(&same));
 
     // A new daemon certificate is a real drift, reported without printing key material.
-    fs::remove_dir_all(dir.path().join("certs/daemon")).unwrap();
-    assert_eq!(
-        buildfarm(dir.path(), &["certs", "generate"]).status.code(),
-        Some(0)
-    );
-    let drift = buildfarm(dir.path(), &["render", "--check", "deploy"]);
+    fs::remove_dir_all(t.path("certs/daemon")).unwrap();
+    t = t.run(&["certs", "generate"]).status(0);
+    let drift = t.output_of(&["render", "--check", "deploy"]);
     assert_eq!(drift.status.code(), Some(1));
     let stdout = String::from_utf8(drift.stdout).unwrap();
     assert!(
@@ -446,34 +407,34 @@ fn check_compares_secrets_by_certificate_not_by_bytes() {
 
 #[test]
 fn check_issues_no_certificates_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("farm.toml"), "[[pool]]\narch = \"amd64\"\n").unwrap();
-    fs::create_dir(dir.path().join("deploy")).unwrap();
-    let out = buildfarm(dir.path(), &["render", "--check", "deploy"]);
+    let mut t = Test::new();
+    t = t.spec("[[pool]]\narch = \"amd64\"\n");
+    fs::create_dir(t.path("deploy")).unwrap();
+    let out = t.output_of(&["render", "--check", "deploy"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).starts_with("error: no complete set of certificates in `certs`\n"),
         "{}",
         stderr(&out)
     );
-    assert!(!dir.path().join("certs").exists());
-    assert_eq!(fs::read_dir(dir.path().join("deploy")).unwrap().count(), 0);
+    assert!(!t.path("certs").exists());
+    assert_eq!(fs::read_dir(t.path("deploy")).unwrap().count(), 0);
 }
 
 #[test]
 fn bash_completion_completes_subcommands() {
-    let dir = tempfile::tempdir().unwrap();
-    let script = buildfarm(dir.path(), &["completions", "bash"]);
+    let mut t = Test::new();
+    let script = t.output_of(&["completions", "bash"]);
     assert_eq!(script.status.code(), Some(0));
-    fs::write(dir.path().join("buildfarm.bash"), &script.stdout).unwrap();
+    fs::write(t.path("buildfarm.bash"), &script.stdout).unwrap();
     let out = Command::new("bash")
         .args(["-c", "source ./buildfarm.bash; COMP_WORDS=(buildfarm ce); COMP_CWORD=1; _buildfarm buildfarm ce buildfarm; echo \"${COMPREPLY[*]}\""])
-        .current_dir(dir.path())
+        .current_dir(t.path(""))
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "certs");
     for shell in ["zsh", "fish"] {
-        let out = buildfarm(dir.path(), &["completions", shell]);
+        let out = t.output_of(&["completions", shell]);
         assert_eq!(out.status.code(), Some(0));
         assert!(
             String::from_utf8_lossy(&out.stdout).contains("render"),
@@ -484,8 +445,8 @@ fn bash_completion_completes_subcommands() {
 
 #[test]
 fn man_page_documents_every_command() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = buildfarm(dir.path(), &["man"]);
+    let mut t = Test::new();
+    let out = t.output_of(&["man"]);
     assert_eq!(out.status.code(), Some(0));
     let page = String::from_utf8(out.stdout).unwrap();
     assert!(page.contains(".TH buildfarm 1") && page.contains(".SH NAME"));
@@ -496,10 +457,10 @@ fn man_page_documents_every_command() {
 
 #[test]
 fn quiet_and_verbose_only_change_stderr() {
-    let dir = tempfile::tempdir().unwrap();
-    let normal = buildfarm(dir.path(), &["render"]);
-    let quiet = buildfarm(dir.path(), &["render", "--quiet"]);
-    let verbose = buildfarm(dir.path(), &["--verbose", "render"]);
+    let mut t = Test::new();
+    let normal = t.output_of(&["render"]);
+    let quiet = t.output_of(&["render", "--quiet"]);
+    let verbose = t.output_of(&["--verbose", "render"]);
     assert!(stderr(&normal).starts_with("note: no farm.toml here"));
     assert_eq!(stderr(&quiet), "");
     assert!(
@@ -509,28 +470,20 @@ fn quiet_and_verbose_only_change_stderr() {
     );
     assert_eq!(normal.stdout, quiet.stdout);
     assert_eq!(normal.stdout, verbose.stdout);
-    assert_eq!(
-        buildfarm(dir.path(), &["render", "-q", "-v"]).status.code(),
-        Some(2)
-    );
+    t.run(&["render", "-q", "-v"]).status(2);
 }
 
 #[test]
 fn init_writes_a_farm_that_renders_and_lints_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = buildfarm(dir.path(), &["init"]);
+    let mut t = Test::new();
+    let out = t.output_of(&["init"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = fs::read_to_string(dir.path().join("farm.toml")).unwrap();
+    let text = fs::read_to_string(t.path("farm.toml")).unwrap();
     // Every key of farm.toml's schema is named, with its explanation.
     let missing = unnamed_keys(&text, &["metrics_port"]);
     assert!(missing.is_empty(), "init names none of {missing:?}");
-    assert_eq!(
-        buildfarm(dir.path(), &["lint", "--deny-warnings"])
-            .status
-            .code(),
-        Some(0)
-    );
-    let rendered = buildfarm(dir.path(), &["render"]);
+    t = t.run(&["lint", "--deny-warnings"]).status(0);
+    let rendered = t.output_of(&["render"]);
     assert_eq!(
         kind(
             &parse_stream(&String::from_utf8(rendered.stdout).unwrap()),
@@ -543,31 +496,20 @@ fn init_writes_a_farm_that_renders_and_lints_cleanly() {
 
 #[test]
 fn init_takes_mode_and_arches_and_never_overwrites_unasked() {
-    let dir = tempfile::tempdir().unwrap();
-    assert_eq!(
-        buildfarm(
-            dir.path(),
-            &["init", "--mode", "userns", "--arch", "amd64,arm64,s390x"]
-        )
-        .status
-        .code(),
-        Some(0)
-    );
-    let again = buildfarm(dir.path(), &["init"]);
+    let mut t = Test::new();
+    t = t
+        .run(&["init", "--mode", "userns", "--arch", "amd64,arm64,s390x"])
+        .status(0);
+    let again = t.output_of(&["init"]);
     assert_eq!(again.status.code(), Some(2));
     assert!(stderr(&again).starts_with("error: `farm.toml` exists; pass --force to replace it"));
-    let text = fs::read_to_string(dir.path().join("farm.toml")).unwrap();
+    let text = fs::read_to_string(t.path("farm.toml")).unwrap();
     // The default target (the oldest supported Kubernetes) runs user namespaces: no pin needed.
     assert!(text.contains("mode = \"userns\"") && text.contains("\n# kubernetes = \"1.35\""));
     assert_eq!(text.matches("\n[[pool]]").count(), 3);
-    assert_eq!(
-        buildfarm(dir.path(), &["lint", "--deny-warnings"])
-            .status
-            .code(),
-        Some(0)
-    );
+    t = t.run(&["lint", "--deny-warnings"]).status(0);
 
-    let bad = buildfarm(dir.path(), &["init", "--arch", "mips", "--force"]);
+    let bad = t.output_of(&["init", "--arch", "mips", "--force"]);
     assert_eq!(bad.status.code(), Some(2));
     let err = stderr(&bad);
     assert!(
@@ -576,18 +518,15 @@ fn init_takes_mode_and_arches_and_never_overwrites_unasked() {
         "{err}"
     );
     assert_eq!(
-        fs::read_to_string(dir.path().join("farm.toml")).unwrap(),
+        fs::read_to_string(t.path("farm.toml")).unwrap(),
         text,
         "left as it was"
     );
-    assert_eq!(
-        buildfarm(dir.path(), &["init", "--mode", "privileged", "--force"])
-            .status
-            .code(),
-        Some(0)
-    );
+    t = t
+        .run(&["init", "--mode", "privileged", "--force"])
+        .status(0);
     assert!(
-        fs::read_to_string(dir.path().join("farm.toml"))
+        fs::read_to_string(t.path("farm.toml"))
             .unwrap()
             .contains("mode = \"privileged\"")
     );
@@ -595,9 +534,9 @@ fn init_takes_mode_and_arches_and_never_overwrites_unasked() {
 
 #[test]
 fn spec_must_be_a_small_regular_utf8_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let mut t = Test::new();
     // A FIFO would block and /dev/zero never ends: both refused before reading, as usage errors.
-    let fifo = dir.path().join("farm.fifo");
+    let fifo = t.path("farm.fifo");
     assert!(
         Command::new("mkfifo")
             .arg(&fifo)
@@ -608,9 +547,9 @@ fn spec_must_be_a_small_regular_utf8_file() {
     for path in [
         fifo.to_str().unwrap(),
         "/dev/zero",
-        dir.path().to_str().unwrap(),
+        t.path("").to_str().unwrap(),
     ] {
-        let out = buildfarm(dir.path(), &["--spec", path, "lint"]);
+        let out = t.output_of(&["--spec", path, "lint"]);
         assert_eq!(out.status.code(), Some(2), "{path}");
         assert_eq!(
             stderr(&out),
@@ -620,15 +559,15 @@ fn spec_must_be_a_small_regular_utf8_file() {
         );
     }
     // Too large: invalid input, read no further than the limit.
-    let big = dir.path().join("big.toml");
+    let big = t.path("big.toml");
     fs::write(&big, "#".repeat(5 << 20)).unwrap();
-    let out = buildfarm(dir.path(), &["--spec", big.to_str().unwrap(), "render"]);
+    let out = t.output_of(&["--spec", big.to_str().unwrap(), "render"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("is larger than 4 MiB, the most a farm.toml may be"));
     // Not UTF-8: invalid input, located at the first bad byte.
-    let latin1 = dir.path().join("latin1.toml");
+    let latin1 = t.path("latin1.toml");
     fs::write(&latin1, b"name = \"x\"\nmode = \"r\xe9\"\n").unwrap();
-    let out = buildfarm(dir.path(), &["--spec", latin1.to_str().unwrap(), "render"]);
+    let out = t.output_of(&["--spec", latin1.to_str().unwrap(), "render"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
@@ -636,7 +575,7 @@ fn spec_must_be_a_small_regular_utf8_file() {
         "{err}"
     );
     assert!(err.contains("latin1.toml:2:10"), "{err}");
-    assert!(!dir.path().join("certs").exists(), "nothing written");
+    assert!(!t.path("certs").exists(), "nothing written");
 }
 
 #[test]
@@ -678,14 +617,14 @@ fn client_commands_refuse_a_pool_without_daemons() {
 
 #[test]
 fn render_refuses_what_lint_calls_an_error() {
-    let dir = tempfile::tempdir().unwrap();
+    let mut t = Test::new();
     let spec = "[gc]\nmax_used = \"120GB\"\n[[pool]]\narch = \"amd64\"\nstorage = \"100Gi\"\n";
-    fs::write(dir.path().join("farm.toml"), spec).unwrap();
-    let lint = buildfarm(dir.path(), &["lint", "--format", "json"]);
+    t = t.spec(&spec);
+    let lint = t.output_of(&["lint", "--format", "json"]);
     assert_eq!(lint.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&lint.stdout).contains("gc-cap-above-volume"));
     for args in [&["render"][..], &["render", "--out", "deploy"]] {
-        let out = buildfarm(dir.path(), args);
+        let out = t.output_of(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         assert!(
             stderr(&out)
@@ -694,7 +633,7 @@ fn render_refuses_what_lint_calls_an_error() {
         assert!(out.stdout.is_empty());
     }
     assert!(
-        !dir.path().join("certs").exists() && !dir.path().join("deploy").exists(),
+        !t.path("certs").exists() && !t.path("deploy").exists(),
         "nothing written"
     );
 }
@@ -702,8 +641,8 @@ fn render_refuses_what_lint_calls_an_error() {
 /// Every key path of `buildfarm schema` (`tls.client.name`, `pool.autoscale.min`, ...), walked
 /// through `$ref`s, `anyOf` and arrays, except free-form tables (`buildkitd`, `affinity`, ...).
 fn schema_keys() -> Vec<String> {
-    let dir = tempfile::tempdir().unwrap();
-    let out = buildfarm(dir.path(), &["schema"]);
+    let mut t = Test::new();
+    let out = t.output_of(&["schema"]);
     let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     fn resolve<'a>(s: &'a serde_json::Value, root: &'a serde_json::Value) -> &'a serde_json::Value {
         if let Some(r) = s.get("$ref").and_then(|r| r.as_str()) {

@@ -521,3 +521,24 @@ fn rooms_are_private_behind_one_door() {
         .collect();
     assert!(own.is_empty(), "lib.rs defines {own:?}");
 }
+
+/// Tests as specifications: every run of the binary goes through the `Test` builder
+/// (tests/common/cli.rs), so each starts the same way (its own folder, the tables' date) and
+/// each assertion names the command it judges.
+#[test]
+fn every_run_of_the_binary_goes_through_the_test_builder() {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut files = Vec::new();
+    rust_files(&tests, &mut files);
+    let raw: Vec<String> = files
+        .iter()
+        .filter(|f| !f.ends_with("common/cli.rs") && !f.ends_with("house.rs"))
+        .filter(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .contains(concat!("CARGO_BIN_EXE_", "buildfarm"))
+        })
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(raw.is_empty(), "runs outside the Test builder: {raw:?}");
+}

@@ -583,10 +583,11 @@ fn with_fake_kubectl(
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(bin.join("kubectl"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let log = farm.path("kubectl.log");
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_buildfarm"));
+    let mut command = farm
+        .t
+        .borrow()
+        .command(&[&["status", "--via", "port-forward"], args].concat());
     command
-        .args([&["status", "--via", "port-forward"], args].concat())
-        .current_dir(farm.path(""))
         .env(
             "PATH",
             format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),

@@ -62,14 +62,20 @@ impl Test {
     /// and answer with what a run printed.
     pub fn output_of(&mut self, args: &[&str]) -> Output {
         self.args = args.iter().map(|a| a.to_string()).collect();
-        let out = Command::new(env!("CARGO_BIN_EXE_buildfarm"))
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(self.dir.path())
-            .output()
-            .expect("the binary runs");
+        let out = self.command(args).output().expect("the binary runs");
         self.out = Some(out.clone());
         out
+    }
+
+    /// The binary with `args`, set up as every run is (folder, environment) but not started:
+    /// for tests that start several at once or signal one.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_buildfarm"));
+        command
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(self.dir.path());
+        command
     }
 
     fn output(&self) -> &Output {
@@ -178,7 +184,7 @@ impl Test {
         self
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub fn path(&self, name: impl AsRef<std::path::Path>) -> PathBuf {
         self.dir.path().join(name)
     }
 }

@@ -4,7 +4,7 @@ mod cli;
 pub use cli::Test;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_yaml_ng::Value;
 
@@ -146,16 +146,6 @@ pub fn shell_words(line: &str) -> Vec<String> {
 /// A folder holding `spec` as farm.toml, with its certificates issued by `certs generate`.
 pub fn farm_with_certs(spec: &str) -> std::cell::RefCell<Test> {
     std::cell::RefCell::new(Test::new().spec(spec).run(&["certs", "generate"]).status(0))
-}
-
-/// Runs the binary in `dir` (the working directory is where it looks for farm.toml and certs/).
-pub fn buildfarm(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_buildfarm"))
-        .args(args)
-        .env("BUILDFARM_TODAY", today())
-        .current_dir(dir)
-        .output()
-        .expect("the binary runs")
 }
 
 pub fn stderr(o: &Output) -> String {
