@@ -619,7 +619,7 @@ fn client_commands_refuse_a_pool_without_daemons() {
 fn render_refuses_what_lint_calls_an_error() {
     let mut t = Test::new();
     let spec = "[gc]\nmax_used = \"120GB\"\n[[pool]]\narch = \"amd64\"\nstorage = \"100Gi\"\n";
-    t = t.spec(&spec);
+    t = t.spec(spec);
     let lint = t.output_of(&["lint", "--format", "json"]);
     assert_eq!(lint.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&lint.stdout).contains("gc-cap-above-volume"));
