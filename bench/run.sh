@@ -50,6 +50,9 @@ hyperfine -N --warmup 2 --export-markdown scale.md \
   -n "10 pools" "$bin --spec farm10.toml render --certs certs10" \
   -n "100 pools" "$bin --spec farm100.toml render --certs certs100" \
   -n "1000 pools" "$bin --spec farm1000.toml render --certs certs1000"
+# lint exits 1 on the farm's findings: its time is what counts here.
+hyperfine -N -i --warmup 3 --export-markdown lint.md \
+  -n "lint, 1000 pools" "$bin --spec farm1000.toml lint --certs certs1000"
 hyperfine --warmup 3 --export-markdown certs.md \
   --prepare 'rm -rf fresh' -n "buildfarm certs generate (CA + daemon + 10 clients)" "$bin --spec certs.toml certs generate --certs fresh" \
   -n "openssl script (same certificates)" "bash openssl-certs.sh"
@@ -68,6 +71,6 @@ rss=$( { /usr/bin/time -v "$bin" render >/dev/null; } 2>&1 | sed -n 's/.*Maximum
 rss1000=$( { /usr/bin/time -v "$bin" --spec farm1000.toml render --certs certs1000 >/dev/null; } 2>&1 | sed -n 's/.*Maximum resident set size (kbytes): //p')
 
 echo
-cat render.md scale.md certs.md status.md
+cat render.md scale.md lint.md certs.md status.md
 echo
 echo "peak RSS: default farm ${rss} KiB, 1000 pools ${rss1000} KiB"
