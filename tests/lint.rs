@@ -812,3 +812,44 @@ fn tables_say_when_they_are_stale() {
         .status(2)
         .stderr_has("BUILDFARM_TODAY=\"2027-02-30\" is not a date");
 }
+
+/// With trust domains lint audits the client CAs too: a readable client CA key is found, and a
+/// client certificate its own CA did not sign is refused as from another CA.
+#[test]
+fn the_client_cas_of_trust_domains_are_audited() {
+    let certs = tempfile::tempdir().unwrap();
+    let spec = format!(
+        "mode = \"userns\"\n[[tls.client]]\nname = \"a\"\npools = [\"amd64\"]\n[[tls.client]]\nname = \"b\"\npools = [\"amd64\"]\n{POOL}"
+    );
+    issue(certs.path(), &spec);
+    let rules = || {
+        lint_in(&spec, certs.path())
+            .iter()
+            .map(|d| (d.rule.name(), d.severity))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        !rules()
+            .iter()
+            .any(|(r, _)| r.starts_with("cert-") || *r == "key-permissions"),
+        "{:?}",
+        rules()
+    );
+    let key = certs.path().join("client-ca/a/ca.key");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(rules().contains(&("key-permissions", Severity::Warning)));
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    // Client `a` holding `b`'s certificate: not signed by `a`'s own CA.
+    for f in ["tls.crt", "tls.key"] {
+        fs::copy(
+            certs.path().join("client/b").join(f),
+            certs.path().join("client/a").join(f),
+        )
+        .unwrap();
+    }
+    assert!(
+        rules().contains(&("cert-untrusted", Severity::Error)),
+        "{:?}",
+        rules()
+    );
+}

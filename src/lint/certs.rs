@@ -123,8 +123,15 @@ fn key_permissions(farm: &Farm, layout: &Layout) -> Vec<Diagnostic> {
     let leaf_keys = leaves(farm, layout)
         .into_iter()
         .map(|(dir, _, _)| dir.join("tls.key"));
+    // With trust domains, each client's CA key too.
+    let client_ca_keys = farm
+        .tls
+        .clients
+        .iter()
+        .map(|c| layout.client_ca(&c.name).join("ca.key"));
     [layout.ca_key(), layout.previous_key()]
         .into_iter()
+        .chain(client_ca_keys)
         .chain(leaf_keys)
         .filter_map(|key| {
             let mode = std::fs::metadata(&key).ok()?.permissions().mode();
