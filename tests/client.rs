@@ -312,12 +312,7 @@ fn gitlab_snippets_parse_and_use_the_variables_they_declare() {
         let out = farm.client(&["gitlab", "--tool", tool]);
         let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
         let job = &doc["build-image"];
-        let script: Vec<&str> = job["script"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_str().unwrap())
-            .collect();
+        let script = crate::common::strings(&job["script"]);
         for var in [
             "BUILDKIT_CA_CERT",
             "BUILDKIT_CLIENT_CERT",
@@ -1469,12 +1464,7 @@ fn gitlab_jobs_follow_the_ci_context_into_their_domain() {
             format!("tcp://buildkit-{pool}.buildkit.svc:1234"),
             "{job}"
         );
-        let script: Vec<&str> = j["script"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .map(|l| l.as_str().unwrap())
-            .collect();
+        let script = crate::common::strings(&j["script"]);
         let build = script.last().unwrap();
         assert!(build.contains(vars), "{job}: {build}");
         assert!(!build.contains(not_vars), "{job}: {build}");

@@ -22,6 +22,8 @@ pub(crate) mod version;
 
 pub use model::*;
 pub use parse::parse;
+#[cfg(test)]
+pub(crate) use parse::parse_str;
 pub(crate) use read::read;
 pub use read::{Origin, load};
 pub use schema::schema;

@@ -22,6 +22,12 @@ pub fn parse(source: &Source, base: &Path, certs_dir: Option<&Path>) -> Result<F
     Err(Invalid(problems))
 }
 
+/// `spec` parsed as a farm.toml with no folder around it: for unit tests.
+#[cfg(test)]
+pub(crate) fn parse_str(spec: &str) -> Result<Farm, Invalid> {
+    parse(&Source::new("farm.toml", spec), Path::new(""), None)
+}
+
 /// At most this many shape problems are collected from one file.
 const MAX_SHAPE_PROBLEMS: usize = 100;
 

@@ -340,7 +340,6 @@ fn secret_context<'a>(
 
 #[cfg(test)]
 mod probe_tests {
-    use crate::diagnostic::Source;
     use crate::rule::Rule;
 
     /// Whatever a pool renders, the duplicate check sees: `PoolPart::Probe` stands in for the
@@ -348,12 +347,8 @@ mod probe_tests {
     #[test]
     fn a_new_per_pool_object_is_in_the_duplicate_check() {
         let spec = "name = \"bk\"\n[[pool]]\narch = \"amd64\"\nname = \"a\"\n[[pool]]\narch = \"amd64\"\nname = \"a-probe\"\n";
-        let err = crate::farm::parse(
-            &Source::new("farm.toml", spec),
-            std::path::Path::new(""),
-            None,
-        )
-        .expect_err("pool `a`'s probe is named like pool `a-probe`'s Service");
+        let err = crate::farm::parse_str(spec)
+            .expect_err("pool `a`'s probe is named like pool `a-probe`'s Service");
         let d = err
             .0
             .iter()
@@ -362,12 +357,7 @@ mod probe_tests {
         assert!(d.message.contains("Service `bk-a-probe`"), "{}", d.message);
         // And the renderer renders exactly what the list names, the probe included.
         let ok = "name = \"bk\"\n[[pool]]\narch = \"amd64\"\nname = \"a\"\n";
-        let farm = crate::farm::parse(
-            &Source::new("farm.toml", ok),
-            std::path::Path::new(""),
-            None,
-        )
-        .unwrap();
+        let farm = crate::farm::parse_str(ok).unwrap();
         let objects =
             crate::render::render(&farm, None, crate::render::Options { secrets: false }).unwrap();
         assert!(objects.iter().any(|o| o.name == "bk-a-probe"));

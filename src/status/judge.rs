@@ -394,18 +394,12 @@ fn describe(value: &toml::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnostic::Source;
     use crate::status::model::Target;
 
     #[test]
     fn an_autoscaled_pool_may_lack_pods_above_its_min() {
         let spec = "[metrics]\nport = 6060\n[[pool]]\narch = \"amd64\"\n[pool.autoscale]\nmin = 2\nmax = 5\nbuilds_per_pod = 1\nserver_address = \"http://p:9090\"\n";
-        let farm = crate::farm::parse(
-            &Source::new("farm.toml", spec),
-            std::path::Path::new(""),
-            None,
-        )
-        .unwrap();
+        let farm = crate::farm::parse_str(spec).unwrap();
         let daemon = |ordinal: u32| Daemon {
             target: Target {
                 pool: 0,

@@ -107,16 +107,10 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::diagnostic::Source;
     use crate::status::model::Format;
 
     fn farm(spec: &str) -> Farm {
-        crate::farm::parse(
-            &Source::new("farm.toml", spec),
-            std::path::Path::new(""),
-            None,
-        )
-        .unwrap()
+        crate::farm::parse_str(spec).unwrap()
     }
 
     fn options(via: Via, addrs: &[&str]) -> Options {

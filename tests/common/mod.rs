@@ -56,6 +56,15 @@ pub fn named<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} `{name}`"))
 }
 
+/// A YAML sequence of strings.
+pub fn strings(v: &Value) -> Vec<&str> {
+    v.as_sequence()
+        .unwrap_or_else(|| panic!("not a sequence: {v:?}"))
+        .iter()
+        .map(str_of)
+        .collect()
+}
+
 pub fn str_of(v: &Value) -> &str {
     v.as_str().unwrap_or_else(|| panic!("not a string: {v:?}"))
 }
