@@ -288,7 +288,9 @@ pub struct BuildctlArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct GitlabArgs {
-    /// Client whose certificate the job uses [default: the first `[[tls.client]]`].
+    /// Client whose certificate the job uses [default: the first `[[tls.client]]`; with trust
+    /// domains and both kinds of client, two jobs: the first trusted client's for protected
+    /// refs, the first untrusted client's for every other].
     #[arg(long, value_name = "NAME")]
     pub client: Option<String>,
     /// Build with buildctl (one arch) or docker buildx (every pool's arch).
