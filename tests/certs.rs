@@ -110,9 +110,8 @@ fn renew_reissues_only_what_expires_soon() {
     let mut t = farm_dir(&format!("[tls]\nclient_days = 10\n{ONE_POOL}"));
     t = t.run(&["certs", "generate"]).status(0);
     let before = show(&mut t);
-    let out = t.output_of(&["certs", "renew", "--within", "30"]);
-    assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("renewed: client/ci\n"));
+    t = t.run(&["certs", "renew", "--within", "30"]).status(0);
+    assert!(t.stdout().starts_with("renewed: client/ci\n"));
     let after = show(&mut t);
     assert_ne!(
         entry(&before, "client ci")["fingerprint"],
@@ -178,16 +177,15 @@ fn a_key_that_belongs_to_another_certificate_is_refused() {
         certs.join("daemon/tls.key"),
     )
     .unwrap();
-    let out = t.output_of(&["render"]);
-    assert_eq!(out.status.code(), Some(1));
+    t = t.run(&["render"]).status(1);
     assert!(
-        stderr(&out).starts_with(
+        t.stderr().starts_with(
             "error: `certs/daemon/tls.key` does not belong to `certs/daemon/tls.crt`\n"
         ),
         "{}",
-        stderr(&out)
+        t.stderr()
     );
-    assert!(out.stdout.is_empty());
+    assert!(t.stdout().is_empty());
 }
 
 #[test]
@@ -197,14 +195,13 @@ fn a_ca_that_is_not_a_ca_is_refused() {
     let certs = t.path("certs");
     fs::copy(certs.join("daemon/tls.crt"), certs.join("ca.crt")).unwrap();
     fs::copy(certs.join("daemon/tls.key"), certs.join("ca.key")).unwrap();
-    let out = t.output_of(&["render"]);
-    assert_eq!(out.status.code(), Some(1));
+    t = t.run(&["render"]).status(1);
     assert!(
-        stderr(&out).starts_with(
+        t.stderr().starts_with(
             "error: `certs/ca.crt` is not a CA certificate (no basicConstraints CA:TRUE)\n"
         ),
         "{}",
-        stderr(&out)
+        t.stderr()
     );
 }
 
@@ -251,14 +248,13 @@ fn an_unreadable_cert_folder_is_an_io_error() {
         // root reads anything: make the folder a file instead, which fails for everyone.
         let mut t = farm_dir(ONE_POOL);
         fs::write(t.path("certs"), "not a folder").unwrap();
-        let out = t.output_of(&["render"]);
-        assert_eq!(out.status.code(), Some(2));
+        t = t.run(&["render"]).status(2);
         // Found on the first read (the folder is only created, and locked, to write).
         assert!(
-            stderr(&out)
+            t.stderr()
                 .starts_with("error: failed to read `certs/ca.crt`\ncaused by: Not a directory"),
             "{}",
-            stderr(&out)
+            t.stderr()
         );
         return;
     }
@@ -282,10 +278,9 @@ fn a_failed_generate_writes_no_certificate() {
     let spec = format!("{ONE_POOL}[[tls.client]]\nname = \"ci2\"\n[[pool]]\narch = \"arm64\"\n");
     t = t.spec(&spec);
     std::os::unix::fs::symlink("/nonexistent", t.path("certs/client/ci2")).unwrap();
-    let out = t.output_of(&["certs", "generate"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    t = t.run(&["certs", "generate"]).status(2);
     assert_eq!(
-        stderr(&out),
+        t.stderr(),
         "error: failed to create `certs/client/ci2`\ncaused by: File exists (os error 17)\n",
         "no note about a certificate that was not written"
     );
@@ -350,8 +345,7 @@ fn concurrent_generates_yield_one_consistent_set() {
         .count();
     assert_eq!(created, 1, "exactly one process created the CA");
     // Everything chains to the one CA on disk: render's checks would refuse anything else.
-    let out = t.output_of(&["render"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    t = t.run(&["render"]).status(0);
     let entries = show(&mut t);
     let ca = entry(&entries, "ca")["subject"].clone();
     assert!(
@@ -366,9 +360,8 @@ fn concurrent_generates_yield_one_consistent_set() {
 #[test]
 fn certs_commands_refuse_modes_buildfarm_does_not_manage() {
     let mut t = farm_dir("[tls]\nmode = \"cert-manager\"\n[[pool]]\narch = \"amd64\"\n");
-    let out = t.output_of(&["certs", "generate"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).starts_with(
+    t = t.run(&["certs", "generate"]).status(1);
+    assert!(t.stderr().starts_with(
         "error: certificates are not buildfarm's to manage with `tls.mode = \"cert-manager\"`\n"
     ));
     assert!(!t.path("certs").exists());

@@ -9,10 +9,12 @@ use crate::common::{Test, kind, parse_stream, stderr};
 #[test]
 fn render_without_a_spec_uses_the_built_in_farm() {
     let mut t = Test::new();
-    let out = t.output_of(&["render"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stderr(&out).starts_with("note: no farm.toml here, using the built-in farm"));
-    let objects = parse_stream(&String::from_utf8(out.stdout).unwrap());
+    t = t.run(&["render"]).status(0);
+    assert!(
+        t.stderr()
+            .starts_with("note: no farm.toml here, using the built-in farm")
+    );
+    let objects = parse_stream(&t.stdout());
     assert_eq!(kind(&objects, "StatefulSet").len(), 2);
     for f in [
         "ca.crt",
@@ -26,8 +28,7 @@ fn render_without_a_spec_uses_the_built_in_farm() {
 
 #[test]
 fn render_is_idempotent_across_runs() {
-    let mut t = Test::new();
-    t = t.spec("[[pool]]\narch = \"arm64\"\n");
+    let mut t = Test::new().spec("[[pool]]\narch = \"arm64\"\n");
     let first = t.output_of(&["render"]);
     let second = t.output_of(&["render"]);
     assert_eq!(first.status.code(), Some(0));
@@ -199,12 +200,11 @@ fn out_refuses_a_folder_it_did_not_write() {
     let mine = t.path("mine");
     fs::create_dir(&mine).unwrap();
     fs::write(mine.join("notes.txt"), "keep me").unwrap();
-    let out = t.output_of(&["render", "--out", "mine"]);
-    assert_eq!(out.status.code(), Some(2));
+    t = t.run(&["render", "--out", "mine"]).status(2);
     assert!(
-        stderr(&out).contains("refusing to replace `mine`"),
+        t.stderr().contains("refusing to replace `mine`"),
         "{}",
-        stderr(&out)
+        t.stderr()
     );
     assert_eq!(
         fs::read_to_string(mine.join("notes.txt")).unwrap(),
@@ -290,34 +290,31 @@ fn half_a_leaf_pair_is_refused_not_reissued() {
 
 #[test]
 fn a_lone_ca_certificate_is_refused_not_replaced() {
-    let mut t = Test::new();
-    t = t.spec("[[pool]]\narch = \"amd64\"\n");
+    let mut t = Test::new().spec("[[pool]]\narch = \"amd64\"\n");
     fs::create_dir(t.path("certs")).unwrap();
     fs::write(t.path("certs/ca.crt"), "-----BEGIN CERTIFICATE-----\n").unwrap();
-    let out = t.output_of(&["render"]);
-    assert_eq!(out.status.code(), Some(1));
+    t = t.run(&["render"]).status(1);
     assert!(
-        stderr(&out).starts_with("error: `certs/ca.crt` has no key beside it (`certs/ca.key`)\n"),
+        t.stderr()
+            .starts_with("error: `certs/ca.crt` has no key beside it (`certs/ca.key`)\n"),
         "{}",
-        stderr(&out)
+        t.stderr()
     );
     assert!(!t.path("certs/ca.key").exists());
 }
 
 #[test]
 fn a_corrupt_ca_key_is_refused() {
-    let mut t = Test::new();
-    t = t.spec("[[pool]]\narch = \"amd64\"\n");
+    let mut t = Test::new().spec("[[pool]]\narch = \"amd64\"\n");
     t = t.run(&["render"]).status(0);
     fs::write(t.path("certs/ca.key"), "not a key").unwrap();
     fs::remove_dir_all(t.path("certs/daemon")).unwrap();
-    let out = t.output_of(&["render"]);
-    assert_eq!(out.status.code(), Some(1));
+    t = t.run(&["render"]).status(1);
     assert!(
-        stderr(&out)
+        t.stderr()
             .starts_with("error: `certs/ca.key` cannot be used: it is not a usable private key"),
         "{}",
-        stderr(&out)
+        t.stderr()
     );
 }
 
@@ -339,9 +336,8 @@ fn check_passes_on_a_fresh_out_folder_and_catches_a_one_character_drift() {
     let sts = t.path("deploy/06-statefulset-buildkitd-amd64.yaml");
     let text = fs::read_to_string(&sts).unwrap();
     fs::write(&sts, text.replacen("replicas: 2", "replicas: 3", 1)).unwrap();
-    let drift = t.output_of(&["render", "--check", "deploy"]);
-    assert_eq!(drift.status.code(), Some(1));
-    let diff = String::from_utf8(drift.stdout.clone()).unwrap();
+    t = t.run(&["render", "--check", "deploy"]).status(1);
+    let diff = t.stdout();
     assert!(
         diff.starts_with(
             "--- a/06-statefulset-buildkitd-amd64.yaml\n+++ b/06-statefulset-buildkitd-amd64.yaml\n"
@@ -352,7 +348,7 @@ fn check_passes_on_a_fresh_out_folder_and_catches_a_one_character_drift() {
         diff.contains("\n-  replicas: 3\n+  replicas: 2\n"),
         "{diff}"
     );
-    assert!(stderr(&drift).starts_with(
+    assert!(t.stderr().starts_with(
         "error: `deploy` differs from the spec in 1 file: 06-statefulset-buildkitd-amd64.yaml\n"
     ));
 }
@@ -362,13 +358,12 @@ fn check_reports_missing_and_unexpected_files() {
     let mut t = rendered_to_deploy();
     fs::remove_file(t.path("deploy/07-poddisruptionbudget-buildkitd-amd64.yaml")).unwrap();
     fs::write(t.path("deploy/99-stray.yaml"), "kind: Stray\n").unwrap();
-    let out = t.output_of(&["render", "--check", "deploy"]);
-    assert_eq!(out.status.code(), Some(1));
+    t = t.run(&["render", "--check", "deploy"]).status(1);
     assert!(
-        stderr(&out)
+        t.stderr()
             .contains("in 2 files: 07-poddisruptionbudget-buildkitd-amd64.yaml, 99-stray.yaml"),
         "{}",
-        stderr(&out)
+        t.stderr()
     );
 }
 
@@ -392,9 +387,8 @@ fn check_compares_secrets_by_certificate_not_by_bytes() {
     // A new daemon certificate is a real drift, reported without printing key material.
     fs::remove_dir_all(t.path("certs/daemon")).unwrap();
     t = t.run(&["certs", "generate"]).status(0);
-    let drift = t.output_of(&["render", "--check", "deploy"]);
-    assert_eq!(drift.status.code(), Some(1));
-    let stdout = String::from_utf8(drift.stdout).unwrap();
+    t = t.run(&["render", "--check", "deploy"]).status(1);
+    let stdout = t.stdout();
     assert!(
         stdout.contains("03-secret-buildkitd-daemon-tls.yaml: the Secret holds other certificates"),
         "{stdout}"
@@ -407,15 +401,14 @@ fn check_compares_secrets_by_certificate_not_by_bytes() {
 
 #[test]
 fn check_issues_no_certificates_and_writes_nothing() {
-    let mut t = Test::new();
-    t = t.spec("[[pool]]\narch = \"amd64\"\n");
+    let mut t = Test::new().spec("[[pool]]\narch = \"amd64\"\n");
     fs::create_dir(t.path("deploy")).unwrap();
-    let out = t.output_of(&["render", "--check", "deploy"]);
-    assert_eq!(out.status.code(), Some(1));
+    t = t.run(&["render", "--check", "deploy"]).status(1);
     assert!(
-        stderr(&out).starts_with("error: no complete set of certificates in `certs`\n"),
+        t.stderr()
+            .starts_with("error: no complete set of certificates in `certs`\n"),
         "{}",
-        stderr(&out)
+        t.stderr()
     );
     assert!(!t.path("certs").exists());
     assert_eq!(fs::read_dir(t.path("deploy")).unwrap().count(), 0);
@@ -434,21 +427,16 @@ fn bash_completion_completes_subcommands() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "certs");
     for shell in ["zsh", "fish"] {
-        let out = t.output_of(&["completions", shell]);
-        assert_eq!(out.status.code(), Some(0));
-        assert!(
-            String::from_utf8_lossy(&out.stdout).contains("render"),
-            "{shell}"
-        );
+        t = t.run(&["completions", shell]).status(0);
+        assert!(t.stdout().contains("render"), "{shell}");
     }
 }
 
 #[test]
 fn man_page_documents_every_command() {
     let mut t = Test::new();
-    let out = t.output_of(&["man"]);
-    assert_eq!(out.status.code(), Some(0));
-    let page = String::from_utf8(out.stdout).unwrap();
+    t = t.run(&["man"]).status(0);
+    let page = t.stdout();
     assert!(page.contains(".TH buildfarm 1") && page.contains(".SH NAME"));
     for command in ["render", "lint", "certs", "client", "completions"] {
         assert!(page.contains(command), "{command}");
@@ -509,9 +497,8 @@ fn init_takes_mode_and_arches_and_never_overwrites_unasked() {
     assert_eq!(text.matches("\n[[pool]]").count(), 3);
     t = t.run(&["lint", "--deny-warnings"]).status(0);
 
-    let bad = t.output_of(&["init", "--arch", "mips", "--force"]);
-    assert_eq!(bad.status.code(), Some(2));
-    let err = stderr(&bad);
+    t = t.run(&["init", "--arch", "mips", "--force"]).status(2);
+    let err = t.stderr();
     assert!(
         err.starts_with("error: invalid value 'mips' for '--arch <ARCH>'")
             && err.contains("possible values: amd64, arm64, arm, ppc64le, s390x, riscv64, 386"),
@@ -561,15 +548,20 @@ fn spec_must_be_a_small_regular_utf8_file() {
     // Too large: invalid input, read no further than the limit.
     let big = t.path("big.toml");
     fs::write(&big, "#".repeat(5 << 20)).unwrap();
-    let out = t.output_of(&["--spec", big.to_str().unwrap(), "render"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("is larger than 4 MiB, the most a farm.toml may be"));
+    t = t
+        .run(&["--spec", big.to_str().unwrap(), "render"])
+        .status(1);
+    assert!(
+        t.stderr()
+            .contains("is larger than 4 MiB, the most a farm.toml may be")
+    );
     // Not UTF-8: invalid input, located at the first bad byte.
     let latin1 = t.path("latin1.toml");
     fs::write(&latin1, b"name = \"x\"\nmode = \"r\xe9\"\n").unwrap();
-    let out = t.output_of(&["--spec", latin1.to_str().unwrap(), "render"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
+    t = t
+        .run(&["--spec", latin1.to_str().unwrap(), "render"])
+        .status(1);
+    let err = t.stderr();
     assert!(
         err.starts_with("error: the spec is not UTF-8: byte 20 is not valid UTF-8\n"),
         "{err}"
