@@ -98,11 +98,20 @@ impl PoolPlan<'_> {
                 PoolPart::ClientCas => {
                     let mut data = IndexMap::new();
                     data.insert("ca.crt".to_string(), self.client_cas.clone());
+                    let clients = pool.trust.as_ref().and_then(|t| t.clients.as_ref());
+                    let comment = clients.map(|c| {
+                        format!(
+                            "Trust domains: the CAs of the clients pool {} admits ({}), its daemons' grpc.tls.ca.",
+                            pool.name,
+                            c.join(", ")
+                        )
+                    });
                     let ctx = basic::Data {
                         name: &name,
                         namespace: ns,
                         labels: pool_labels.clone(),
                         data,
+                        comment,
                     };
                     ObjectSpec::new(Kind::ConfigMap, name.clone(), Some(ns), ctx)
                 }
@@ -142,6 +151,7 @@ pub(super) fn plan<'a>(farm: &'a Farm, certs: Option<&Material>, secrets: bool) 
         namespace: ns,
         labels: labels(farm, "config", None),
         data: configs.data,
+        comment: None,
     };
     out.push(ObjectSpec::new(
         Kind::ConfigMap,
@@ -335,6 +345,7 @@ fn secret_context<'a>(
         namespace,
         labels,
         data,
+        comment: None,
     }
 }
 

@@ -65,4 +65,6 @@ pub(crate) struct Data<'a> {
     pub namespace: &'a str,
     pub labels: Labels,
     pub data: IndexMap<String, String>,
+    /// A line that says what the object is for (names only: DNS labels, one line).
+    pub comment: Option<String>,
 }
