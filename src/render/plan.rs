@@ -95,31 +95,37 @@ impl PoolPlan<'_> {
                     let e = pool.expose.as_ref().expect("listed for exposed pools");
                     outside(e).object(part, name)
                 }
-                PoolPart::ClientCas => {
-                    let mut data = IndexMap::new();
-                    data.insert("ca.crt".to_string(), self.client_cas.clone());
-                    let clients = pool.trust.as_ref().and_then(|t| t.clients.as_ref());
-                    let comment = clients.map(|c| {
-                        format!(
-                            "Trust domains: the CAs of the clients pool {} admits ({}), its daemons' grpc.tls.ca.",
-                            pool.name,
-                            c.join(", ")
-                        )
-                    });
-                    let ctx = basic::Data {
-                        name: &name,
-                        namespace: ns,
-                        labels: pool_labels.clone(),
-                        data,
-                        comment,
-                    };
-                    ObjectSpec::new(Kind::ConfigMap, name.clone(), Some(ns), ctx)
-                }
+                PoolPart::ClientCas => self.client_cas(name, &pool_labels),
                 PoolPart::NetworkPolicy => network::pool_policy(farm, pool, name),
                 #[cfg(test)]
                 PoolPart::Probe => service(name, false, None, &selector),
             })
             .collect()
+    }
+}
+
+impl PoolPlan<'_> {
+    /// With trust domains, the ConfigMap of the CAs of the clients the pool admits.
+    fn client_cas(&self, name: String, labels: &basic::Labels) -> ObjectSpec {
+        let (pool, ns) = (self.pool, &self.farm.namespace);
+        let mut data = IndexMap::new();
+        data.insert("ca.crt".to_string(), self.client_cas.clone());
+        let clients = pool.trust.as_ref().and_then(|t| t.clients.as_ref());
+        let comment = clients.map(|c| {
+            format!(
+                "Trust domains: the CAs of the clients pool {} admits ({}), its daemons' grpc.tls.ca.",
+                pool.name,
+                c.join(", ")
+            )
+        });
+        let ctx = basic::Data {
+            name: &name,
+            namespace: ns,
+            labels: labels.clone(),
+            data,
+            comment,
+        };
+        ObjectSpec::new(Kind::ConfigMap, name.clone(), Some(ns), ctx)
     }
 }
 
