@@ -60,7 +60,7 @@ pub(super) fn domains(
                 "`pools` on a client needs `tls.mode = \"generated\"`: with `{}` buildfarm does not issue the client CAs each pool trusts",
                 tls.mode.as_str()
             );
-            let hint = "use generated certificates for a farm with trust domains, or run a separate farm per domain";
+            let hint = "use generated certificates for a farm with trust domains (a pool's daemons need one bundle of its clients' CAs, which only buildfarm's own certificates give), or run a separate farm per domain";
             c.error(Rule::Unsupported, span, message, Some(hint.into()));
         }
         for (i, pool) in pools.iter_mut().enumerate() {
