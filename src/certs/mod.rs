@@ -412,19 +412,22 @@ fn write_leaf(dir: &Path, ca: &str, crt: &str, key: &str, batch: &mut Batch) {
 /// were switched on (the farm's) or off (its own): then it is reissued, as any other mismatch
 /// is an error.
 fn moved_domain(farm: &Farm, layout: &Layout, issuers: &Issuers, c: &Client, dir: &Path) -> bool {
+    // Without trust domains, only a client whose own CA is still on disk can have moved.
+    let own_before = match farm.tls.domains() || !layout.client_ca(&c.name).exists() {
+        true => None,
+        false => store::load_client_ca(layout, &c.name).ok().flatten(),
+    };
     let before = match farm.tls.domains() {
-        true => Some(&issuers.farm),
-        false => None,
+        true => &issuers.farm,
+        false => match &own_before {
+            Some(own) => own,
+            None => return false,
+        },
     };
-    let own_before = match before {
-        Some(_) => None,
-        None => store::load_client_ca(layout, &c.name).ok().flatten(),
-    };
-    let Some(before) = before.or(own_before.as_ref()) else {
+    let Some(der) = store::leaf_der(dir) else {
         return false;
     };
-    let now = issuers.of(Some(c));
-    store::chains_to(dir, now) == Some(false) && store::chains_to(dir, before) == Some(true)
+    !store::signed_by_one(&der, issuers.of(Some(c))) && store::signed_by_one(&der, before)
 }
 
 /// Keeps every folder's `ca.crt` equal to the trusted bundle (it changes during a rotation).

@@ -273,14 +273,14 @@ pub(crate) fn client_ca_name(name: &str) -> String {
     format!("client `{name}`'s CA (`client-ca/{name}/ca.crt`)")
 }
 
-/// Whether the certificate in `dir` chains to one of `cas` (`None` when there is none to read).
-pub(crate) fn chains_to(dir: &Path, cas: &Authorities) -> Option<bool> {
+/// The certificate in `dir` (DER), when there is one that parses.
+pub(crate) fn leaf_der(dir: &Path) -> Option<Vec<u8>> {
     let crt = std::fs::read_to_string(dir.join("tls.crt")).ok()?;
-    let info = inspect::read(&crt).ok()?;
-    Some(signed_by_one(&info.der, cas))
+    Some(inspect::read(&crt).ok()?.der)
 }
 
-fn signed_by_one(der: &[u8], cas: &Authorities) -> bool {
+/// Whether `der` was signed by one of `cas`.
+pub(crate) fn signed_by_one(der: &[u8], cas: &Authorities) -> bool {
     cas.all().any(|ca| {
         inspect::pem_certs(&ca.cert_pem).is_ok_and(|ders| inspect::signed_by(der, &ders[0]))
     })
