@@ -80,12 +80,7 @@ pub(crate) fn pool_for<'a>(
     client: &str,
     name: Option<&str>,
 ) -> anyhow::Result<&'a Pool> {
-    let allowed = |p: &&Pool| {
-        farm.tls
-            .clients
-            .iter()
-            .any(|c| c.name == client && c.reaches(&p.name))
-    };
+    let allowed = |p: &&Pool| farm.tls.admits(client, &p.name);
     let Some(name) = name else {
         let Some(first) = farm.pools.iter().find(allowed) else {
             anyhow::bail!("client `{client}` may use no pool");

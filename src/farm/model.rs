@@ -236,6 +236,16 @@ impl Tls {
     pub fn domains(&self) -> bool {
         self.clients.iter().any(|c| c.pools.is_some())
     }
+
+    /// The clients that may use pool `pool`, in spec order.
+    pub fn clients_of<'a>(&'a self, pool: &'a str) -> impl Iterator<Item = &'a Client> + Clone {
+        self.clients.iter().filter(move |c| c.reaches(pool))
+    }
+
+    /// Whether client `client` may use pool `pool`.
+    pub fn admits(&self, client: &str, pool: &str) -> bool {
+        self.clients_of(pool).any(|c| c.name == client)
+    }
 }
 
 impl Client {

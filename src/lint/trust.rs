@@ -31,11 +31,10 @@ fn client_at(farm: &Farm, j: usize) -> String {
 }
 
 /// The clients not marked untrusted that may use `pool`.
-fn trusted_on<'a>(farm: &'a Farm, pool: &Pool) -> Vec<&'a Client> {
+fn trusted_on<'a>(farm: &'a Farm, pool: &'a Pool) -> Vec<&'a Client> {
     farm.tls
-        .clients
-        .iter()
-        .filter(|c| !c.untrusted && c.reaches(&pool.name))
+        .clients_of(&pool.name)
+        .filter(|c| !c.untrusted)
         .collect()
 }
 

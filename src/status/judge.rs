@@ -64,11 +64,7 @@ pub(super) fn judge(farm: &Farm, daemons: &[Daemon], now: i64) -> Vec<Finding> {
 fn trust(farm: &Farm, d: &Daemon, out: &mut Vec<Finding>) {
     let pool = &farm.pools[d.target.pool];
     for (client, admitted) in &d.trust {
-        let allowed = farm
-            .tls
-            .clients
-            .iter()
-            .any(|c| c.name == *client && c.reaches(&pool.name));
+        let allowed = farm.tls.admits(client, &pool.name);
         let hint = "the daemon runs another client CA bundle than the rendered one: apply the farm again and roll the pool";
         let message = match (allowed, admitted) {
             (false, Some(true)) => format!(

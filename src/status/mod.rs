@@ -81,8 +81,8 @@ fn certificates(farm: &Farm, id: &Identity) -> anyhow::Result<(Vec<Tls>, conn::P
             if mine.is_some_and(|c| c.reaches(&p.name)) {
                 return own.clone();
             }
-            let mut admitted = farm.tls.clients.iter().filter(|c| c.reaches(&p.name));
-            admitted
+            farm.tls
+                .clients_of(&p.name)
                 .find_map(|c| at_hand.iter().find(|(n, _)| *n == c.name))
                 .map_or_else(|| own.clone(), |(_, tls)| tls.clone())
         })

@@ -134,9 +134,7 @@ fn human(farm: &Farm, daemons: &[Daemon], findings: &[Finding], now: i64) -> Str
 fn trust_line<'a>(farm: &Farm, pool: &Pool, daemons: impl Iterator<Item = &'a Daemon>) -> String {
     let allowed: Vec<&str> = farm
         .tls
-        .clients
-        .iter()
-        .filter(|c| c.reaches(&pool.name))
+        .clients_of(&pool.name)
         .map(|c| c.name.as_str())
         .collect();
     let (mut admits, mut refuses) = (Vec::new(), Vec::new());

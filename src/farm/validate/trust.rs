@@ -65,9 +65,7 @@ pub(super) fn domains(
         }
         for (i, pool) in pools.iter_mut().enumerate() {
             let clients: Vec<String> = tls
-                .clients
-                .iter()
-                .filter(|cl| cl.reaches(&pool.name))
+                .clients_of(&pool.name)
                 .map(|cl| cl.name.clone())
                 .collect();
             if clients.is_empty() {

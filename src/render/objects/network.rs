@@ -95,12 +95,7 @@ struct Scope<'a> {
 /// the namespaces of the clients it admits.
 pub(crate) fn pool_policy(farm: &Farm, pool: &Pool, name: String) -> ObjectSpec {
     let scope = Scope {
-        clients: farm
-            .tls
-            .clients
-            .iter()
-            .filter(|c| c.reaches(&pool.name))
-            .collect(),
+        clients: farm.tls.clients_of(&pool.name).collect(),
         pools: vec![pool],
         untrusted: pool.untrusted,
     };
