@@ -76,6 +76,8 @@ struct NetworkPolicy<'a> {
     pod_selector: basic::Labels,
     port: u16,
     metrics_port: Option<u16>,
+    /// Who may reach the build port, for the comment: "the farm's clients", or a pool's.
+    audience: String,
     /// NetworkPolicyPeers allowed to the build port.
     build_from: Vec<Value>,
     metrics_from: Vec<Value>,
@@ -101,6 +103,7 @@ pub(crate) fn pool_policy(farm: &Farm, pool: &Pool, name: String) -> ObjectSpec 
     };
     let mut ctx = network_policy(farm, scope, name.clone(), selector(farm, pool));
     ctx.labels = labels(farm, "network", Some(pool));
+    ctx.audience = format!("the clients pool {} admits", pool.name);
     ObjectSpec::new(Kind::NetworkPolicy, name, Some(&farm.namespace), ctx)
 }
 
@@ -175,6 +178,7 @@ fn network_policy<'a>(
         name,
         namespace: &farm.namespace,
         labels: labels(farm, "network", None),
+        audience: "the farm's clients".into(),
         pod_selector,
         port: farm.port,
         metrics_port: farm.metrics_port,
